@@ -1,0 +1,231 @@
+"""Function: one differentiable op, and the graph node (context) it creates.
+
+Subclass `Function` and write two static methods side by side::
+
+    class Cube(gg.Function):
+        @staticmethod
+        def forward(ctx, x):            # x: ndarray
+            ctx.save_for_backward(x)
+            return x ** 3               # ndarray (or a tuple of them)
+
+        @staticmethod
+        def backward(ctx, grad):        # grad: Tensor
+            (x,) = ctx.saved_tensors    # Tensors again
+            return grad * 3 * x ** 2    # one gradient per forward input
+
+    y = Cube.apply(x)
+
+`forward` receives the ndarrays inside the Tensor arguments (other arguments
+pass through untouched) and returns ndarrays.  `backward` receives and returns
+Tensors and is written with graphgrad ops, so it is itself differentiable.
+An instance of the subclass *is* the graph node: it holds the edges to the
+inputs, the saved values and whatever attributes forward put on ``ctx``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import STATE
+
+
+class _Saved:
+    """One saved value: a Tensor (input or output of this node) or a plain array."""
+
+    __slots__ = ("tensor", "array", "output_nr", "version_cell", "version")
+
+    def __init__(self, tensor=None, array=None, output_nr=None, version_cell=None):
+        self.tensor, self.array, self.output_nr = tensor, array, output_nr
+        self.version_cell = version_cell
+        self.version = version_cell[0] if version_cell is not None else 0
+
+
+class _DiscardingContext:
+    """The context forward gets when no graph is recorded: it remembers nothing."""
+
+    needs_input_grad = ()
+
+    def save_for_backward(self, *values):
+        pass
+
+    def __setattr__(self, name, value):
+        pass
+
+
+_DISCARD = _DiscardingContext()
+
+
+class Function:
+    """Base class of every differentiable op; see the module docstring."""
+
+    n_outputs = 1
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        """Compute the op's output ndarray(s) from input ndarrays."""
+        raise NotImplementedError("a Function subclass must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        """Return one gradient (Tensor or None) per forward input."""
+        raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
+
+    # ------------------------------------------------------------- recording
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on Tensors (or plain values), recording a node when needed."""
+        from .tensor import Tensor
+
+        record = False
+        if STATE.enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    record = True
+                    break
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        if not record:
+            out = cls.forward(_DISCARD, *arrays, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(Tensor._wrap(_as_array(o)) for o in out)
+            return Tensor._wrap(_as_array(out))
+
+        ctx = cls.__new__(cls)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx._to_save = None
+        out = cls.forward(ctx, *arrays, **kwargs)
+        multi = isinstance(out, tuple)
+        outs = [_as_array(o) for o in out] if multi else [_as_array(out)]
+        ctx.n_outputs = len(outs)
+        ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
+        ctx.in_shapes = tuple(np.shape(a) for a in arrays)
+        ctx.next_edges = tuple(_edge(a) for a in args)
+        ctx.inputs_info = tuple(_input_info(a) for a in args)
+        scope = STATE.module_scope
+        ctx.module = scope[-1] if scope else None
+        results = [
+            Tensor._from_op(o, ctx, i) if o.dtype.kind in "fc" else Tensor._wrap(o)
+            for i, o in enumerate(outs)
+        ]
+        ctx._saved = _resolve_saved(ctx._to_save, args, arrays, results)
+        del ctx._to_save
+        return tuple(results) if multi else results[0]
+
+    # -------------------------------------------------------------- context
+    def save_for_backward(self, *values):
+        """Keep values for backward: input/output arrays (kept as graph Tensors) or others."""
+        self._to_save = values
+
+    @property
+    def saved_tensors(self):
+        """The saved values as Tensors; raises if the graph was already freed or changed."""
+        from .tensor import Tensor
+
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second "
+                "time, but its saved values were freed after the first backward; pass "
+                "retain_graph=True to the first backward (or gg.grad) to keep them"
+            )
+        out = []
+        for s in saved:
+            if s.version_cell is not None and s.version_cell[0] != s.version:
+                raise RuntimeError(
+                    f"{type(self).__name__}: a tensor it saved for backward was modified "
+                    f"in place (version {s.version_cell[0]}, saved at version "
+                    f"{s.version}); backward would be wrong. Use an out-of-place op, or "
+                    "modify a copy"
+                )
+            if s.tensor is not None:
+                out.append(s.tensor)
+            elif s.output_nr is not None:
+                out.append(Tensor._from_op(s.array, self, s.output_nr, s.version_cell))
+            elif isinstance(s.array, np.ndarray):
+                out.append(Tensor._wrap(s.array))
+            else:  # Python scalars stay weak scalars
+                out.append(s.array)
+        return tuple(out)
+
+    @property
+    def saved_nbytes(self) -> int:
+        """Bytes of ndarray data this node keeps alive for backward."""
+        if not getattr(self, "_saved", None):
+            return 0
+        total = 0
+        for s in self._saved:
+            arr = s.tensor.data if s.tensor is not None else s.array
+            total += getattr(arr, "nbytes", 0)
+        return total
+
+    def _free(self):
+        self._saved = None
+
+    @property
+    def name(self) -> str:
+        """The op's name (its class name)."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _as_array(x):
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+def _edge(a):
+    from .tensor import Tensor
+
+    if not isinstance(a, Tensor) or not a.requires_grad:
+        return None
+    if a.grad_fn is None:
+        return (a, None)
+    return (a.grad_fn, a._output_nr)
+
+
+class InputInfo:
+    """What graph inspection needs to know about an input that is not an op output."""
+
+    __slots__ = ("kind", "shape", "dtype", "name", "tensor_id")
+
+    def __init__(self, kind, shape, dtype, name, tensor_id):
+        self.kind, self.shape, self.dtype = kind, shape, dtype
+        self.name, self.tensor_id = name, tensor_id
+
+
+def _input_info(a):
+    from .tensor import Tensor
+
+    if isinstance(a, Tensor):
+        if a.grad_fn is not None:
+            return None
+        kind = "parameter" if a.is_parameter else ("constant" if a._constant else "input")
+        return InputInfo(kind, a.data.shape, a.data.dtype, a.name, id(a))
+    if isinstance(a, (np.ndarray, float, int, np.generic)):
+        arr = np.asarray(a)
+        return InputInfo("constant", arr.shape, arr.dtype, None, None)
+    return None
+
+
+def _resolve_saved(values, args, arrays, results):
+    from .tensor import Tensor
+
+    if not values:
+        return ()
+    saved = []
+    for v in values:
+        if isinstance(v, Tensor):
+            saved.append(_Saved(tensor=v, version_cell=v._version))
+            continue
+        for a, arr in zip(args, arrays):
+            if v is arr and isinstance(a, Tensor):
+                saved.append(_Saved(tensor=a, version_cell=a._version))
+                break
+        else:
+            for r in results:
+                if v is r.data:
+                    saved.append(_Saved(array=v, output_nr=r._output_nr, version_cell=r._version))
+                    break
+            else:
+                saved.append(_Saved(array=v))
+    return tuple(saved)

@@ -1,0 +1,258 @@
+"""Pure-NumPy kernels: the reference twin of every kernel, and the "numpy" backend.
+
+Every function takes ndarrays (plus plain Python parameters) and returns a new
+ndarray; none of them knows about Tensors or graphs.  The Numba backend must
+agree with these functions, and the tests use them as the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _float(x):
+    return np.asarray(x)
+
+
+# ---------------------------------------------------------------- elementwise
+def neg(x):
+    """-x"""
+    return np.negative(x)
+
+
+def exp(x):
+    """e^x"""
+    return np.exp(x)
+
+
+def log(x):
+    """ln x"""
+    return np.log(x)
+
+
+def sqrt(x):
+    """√x"""
+    return np.sqrt(x)
+
+
+def abs(x):  # noqa: A001 - the kernel's name is the op's name
+    """|x|"""
+    return np.abs(x)
+
+
+def sign(x):
+    """sign(x) ∈ {-1, 0, 1}"""
+    return np.sign(x)
+
+
+def tanh(x):
+    """tanh x"""
+    return np.tanh(x)
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x), computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.result_type(x), copy=False)
+
+
+def relu(x):
+    """max(0, x)"""
+    return np.maximum(x, 0)
+
+
+def leaky_relu(x, slope):
+    """x if x > 0 else slope·x"""
+    return np.where(x > 0, x, x * slope)
+
+
+def softplus(x):
+    """ln(1 + e^x), stable for large |x|."""
+    return np.logaddexp(0, x).astype(np.result_type(x), copy=False)
+
+
+def add(a, b):
+    """a + b (broadcasting)"""
+    return np.add(a, b)
+
+
+def sub(a, b):
+    """a - b (broadcasting)"""
+    return np.subtract(a, b)
+
+
+def mul(a, b):
+    """a · b (broadcasting)"""
+    return np.multiply(a, b)
+
+
+def div(a, b):
+    """a / b (broadcasting)"""
+    return np.divide(a, b)
+
+
+def pow(a, b):  # noqa: A001
+    """a ** b (broadcasting)"""
+    return np.power(a, b)
+
+
+def maximum(a, b):
+    """elementwise max(a, b)"""
+    return np.maximum(a, b)
+
+
+def minimum(a, b):
+    """elementwise min(a, b)"""
+    return np.minimum(a, b)
+
+
+def where(cond, a, b):
+    """cond ? a : b (broadcasting)"""
+    return np.where(cond, a, b)
+
+
+def clip(x, lo, hi):
+    """min(max(x, lo), hi); either bound may be None."""
+    return np.clip(x, lo, hi)
+
+
+# ------------------------------------------------------- fused backward kernels
+def tanh_backward(g, y):
+    """g · (1 − y²), with y = tanh(x)."""
+    return g * (1 - y * y)
+
+
+def sigmoid_backward(g, y):
+    """g · y · (1 − y), with y = σ(x)."""
+    return g * y * (1 - y)
+
+
+def relu_backward(g, y):
+    """g · [y > 0], with y = relu(x) (y > 0 exactly where x > 0)."""
+    return np.where(y > 0, g, 0).astype(np.result_type(g, y), copy=False)
+
+
+def leaky_relu_backward(g, x, slope):
+    """g · (1 if x > 0 else slope)."""
+    return np.where(x > 0, g, g * slope)
+
+
+def mask_grad(g, mask):
+    """g · mask for a boolean mask (clip, max/min ties handled by the caller)."""
+    return np.where(mask, g, 0).astype(np.result_type(g), copy=False)
+
+
+# ----------------------------------------------------------------- reductions
+def sum(x, axis=None, keepdims=False):  # noqa: A001
+    """Σ over axis"""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Σ x / n over axis"""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    """max over axis"""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    """min over axis"""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Σ (x − x̄)² / (n − ddof) over axis"""
+    return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """ln Σ e^x over axis, shifted by the max so ±1000 does not overflow."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def sum_to_shape(g, shape):
+    """Undo broadcasting: sum g over the axes along which `shape` was broadcast."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    out = np.sum(g, axis=axes, keepdims=True)
+    return out.reshape(shape)
+
+
+# -------------------------------------------------------------------- softmax
+def softmax(x, axis=-1):
+    """e^(x − max) / Σ e^(x − max) along axis."""
+    z = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return z / np.sum(z, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """x − logsumexp(x) along axis."""
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def softmax_backward(g, y, axis=-1):
+    """y · (g − Σ g·y), the vector-Jacobian product of softmax with output y."""
+    return y * (g - np.sum(g * y, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(g, y, axis=-1):
+    """g − e^y · Σ g, the vector-Jacobian product of log_softmax with output y."""
+    return g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Fused log-softmax + NLL over the last axis of (N, C) logits.
+
+    Returns (loss, probs): loss_i = logsumexp(z_i) − z_{i, y_i} and the softmax
+    probabilities that the backward pass needs.
+    """
+    logp = log_softmax(logits, axis=-1)
+    loss = -np.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
+    return loss, np.exp(logp)
+
+
+def softmax_cross_entropy_backward(g, probs, labels):
+    """∂/∂z of Σ_i g_i · loss_i = g_i · (softmax(z_i) − onehot(y_i))."""
+    out = probs.copy()
+    out[np.arange(len(labels)), labels] -= 1
+    return out * g[:, None]
+
+
+# ------------------------------------------------------------ linear algebra
+def matmul(a, b):
+    """a @ b through NumPy's BLAS."""
+    return np.matmul(a, b)
+
+
+# ----------------------------------------------------------------- indexing
+def index_add(shape, index, g, dtype=None):
+    """zeros(shape) with g scatter-added at `index` (repeated indices accumulate)."""
+    out = np.zeros(shape, dtype=dtype or g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+def index_put(shape, index, g, dtype=None):
+    """zeros(shape) with g written at a basic (non-repeating) `index`."""
+    out = np.zeros(shape, dtype=dtype or g.dtype)
+    out[index] = g
+    return out
+
+
+KERNELS = {
+    name: fn
+    for name, fn in list(globals().items())
+    if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", None) == __name__
+}

@@ -1,0 +1,525 @@
+"""Elementwise ops: arithmetic, unary maths, activations, where/clip/maximum.
+
+Binary ops broadcast with NumPy's rules; their backward sums the gradient back
+to each input's shape with `unbroadcast`.  Python scalars pass straight to the
+kernels (NumPy 2 treats them as weak, so float32 stays float32).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..function import Function
+from ..kernels import K
+from ..tensor import Tensor
+from ._util import as_tensor, broadcast_shapes, unbroadcast
+
+
+def _shape(x):
+    return np.shape(x)
+
+
+def _check_broadcast(op, a, b):
+    sa, sb = _shape(a), _shape(b)
+    if sa != sb and sa != () and sb != ():
+        broadcast_shapes(op, sa, sb)
+
+
+# ------------------------------------------------------------------ binary
+class Add(Function):
+    """a + b;  ∂/∂a = g, ∂/∂b = g (summed over broadcast axes)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("add", a, b)
+        return K.add(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.in_shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    """a − b;  ∂/∂a = g, ∂/∂b = −g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("sub", a, b)
+        return K.sub(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.in_shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(g, sa) if na else None), (unbroadcast(-g, sb) if nb else None)
+
+
+class Mul(Function):
+    """a · b;  ∂/∂a = g·b, ∂/∂b = g·a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("mul", a, b)
+        ctx.save_for_backward(a, b)
+        return K.mul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        sa, sb = ctx.in_shapes
+        return (unbroadcast(g * b, sa) if na else None), (unbroadcast(g * a, sb) if nb else None)
+
+
+class Div(Function):
+    """a / b;  ∂/∂a = g/b, ∂/∂b = −g·a/b²."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("div", a, b)
+        ctx.save_for_backward(a, b)
+        return K.div(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        sa, sb = ctx.in_shapes
+        ga = unbroadcast(g / b, sa) if na else None
+        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b;  ∂/∂a = g·b·a^(b−1), ∂/∂b = g·a^b·ln a (0 where a ≤ 0)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("pow", a, b)
+        y = K.pow(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        sa, sb = ctx.in_shapes
+        ga = gb = None
+        if na:
+            ga = unbroadcast(g * b * a ** (b - 1), sa)
+        if nb:
+            if isinstance(a, Tensor):
+                log_a = log(where(a.data > 0, a, 1.0))
+            else:  # a Python scalar base
+                log_a = math.log(a) if a > 0 else 0.0
+            gb = unbroadcast(g * y * log_a, sb)
+        return ga, gb
+
+
+class Maximum(Function):
+    """max(a, b);  the gradient goes to the larger input, split evenly on ties."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("maximum", a, b)
+        ctx.save_for_backward(a, b)
+        return K.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _select_grads(ctx, g, a.data > b.data, a.data == b.data)
+
+
+class Minimum(Function):
+    """min(a, b);  the gradient goes to the smaller input, split evenly on ties."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _check_broadcast("minimum", a, b)
+        ctx.save_for_backward(a, b)
+        return K.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _select_grads(ctx, g, a.data < b.data, a.data == b.data)
+
+
+def _select_grads(ctx, g, a_wins, tie):
+    weight_a = a_wins + 0.5 * tie
+    sa, sb = ctx.in_shapes
+    na, nb = ctx.needs_input_grad
+    dtype = g.dtype
+    ga = unbroadcast(g * weight_a.astype(dtype), sa) if na else None
+    gb = unbroadcast(g * (1 - weight_a).astype(dtype), sb) if nb else None
+    return ga, gb
+
+
+class Where(Function):
+    """cond ? a : b;  ∂/∂a = g where cond, ∂/∂b = g elsewhere."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        try:
+            np.broadcast_shapes(_shape(cond), _shape(a), _shape(b))
+        except ValueError:
+            broadcast_shapes("where", _shape(cond), _shape(a), _shape(b))
+        cond = np.asarray(cond, dtype=bool)
+        ctx.cond = cond
+        return K.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        _, na, nb = ctx.needs_input_grad
+        _, sa, sb = ctx.in_shapes
+        ga = unbroadcast(where(ctx.cond, g, 0.0), sa) if na else None
+        gb = unbroadcast(where(ctx.cond, 0.0, g), sb) if nb else None
+        return None, ga, gb
+
+
+class Clip(Function):
+    """min(max(x, lo), hi);  ∂/∂x = g where lo ≤ x ≤ hi, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        if lo is None and hi is None:
+            raise ValueError("clip: give at least one of min and max")
+        if ctx.needs_input_grad and ctx.needs_input_grad[0]:
+            inside = np.ones(np.shape(x), dtype=bool)
+            if lo is not None:
+                inside &= x >= lo
+            if hi is not None:
+                inside &= x <= hi
+            ctx.inside = inside
+        return K.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return where(ctx.inside, g, 0.0), None, None
+
+
+# ------------------------------------------------------------------- unary
+class Neg(Function):
+    """−x;  ∂/∂x = −g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return K.neg(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    """e^x;  ∂/∂x = g·e^x (the saved output)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class Log(Function):
+    """ln x;  ∂/∂x = g/x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return K.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / x
+
+
+class Sqrt(Function):
+    """√x;  ∂/∂x = g / (2√x) (the saved output)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g / (2 * y)
+
+
+class Abs(Function):
+    """|x|;  ∂/∂x = g·sign(x) (0 at 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return K.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * K.sign(x.data)
+
+
+class Sign(Function):
+    """sign(x);  the derivative is 0 everywhere it exists."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return K.sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0.0
+
+
+class Tanh(Function):
+    """tanh x;  ∂/∂x = g·(1 − y²) with the saved output y (one fused kernel)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return TanhBackward.apply(g, y)
+
+
+class TanhBackward(Function):
+    """g·(1 − y²) as one op, so tanh's backward is itself differentiable.
+
+    ∂/∂g = 1 − y², ∂/∂y = −2·g·y.
+    """
+
+    @staticmethod
+    def forward(ctx, g, y):
+        ctx.save_for_backward(g, y)
+        return K.tanh_backward(g, y)
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, y = ctx.saved_tensors
+        ng, ny = ctx.needs_input_grad
+        return (TanhBackward.apply(gg, y) if ng else None), (-2 * gg * g * y if ny else None)
+
+
+class Sigmoid(Function):
+    """σ(x);  ∂/∂x = g·y·(1 − y) with the saved output y (one fused kernel)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return SigmoidBackward.apply(g, y)
+
+
+class SigmoidBackward(Function):
+    """g·y·(1 − y) as one op.  ∂/∂g = y(1 − y), ∂/∂y = g·(1 − 2y)."""
+
+    @staticmethod
+    def forward(ctx, g, y):
+        ctx.save_for_backward(g, y)
+        return K.sigmoid_backward(g, y)
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, y = ctx.saved_tensors
+        ng, ny = ctx.needs_input_grad
+        return (SigmoidBackward.apply(gg, y) if ng else None), (gg * g * (1 - 2 * y) if ny else None)
+
+
+class Relu(Function):
+    """max(0, x);  ∂/∂x = g·[x > 0] (read off the saved output)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.relu(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ReluBackward.apply(g, y)
+
+
+class ReluBackward(Function):
+    """g·[y > 0] as one op; linear in g, and 0 almost everywhere in y."""
+
+    @staticmethod
+    def forward(ctx, g, y):
+        ctx.save_for_backward(y)
+        return K.relu_backward(g, y)
+
+    @staticmethod
+    def backward(ctx, gg):
+        (y,) = ctx.saved_tensors
+        return ReluBackward.apply(gg, y), None
+
+
+class LeakyRelu(Function):
+    """x if x > 0 else slope·x;  ∂/∂x = g·(1 if x > 0 else slope)."""
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return K.leaky_relu(x, slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return LeakyReluBackward.apply(g, x, ctx.slope), None
+
+
+class LeakyReluBackward(Function):
+    """g·(1 if x > 0 else slope) as one op; linear in g, 0 a.e. in x."""
+
+    @staticmethod
+    def forward(ctx, g, x, slope):
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return K.leaky_relu_backward(g, x, slope)
+
+    @staticmethod
+    def backward(ctx, gg):
+        (x,) = ctx.saved_tensors
+        return LeakyReluBackward.apply(gg, x, ctx.slope), None, None
+
+
+class Softplus(Function):
+    """ln(1 + e^x);  ∂/∂x = g·σ(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return K.softplus(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * sigmoid(x)
+
+
+# --------------------------------------------------------------- functions
+def add(a, b) -> Tensor:
+    """a + b with broadcasting."""
+    return Add.apply(a, b)
+
+
+def sub(a, b) -> Tensor:
+    """a − b with broadcasting."""
+    return Sub.apply(a, b)
+
+
+def mul(a, b) -> Tensor:
+    """a · b with broadcasting."""
+    return Mul.apply(a, b)
+
+
+def div(a, b) -> Tensor:
+    """a / b with broadcasting."""
+    return Div.apply(a, b)
+
+
+def pow(a, b) -> Tensor:  # noqa: A001
+    """a ** b with broadcasting (scalar or tensor exponent)."""
+    return Pow.apply(a, b)
+
+
+def neg(x) -> Tensor:
+    """−x"""
+    return Neg.apply(as_tensor(x))
+
+
+def exp(x) -> Tensor:
+    """e^x"""
+    return Exp.apply(as_tensor(x))
+
+
+def log(x) -> Tensor:
+    """ln x"""
+    return Log.apply(as_tensor(x))
+
+
+def sqrt(x) -> Tensor:
+    """√x"""
+    return Sqrt.apply(as_tensor(x))
+
+
+def abs(x) -> Tensor:  # noqa: A001
+    """|x|"""
+    return Abs.apply(as_tensor(x))
+
+
+def sign(x) -> Tensor:
+    """sign(x) ∈ {−1, 0, 1}"""
+    return Sign.apply(as_tensor(x))
+
+
+def tanh(x) -> Tensor:
+    """tanh x"""
+    return Tanh.apply(as_tensor(x))
+
+
+def sigmoid(x) -> Tensor:
+    """σ(x) = 1 / (1 + e^−x)"""
+    return Sigmoid.apply(as_tensor(x))
+
+
+def relu(x) -> Tensor:
+    """max(0, x)"""
+    return Relu.apply(as_tensor(x))
+
+
+def leaky_relu(x, slope=0.01) -> Tensor:
+    """x if x > 0 else slope·x"""
+    return LeakyRelu.apply(as_tensor(x), slope)
+
+
+def softplus(x) -> Tensor:
+    """ln(1 + e^x), stable for large |x|."""
+    return Softplus.apply(as_tensor(x))
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise max(a, b); ties split the gradient evenly."""
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise min(a, b); ties split the gradient evenly."""
+    return Minimum.apply(a, b)
+
+
+def where(cond, a, b) -> Tensor:
+    """cond ? a : b (cond is boolean and carries no gradient)."""
+    if isinstance(cond, Tensor):
+        cond = cond.data
+    return Where.apply(cond, a, b)
+
+
+def clip(x, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
+    """Clamp x to [min, max]; the gradient passes where x is inside."""
+    return Clip.apply(as_tensor(x), min, max)

@@ -1,0 +1,66 @@
+"""Matrix products, on NumPy's BLAS (a Numba loop cannot beat it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+from ..kernels import K
+from ..tensor import Tensor
+from ._util import as_tensor, unbroadcast
+from .shape import reshape, swapaxes
+
+
+class MatMul(Function):
+    """a @ b for 1-D, 2-D and batched (broadcast) operands, as np.matmul.
+
+    For 2-D: ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g; 1-D operands are promoted to a row
+    (a) or a column (b) and the promotion is undone; batch axes are summed back.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        sa, sb = np.shape(a), np.shape(b)
+        if not sa or not sb:
+            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {sa} and {sb}")
+        ka, kb = sa[-1], (sb[0] if len(sb) == 1 else sb[-2])
+        if ka != kb:
+            raise ValueError(
+                f"matmul: shapes {sa} and {sb} are not aligned: {ka} (last axis of the "
+                f"first) != {kb} ({'axis 0' if len(sb) == 1 else 'second-to-last axis'} "
+                "of the second)"
+            )
+        try:
+            out = K.matmul(a, b)
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast"
+            ) from None
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+        b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        g_shape = list(g.shape)
+        if a.ndim == 1:
+            g_shape.insert(len(g_shape) - (0 if b.ndim == 1 else 1), 1)
+        if b.ndim == 1:
+            g_shape.append(1)
+        g2 = reshape(g, tuple(g_shape))
+        ga = gb = None
+        if na:
+            ga = unbroadcast(g2 @ swapaxes(b2, -1, -2), a2.shape)
+            ga = reshape(ga, a.shape) if a.ndim == 1 else ga
+        if nb:
+            gb = unbroadcast(swapaxes(a2, -1, -2) @ g2, b2.shape)
+            gb = reshape(gb, b.shape) if b.ndim == 1 else gb
+        return ga, gb
+
+
+def matmul(a, b) -> Tensor:
+    """a @ b (NumPy semantics: vectors, matrices, broadcast batches)."""
+    return MatMul.apply(as_tensor(a), as_tensor(b))

@@ -1,0 +1,135 @@
+"""Neural-network ops: softmax, log_softmax and fused softmax cross-entropy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import is_grad_enabled
+from ..function import Function
+from ..kernels import K
+from ..tensor import Tensor
+from ._util import as_tensor
+from .elementwise import exp
+
+
+def _axis(op, axis, ndim):
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return axis % ndim
+
+
+class Softmax(Function):
+    """y = e^x / Σ e^x along axis;  ∂/∂x = y·(g − Σ g·y)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        axis = _axis("softmax", axis, np.ndim(x))
+        ctx.axis = axis
+        y = K.softmax(x, axis)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return SoftmaxBackward.apply(g, y, ctx.axis), None
+
+
+class SoftmaxBackward(Function):
+    """y·(g − Σ g·y) as one op.  ∂/∂g = y·(gg − Σ gg·y); ∂/∂y = gg·(g − s) − Σ(gg·y)·g."""
+
+    @staticmethod
+    def forward(ctx, g, y, axis):
+        ctx.axis = axis
+        ctx.save_for_backward(g, y)
+        return K.softmax_backward(g, y, axis)
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, y = ctx.saved_tensors
+        axis = ctx.axis
+        ng, ny = ctx.needs_input_grad
+        dg = SoftmaxBackward.apply(gg, y, axis) if ng else None
+        dy = None
+        if ny:
+            s = (g * y).sum(axis=axis, keepdims=True)
+            dy = gg * (g - s) - (gg * y).sum(axis=axis, keepdims=True) * g
+        return dg, dy, None
+
+
+class LogSoftmax(Function):
+    """y = x − logsumexp(x) along axis;  ∂/∂x = g − e^y · Σ g."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        axis = _axis("log_softmax", axis, np.ndim(x))
+        ctx.axis = axis
+        y = K.log_softmax(x, axis)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        if is_grad_enabled():  # differentiable form for double backward
+            return g - exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
+        return Tensor._wrap(K.log_softmax_backward(g.data, y.data, ctx.axis)), None
+
+
+class SoftmaxCrossEntropy(Function):
+    """Per-sample loss_i = logsumexp(z_i) − z_{i,y_i} for (N, C) logits, fused.
+
+    ∂/∂z_i = g_i · (softmax(z_i) − onehot(y_i)).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, labels):
+        loss, probs = K.softmax_cross_entropy(logits, labels)
+        ctx.labels = labels
+        ctx.save_for_backward(logits, probs)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, probs = ctx.saved_tensors
+        labels = ctx.labels
+        if is_grad_enabled():  # differentiable form for double backward
+            onehot = np.zeros(logits.shape, dtype=logits.dtype)
+            onehot[np.arange(len(labels)), labels] = 1
+            return (softmax(logits, axis=-1) - onehot) * g.reshape(-1, 1), None
+        grad = K.softmax_cross_entropy_backward(g.data, probs.data, labels)
+        return Tensor._wrap(grad), None
+
+
+def softmax(x, axis=-1) -> Tensor:
+    """Softmax along axis, e^(x − max) / Σ e^(x − max): stable for ±1000."""
+    return Softmax.apply(as_tensor(x), axis)
+
+
+def log_softmax(x, axis=-1) -> Tensor:
+    """Log-softmax along axis, x − logsumexp(x): stable for ±1000."""
+    return LogSoftmax.apply(as_tensor(x), axis)
+
+
+def softmax_cross_entropy(logits, labels) -> Tensor:
+    """Per-sample cross-entropy of (N, C) logits against integer labels (N,).
+
+    loss_i = −log softmax(z_i)[y_i], computed by one fused, stable kernel.
+    """
+    logits = as_tensor(logits)
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if logits.ndim != 2:
+        raise ValueError(
+            f"softmax_cross_entropy: logits must be (N, C), got shape {logits.shape}"
+        )
+    if labels.shape != (logits.shape[0],) or labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"softmax_cross_entropy: labels must be integers of shape ({logits.shape[0]},) "
+            f"for logits {logits.shape}; got {labels.dtype} labels of shape {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(
+            f"softmax_cross_entropy: labels must lie in [0, {logits.shape[1]}); got "
+            f"values from {labels.min()} to {labels.max()}"
+        )
+    return SoftmaxCrossEntropy.apply(logits, labels.astype(np.intp, copy=False))

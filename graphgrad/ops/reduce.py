@@ -1,0 +1,184 @@
+"""Reductions over axes: sum, mean, max, min, var, logsumexp.
+
+`axis` is None (all axes), an int or a tuple of ints; `keepdims` as in NumPy.
+Backward re-inserts the reduced axes and broadcasts the gradient back.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..autograd import is_grad_enabled
+from ..function import Function
+from ..kernels import K
+from ..tensor import Tensor
+from ._util import as_tensor
+from .elementwise import exp
+from .shape import broadcast_to, reshape
+
+
+def normalize_axis(op, axis, ndim):
+    """axis as a sorted tuple of non-negative ints, with an error naming the op."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(int(a) % builtins.max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _kept_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand(g, ctx):
+    """Reshape g to the input's rank (reduced axes as 1) and broadcast to its shape."""
+    shape = ctx.in_shapes[0]
+    return broadcast_to(reshape(g, _kept_shape(shape, ctx.axes)), shape)
+
+
+class Sum(Function):
+    """Σ x over axes;  ∂/∂x = g broadcast back."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.axes = normalize_axis("sum", axis, np.ndim(x))
+        return K.sum(x, ctx.axes if axis is not None else None, keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand(g, ctx), None, None
+
+
+class Mean(Function):
+    """Σ x / n over axes;  ∂/∂x = g / n broadcast back."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        axes = normalize_axis("mean", axis, np.ndim(x))
+        ctx.axes = axes
+        if x.size == 0:
+            raise ValueError(f"mean: the tensor is empty (shape {x.shape})")
+        ctx.count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+        return K.mean(x, axes if axis is not None else None, keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand(g / ctx.count, ctx), None, None
+
+
+class _Extremum(Function):
+    kernel = "max"
+
+    @classmethod
+    def _forward(cls, ctx, x, axis, keepdims):
+        axes = normalize_axis(cls.kernel, axis, np.ndim(x))
+        if x.size == 0:
+            raise ValueError(f"{cls.kernel}: the tensor is empty (shape {x.shape})")
+        y = getattr(K, cls.kernel)(x, axes if axis is not None else None, True)
+        ctx.axes = axes
+        if ctx.needs_input_grad:
+            hits = x == y
+            ctx.weights = hits / np.sum(hits, axis=axes, keepdims=True).astype(x.dtype)
+        return y if keepdims else np.squeeze(y, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        # Ties share the gradient evenly, as PyTorch's amax/amin do.
+        return _expand(g, ctx) * ctx.weights.astype(g.dtype), None, None
+
+
+class Max(_Extremum):
+    """max over axes;  ∂/∂x = g at the maxima (split evenly between ties)."""
+
+    kernel = "max"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        return Max._forward(ctx, x, axis, keepdims)
+
+
+class Min(_Extremum):
+    """min over axes;  ∂/∂x = g at the minima (split evenly between ties)."""
+
+    kernel = "min"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        return Min._forward(ctx, x, axis, keepdims)
+
+
+class Var(Function):
+    """Σ (x − x̄)² / (n − ddof);  ∂/∂x = 2 (x − x̄) g / (n − ddof)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, ddof, keepdims):
+        axes = normalize_axis("var", axis, np.ndim(x))
+        n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+        if n - ddof <= 0:
+            raise ValueError(f"var: {n} values with ddof={ddof} leave no degrees of freedom")
+        ctx.axes, ctx.denominator = axes, n - ddof
+        ctx.save_for_backward(x)
+        return K.var(x, axes if axis is not None else None, ddof, keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        centred = x - mean(x, axis=ctx.axes, keepdims=True)
+        return _expand(g, ctx) * centred * (2.0 / ctx.denominator), None, None, None
+
+
+class LogSumExp(Function):
+    """ln Σ e^x over axes (max-shifted);  ∂/∂x = g · e^(x − y) = g · softmax(x)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        axes = normalize_axis("logsumexp", axis, np.ndim(x))
+        ctx.axes = axes
+        y = K.logsumexp(x, axes if axis is not None else None, True)
+        ctx.save_for_backward(x, y)
+        return y if keepdims else np.squeeze(y, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y_kept = ctx.saved_tensors
+        if is_grad_enabled():  # create_graph: y must depend on x in the new graph
+            y_kept = LogSumExp.apply(x, ctx.axes, True)
+        return _expand(g, ctx) * exp(x - y_kept), None, None
+
+
+def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Σ x over axis (None: all)."""
+    return Sum.apply(as_tensor(x), axis, keepdims)
+
+
+def mean(x, axis=None, keepdims=False) -> Tensor:
+    """Mean of x over axis (None: all)."""
+    return Mean.apply(as_tensor(x), axis, keepdims)
+
+
+def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Max of x over axis; the gradient is split evenly between ties."""
+    return Max.apply(as_tensor(x), axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    """Min of x over axis; the gradient is split evenly between ties."""
+    return Min.apply(as_tensor(x), axis, keepdims)
+
+
+def var(x, axis=None, ddof=0, keepdims=False) -> Tensor:
+    """Variance over axis, Σ (x − x̄)² / (n − ddof) (NumPy's ddof=0 by default)."""
+    return Var.apply(as_tensor(x), axis, ddof, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+    """ln Σ e^x over axis, computed stably (inputs of ±1000 are fine)."""
+    return LogSumExp.apply(as_tensor(x), axis, keepdims)
