@@ -18,7 +18,7 @@ import numpy as np
 class _GradMode(threading.local):
     def __init__(self):
         self.enabled = True
-        self.module_scope = []  # dotted paths of the Modules currently running
+        self.module_scope = []  # (dotted path, class name) of the Modules running
         self.record_grads = False
 
 
@@ -66,9 +66,14 @@ class enable_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
 
 
 @contextmanager
-def module_scope(path: str):
-    """Record `path` as the running Module on every node created inside."""
-    STATE.module_scope.append(path)
+def module_scope(path: str, type_name: str = ""):
+    """Record the running Module on every node created inside.
+
+    Nodes get ``node.module = (path, type_name)``: the module's dotted path from
+    the model that was called (``""`` for that model itself, ``"fc1"``,
+    ``"blocks.0.conv"``) and its class name.  Outside any module it is None.
+    """
+    STATE.module_scope.append((path, type_name))
     try:
         yield
     finally:

@@ -251,6 +251,63 @@ def index_put(shape, index, g, dtype=None):
     return out
 
 
+
+# ------------------------------------------------- optimizer updates (in place)
+def sgd_update(param, grad, buf, lr, momentum, nesterov, weight_decay, l1):
+    """One SGD step in place on `param` (and the velocity `buf`).
+
+    d = ∇L + λ₂·θ + λ₁·sign(θ)   (weight_decay λ₂, l1 λ₁)
+    without momentum:  θ ← θ − η·d
+    with momentum γ:   u ← γ·u − η·d;  θ ← θ + u          (the lecture's form)
+    nesterov:          u ← γ·u − η·d;  θ ← θ + γ·u − η·d
+    `buf` holds u and is ignored when momentum == 0.
+    """
+    d = grad
+    if weight_decay:
+        d = d + weight_decay * param
+    if l1:
+        d = d + l1 * np.sign(param)
+    if momentum:
+        buf *= momentum
+        buf -= lr * d
+        if nesterov:
+            param += momentum * buf - lr * d
+        else:
+            param += buf
+    else:
+        param -= lr * d
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay):
+    """One Adam step in place (PyTorch's formulation; `step` counts from 1).
+
+    d = ∇L + λ·θ;  m ← β₁m + (1−β₁)d;  v ← β₂v + (1−β₂)d²
+    θ ← θ − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
+    """
+    d = grad + weight_decay * param if weight_decay else grad
+    m *= beta1
+    m += (1 - beta1) * d
+    v *= beta2
+    v += (1 - beta2) * d * d
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def adagrad_update(param, grad, sum_sq, lr, eps, weight_decay):
+    """One Adagrad step in place:  s ← s + d²;  θ ← θ − η·d / (√s + ε),  d = ∇L + λθ."""
+    d = grad + weight_decay * param if weight_decay else grad
+    sum_sq += d * d
+    param -= lr * d / (np.sqrt(sum_sq) + eps)
+
+
+def rmsprop_update(param, grad, sq_avg, lr, alpha, eps, weight_decay):
+    """One RMSprop step in place:  s ← αs + (1−α)d²;  θ ← θ − η·d / (√s + ε),  d = ∇L + λθ."""
+    d = grad + weight_decay * param if weight_decay else grad
+    sq_avg *= alpha
+    sq_avg += (1 - alpha) * d * d
+    param -= lr * d / (np.sqrt(sq_avg) + eps)
+
 KERNELS = {
     name: fn
     for name, fn in list(globals().items())
