@@ -1,0 +1,281 @@
+"""The `graphgrad` command line (graphgrad/cli.py, graphgrad/__main__.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+
+from graphgrad import cli, registry
+from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
+
+
+@pytest.fixture(autouse=True)
+def sandbox(tmp_path, monkeypatch):
+    """An empty stand-in for the built-in plugin package, autoload off, a fresh manager."""
+    builtins = f"ggtest_cli_builtins_{uuid.uuid4().hex[:8]}"
+    (tmp_path / builtins).mkdir()
+    (tmp_path / builtins / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "BUILTIN_PACKAGE", builtins)
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    registry.reload()
+    yield tmp_path / builtins
+    registry.reload()
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+def write_distribution(root: Path, dist: str, version: str, module: str, source: str) -> None:
+    """A distribution on ``root`` whose entry point ``module`` (group graphgrad) is ``module``."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[graphgrad]\n{module} = {module}\n")
+
+
+class Softsign:
+    @classmethod
+    def example_input(cls, rng):
+        return rng.normal(size=(2, 3))
+
+
+class Gauss:
+    def example_input(self, rng):  # an instance method works too
+        return "bad input"
+
+
+class Needy:
+    def __init__(self, width):
+        self.width = width
+
+    example_input = Softsign.example_input
+
+
+class Built:
+    """Needs arguments, but says how to build a small one."""
+
+    def __init__(self, width):
+        self.width = width
+
+    @classmethod
+    def example(cls, rng):
+        return cls(4)
+
+    example_input = Softsign.example_input
+
+
+class NoExample:
+    pass
+
+
+class FakeLayers:
+    @hookimpl
+    def graphgrad_register_layers(self):
+        return [Softsign, Gauss, Needy, Built, NoExample]
+
+    @hookimpl
+    def graphgrad_register_losses(self):
+        return [Softsign]
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plugins_lists_plugins_with_distribution_and_components(capsys):
+    register_plugin(FakeLayers(), name="fake_layers")
+    code, out, err = run(capsys, "plugins")
+    assert code == 0 and err == ""
+    assert "fake_layers  (manual; unknown distribution)" in out
+    assert "layers        built, gauss, needy, no_example, softsign" in out
+    assert "losses        softsign" in out
+    assert "1 plugin: 1 loaded, 0 broken." in out
+    assert "not loaded (GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD is set)" in out
+
+
+def test_plugins_lists_broken_plugins_with_their_error(capsys, tmp_path, monkeypatch):
+    write_distribution(tmp_path, "good-dist", "1.0", "good_plugin", "")
+    write_distribution(tmp_path, "bad-dist", "0.3", "bad_plugin", "raise ImportError('no GPU')")
+    monkeypatch.setenv(AUTOLOAD_ENV, "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", registry.GraphgradPluginWarning)  # listed, not warned
+        code, out, err = run(capsys, "plugins")
+    assert err == ""
+    assert code == 1
+    assert "bad_plugin  (entry point; bad-dist 0.3)  BROKEN, skipped" in out
+    assert "error         ImportError: no GPU" in out
+    assert "good_plugin  (entry point; good-dist 1.0)\n    " in out
+    assert "(no components)" in out
+
+
+def test_plugins_json(capsys):
+    register_plugin(FakeLayers(), name="fake_layers")
+    code, out, _ = run(capsys, "plugins", "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["autoload"] is False and payload["conflicts"] == []
+    (plugin,) = payload["plugins"]
+    assert plugin["name"] == "fake_layers" and plugin["error"] is None
+    assert plugin["components"]["losses"] == ["softsign"]
+
+
+def test_plugins_via_python_dash_m_finds_an_installed_entry_point(tmp_path):
+    source = """
+        from graphgrad.registry import hookimpl
+
+        def mish(shape, rng):
+            return None
+
+        @hookimpl
+        def graphgrad_register_initializers():
+            return [mish]
+    """
+    write_distribution(tmp_path, "mish-dist", "0.9", "mish_plugin", source)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop(AUTOLOAD_ENV, None)
+    command = [sys.executable, "-m", "graphgrad", "plugins"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "mish_plugin  (entry point; mish-dist 0.9)" in done.stdout
+    assert "initializers  mish" in done.stdout
+    env[AUTOLOAD_ENV] = "1"
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "mish_plugin" not in done.stdout
+
+
+@pytest.mark.parametrize("command", [c.name for c in cli.SUBCOMMANDS])
+def test_every_subcommand_has_help(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and out.startswith(f"usage: graphgrad {command}")
+    assert "--help" in out and len(out.splitlines()) > 5
+
+
+def test_top_level_help_lists_the_subcommands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in cli.SUBCOMMANDS:
+        assert command.name in out
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run(capsys, "no-such-command")[0] == 2
+    assert run(capsys, "plugins", "--bogus")[0] == 2
+    code, _, err = run(capsys)
+    assert code == 2 and "usage: graphgrad" in err
+
+
+def test_errors_are_one_line_without_traceback(capsys, sandbox):
+    (sandbox / "broken.py").write_text("import no_such_module_anywhere\n")
+    code, out, err = run(capsys, "plugins")
+    assert code == 2 and out == ""
+    assert err.startswith("graphgrad plugins: error: PluginError: built-in plugin")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# -- graphgrad plugins --check ------------------------------------------------------
+
+
+@pytest.fixture
+def fake_check(monkeypatch):
+    """A stand-in for graphgrad.check.module, so the table is tested on its own."""
+    calls = []
+
+    class Report:
+        def __init__(self, ok):
+            self.ok = ok
+
+        def __str__(self):
+            return "gradcheck on input 0: FAIL\nmore details"
+
+    def module(layer, example_input):
+        calls.append((type(layer).__name__, getattr(example_input, "shape", example_input)))
+        return Report(ok=not isinstance(example_input, str))
+
+    monkeypatch.setitem(sys.modules, "graphgrad.check", types.SimpleNamespace(module=module))
+    return calls
+
+
+def test_check_prints_a_pass_fail_table(capsys, fake_check):
+    register_plugin(FakeLayers(), name="fake_layers")
+    code, out, _ = run(capsys, "plugins", "--check")
+    assert code == 1
+    table = out.split("\n\n")[-1].splitlines()
+    assert table[0].split() == ["layer", "result", "detail"]
+    rows = {line.split()[0]: line.split()[1] for line in table[1:-1]}
+    assert rows == {"built": "pass", "gauss": "FAIL", "needy": "FAIL", "softsign": "pass"}
+    assert "gradcheck on input 0: FAIL" in out and "more details" not in out
+    assert "cannot build needy()" in out and "classmethod `example(rng)`" in out
+    assert table[-1] == "4 layers checked: 2 passed, 2 failed."
+    assert fake_check == [("Built", (2, 3)), ("Gauss", "bad input"), ("Softsign", (2, 3))]
+
+
+@pytest.mark.parametrize(
+    ("report", "passed", "detail"),
+    [
+        (True, True, ""),
+        (False, False, "check failed"),
+        (types.SimpleNamespace(passed=True), True, ""),
+        (
+            {"gradcheck": True, "double_backward": False, "dtype": object()},
+            False,
+            "failed: double_backward",
+        ),
+        ({"gradcheck": types.SimpleNamespace(ok=True)}, True, ""),
+        (None, True, ""),
+    ],
+)
+def test_check_reports_are_read_generously(report, passed, detail):
+    assert cli._verdict(report) == (passed, detail)
+
+
+def test_check_json(capsys, fake_check):
+    register_plugin(FakeLayers(), name="fake_layers")
+    code, out, _ = run(capsys, "plugins", "--check", "--json")
+    results = {r["layer"]: r["passed"] for r in json.loads(out)["check"]}
+    assert code == 1 and results == {
+        "built": True,
+        "gauss": False,
+        "needy": False,
+        "softsign": True,
+    }
+
+
+def test_check_without_graphgrad_check_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphgrad.check", None)  # makes the import fail
+    code, _, err = run(capsys, "plugins", "--check")
+    assert code == 2 and "--check needs graphgrad.check.module" in err
+
+
+def _real_check_available() -> bool:
+    try:
+        from graphgrad.check import module  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _real_check_available(),
+    reason="graphgrad.check.module is not written yet (issue 4); this test runs once it exists",
+)
+def test_check_passes_on_every_builtin_layer(capsys, monkeypatch):
+    monkeypatch.setattr(registry, "BUILTIN_PACKAGE", "graphgrad_plugins")
+    registry.reload()
+    layers = registry.Registry("layers")
+    declared = sorted(name for name, cls in layers.items() if hasattr(cls, "example_input"))
+    code, out, _ = run(capsys, "plugins", "--check")
+    for name in declared:
+        assert any(line.split()[:2] == [name, "pass"] for line in out.splitlines()), out
+    assert code == 0, out
