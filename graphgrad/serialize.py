@@ -1,0 +1,131 @@
+"""Atomic, code-free storage of named arrays: ``.npz`` plus a JSON metadata record.
+
+A file is written to a temporary file in the destination's directory, flushed
+and fsync'ed, then moved over the destination with ``os.replace`` (atomic on
+POSIX and Windows).  A crash mid-write leaves the previous file intact, never a
+half-written one.  Loading uses ``allow_pickle=False``, so a file can hold only
+plain numeric/bool/string arrays and can never run code.
+
+The metadata dict is stored as JSON text in the reserved entry ``META_KEY``.
+Used by ``Module.save``/``Module.load`` and by the trainer's checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+META_KEY = "__graphgrad_meta__"
+
+
+class SerializationError(ValueError):
+    """A file could not be written or read as a graphgrad .npz archive."""
+
+
+def _check_arrays(arrays: dict[str, Any], path: Path) -> dict[str, np.ndarray]:
+    checked = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name or name == META_KEY or "/" in name:
+            raise SerializationError(
+                f"save_npz_atomic({str(path)!r}): array name {name!r} is not allowed; use a "
+                f"non-empty string without '/' other than {META_KEY!r}"
+            )
+        arr = np.asarray(value)  # a Tensor converts through __array__
+        if arr.dtype.hasobject:
+            raise SerializationError(
+                f"save_npz_atomic({str(path)!r}): array {name!r} has dtype object, which "
+                "cannot be stored without pickle; convert it to a numeric array"
+            )
+        checked[name] = arr
+    return checked
+
+
+def save_npz_atomic(path, arrays: dict[str, Any], meta: dict[str, Any] | None = None,
+                    compress: bool = False) -> Path:
+    """Write ``arrays`` (name → ndarray) and ``meta`` (a JSON-able dict) to ``path`` atomically.
+
+    The file is named exactly ``path`` (no ``.npz`` is appended).  Steps: write a
+    temporary file next to it, ``flush`` + ``fsync``, ``os.replace`` onto
+    ``path``, then fsync the directory so the rename itself survives a crash.
+    Returns the path written.
+    """
+    path = Path(path)
+    arrays = _check_arrays(dict(arrays), path)
+    try:
+        meta_text = json.dumps({} if meta is None else meta, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"save_npz_atomic({str(path)!r}): meta must be JSON-serialisable ({exc})"
+        ) from exc
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"save_npz_atomic: directory {str(directory)!r} does not exist; create it first"
+        )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = np.savez_compressed if compress else np.savez
+            writer(f, **arrays, **{META_KEY: np.array(meta_text)})
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_npz(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by ``save_npz_atomic``: returns ``(arrays, meta)``.
+
+    Any ``.npz`` without pickled entries can be read (its meta is then ``{}``).
+    A missing file raises ``FileNotFoundError``; a truncated, corrupt or
+    pickle-requiring file raises ``SerializationError`` naming the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"load_npz: no file at {str(path)!r}; check the path (a file saved with "
+            "Module.save / save_npz_atomic is named exactly as given)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise SerializationError(
+            f"load_npz: {str(path)!r} is not a readable .npz archive ({type(exc).__name__}: "
+            f"{exc}); the file is corrupt or truncated, or holds pickled objects, which "
+            "graphgrad never loads"
+        ) from exc
+    meta: dict[str, Any] = {}
+    if META_KEY in arrays:
+        text = arrays.pop(META_KEY)
+        try:
+            meta = json.loads(str(text))
+        except json.JSONDecodeError as exc:
+            raise SerializationError(
+                f"load_npz: the metadata record of {str(path)!r} is not valid JSON ({exc})"
+            ) from exc
+    return arrays, meta
