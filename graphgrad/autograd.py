@@ -121,6 +121,9 @@ def topological_order(roots):
     return order
 
 
+Tensor = None  # bound to graphgrad.tensor.Tensor once that module has loaded
+
+
 def _accumulate(a, b, create_graph):
     if a is None:
         return b
@@ -128,8 +131,6 @@ def _accumulate(a, b, create_graph):
         return a
     if create_graph:
         return a + b
-    from .tensor import Tensor
-
     return Tensor._wrap(a.data + b.data)
 
 
@@ -140,8 +141,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     the gradients of exactly `inputs` are returned (``None`` where unreached) and
     no ``.grad`` is touched.
     """
-    from .tensor import Tensor
-
     buffers = {}  # id(node) -> list of output gradients
     leaf_grads = {}  # id(leaf) -> (leaf, grad)
     root_nodes = []
@@ -229,8 +228,6 @@ def _prune_to_inputs(order, inputs):
 
 
 def _check_grads(node, in_grads):
-    from .tensor import Tensor
-
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
     if len(in_grads) != len(node.next_edges):
@@ -274,8 +271,6 @@ def _store_leaf_grad(leaf, g, create_graph, handed_out):
 
 # ------------------------------------------------------------------ user API
 def _seed(t, g):
-    from .tensor import Tensor
-
     if g is None:
         if t.data.size != 1:
             raise RuntimeError(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import STATE
+from .tensor import Tensor
 
 
 class _Saved:
@@ -41,18 +42,12 @@ class _Saved:
 
 
 class _DiscardingContext:
-    """The context forward gets when no graph is recorded: it remembers nothing."""
+    """The context forward gets when no graph is recorded: it saves nothing."""
 
     needs_input_grad = ()
 
     def save_for_backward(self, *values):
         pass
-
-    def __setattr__(self, name, value):
-        pass
-
-
-_DISCARD = _DiscardingContext()
 
 
 class Function:
@@ -74,8 +69,6 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on Tensors (or plain values), recording a node when needed."""
-        from .tensor import Tensor
-
         record = False
         if STATE.enabled:
             for a in args:
@@ -84,22 +77,40 @@ class Function:
                     break
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         if not record:
-            out = cls.forward(_DISCARD, *arrays, **kwargs)
+            out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
             if isinstance(out, tuple):
                 return tuple(Tensor._wrap(_as_array(o)) for o in out)
             return Tensor._wrap(_as_array(out))
 
         ctx = cls.__new__(cls)
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        needs, edges, infos, shapes = [], [], [], []
+        for a, arr in zip(args, arrays):
+            if isinstance(a, Tensor):
+                shapes.append(arr.shape)
+                producer = a.grad_fn
+                if producer is not None:
+                    needs.append(True)
+                    edges.append((producer, a._output_nr))
+                    infos.append(None)
+                    continue
+                needs.append(a.requires_grad)
+                edges.append((a, None) if a.requires_grad else None)
+                infos.append(_leaf_info(a))
+            else:
+                needs.append(False)
+                edges.append(None)
+                shapes.append(np.shape(a) if isinstance(a, (np.ndarray, float, int)) else ())
+                infos.append(_constant_info(a))
+        ctx.needs_input_grad = tuple(needs)
         ctx._to_save = None
         out = cls.forward(ctx, *arrays, **kwargs)
         multi = isinstance(out, tuple)
         outs = [_as_array(o) for o in out] if multi else [_as_array(out)]
         ctx.n_outputs = len(outs)
         ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
-        ctx.in_shapes = tuple(np.shape(a) for a in arrays)
-        ctx.next_edges = tuple(_edge(a) for a in args)
-        ctx.inputs_info = tuple(_input_info(a) for a in args)
+        ctx.in_shapes = tuple(shapes)
+        ctx.next_edges = tuple(edges)
+        ctx.inputs_info = tuple(infos)
         scope = STATE.module_scope
         ctx.module = scope[-1] if scope else None
         results = [
@@ -118,8 +129,6 @@ class Function:
     @property
     def saved_tensors(self):
         """The saved values as Tensors; raises if the graph was already freed or changed."""
-        from .tensor import Tensor
-
         saved = self._saved
         if saved is None:
             raise RuntimeError(
@@ -173,16 +182,6 @@ def _as_array(x):
     return x if type(x) is np.ndarray else np.asarray(x)
 
 
-def _edge(a):
-    from .tensor import Tensor
-
-    if not isinstance(a, Tensor) or not a.requires_grad:
-        return None
-    if a.grad_fn is None:
-        return (a, None)
-    return (a.grad_fn, a._output_nr)
-
-
 class InputInfo:
     """What graph inspection needs to know about an input that is not an op output."""
 
@@ -193,18 +192,20 @@ class InputInfo:
         self.name, self.tensor_id = name, tensor_id
 
 
-def _input_info(a):
-    from .tensor import Tensor
+def _leaf_info(t):
+    kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
+    return InputInfo(kind, t.data.shape, t.data.dtype, t.name, id(t))
 
-    if isinstance(a, Tensor):
-        if a.grad_fn is not None:
-            return None
-        kind = "parameter" if a.is_parameter else ("constant" if a._constant else "input")
-        return InputInfo(kind, a.data.shape, a.data.dtype, a.name, id(a))
-    if isinstance(a, (np.ndarray, float, int, np.generic)):
-        arr = np.asarray(a)
-        return InputInfo("constant", arr.shape, arr.dtype, None, None)
-    return None
+
+_SCALAR_INFO = InputInfo("constant", (), None, None, None)
+
+
+def _constant_info(a):
+    if isinstance(a, (float, int)) and not isinstance(a, bool):
+        return _SCALAR_INFO
+    if isinstance(a, (np.ndarray, np.generic)):
+        return InputInfo("constant", a.shape, a.dtype, None, None)
+    return None  # a non-array argument (axis, shape, slope...)
 
 
 def _resolve_saved(values, args, arrays, results):

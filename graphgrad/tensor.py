@@ -543,4 +543,5 @@ def arange(*args, dtype=None) -> Tensor:
     return Tensor(np.arange(*args, dtype=_resolve_dtype(dtype)))
 
 
+autograd.Tensor = Tensor  # the engine wraps gradients without importing this module
 from . import ops  # noqa: E402 - ops import Tensor, so they load after it

@@ -39,7 +39,8 @@ class Add(Function):
     @staticmethod
     def backward(ctx, g):
         sa, sb = ctx.in_shapes
-        return unbroadcast(g, sa), unbroadcast(g, sb)
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(g, sa) if na else None), (unbroadcast(g, sb) if nb else None)
 
 
 class Sub(Function):

@@ -48,7 +48,7 @@ class SoftmaxBackward(Function):
     def backward(ctx, gg):
         g, y = ctx.saved_tensors
         axis = ctx.axis
-        ng, ny = ctx.needs_input_grad
+        ng, ny, _ = ctx.needs_input_grad
         dg = SoftmaxBackward.apply(gg, y, axis) if ng else None
         dy = None
         if ny:

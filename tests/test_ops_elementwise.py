@@ -1,0 +1,185 @@
+"""Elementwise ops: forward against NumPy, backward against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+import graphgrad as gg
+from graphgrad.check import gradcheck, gradgradcheck
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY = {
+    # name: (graphgrad fn, numpy fn, domain transform making inputs valid)
+    "exp": (gg.exp, np.exp, lambda x: x),
+    "log": (gg.log, np.log, lambda x: np.abs(x) + 0.5),
+    "sqrt": (gg.sqrt, np.sqrt, lambda x: np.abs(x) + 0.5),
+    "abs": (gg.abs, np.abs, lambda x: x + np.sign(x) * 0.1),
+    "neg": (lambda t: -t, np.negative, lambda x: x),
+    "tanh": (gg.tanh, np.tanh, lambda x: x),
+    "sigmoid": (gg.sigmoid, _sigmoid, lambda x: x),
+    "relu": (gg.relu, lambda x: np.maximum(x, 0), lambda x: x + np.sign(x) * 0.1),
+    "leaky_relu": (lambda t: gg.leaky_relu(t, 0.1), lambda x: np.where(x > 0, x, 0.1 * x),
+                   lambda x: x + np.sign(x) * 0.1),
+    "softplus": (gg.softplus, lambda x: np.log1p(np.exp(x)), lambda x: x),
+    "square": (lambda t: t**2, np.square, lambda x: x),
+    "cube_pow": (lambda t: t**3.0, lambda x: x**3.0, lambda x: x),
+    "rpow": (lambda t: 2.0**t, lambda x: 2.0**x, lambda x: x),
+    "clip": (lambda t: gg.clip(t, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+             lambda x: np.where(np.abs(np.abs(x) - 0.5) < 0.05, x + 0.2, x)),
+}
+
+TWICE_DIFFERENTIABLE = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "square", "rpow"]
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unary_forward_matches_numpy(name, dtype, backend):
+    fn, ref, domain = UNARY[name]
+    x = domain(np.random.default_rng(0).standard_normal((4, 5))).astype(dtype)
+    out = fn(gg.tensor(x))
+    assert out.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.data, ref(x.astype(np.float64)), rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_backward_gradcheck(name, backend):
+    fn, _, domain = UNARY[name]
+    x = domain(np.random.default_rng(1).standard_normal((3, 4)))
+    assert gradcheck(fn, [gg.tensor(x, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", TWICE_DIFFERENTIABLE)
+def test_unary_double_backward(name, backend):
+    fn, _, domain = UNARY[name]
+    x = domain(np.random.default_rng(2).standard_normal((2, 3)))
+    assert gradgradcheck(fn, [gg.tensor(x, requires_grad=True)])
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, np.add),
+    "sub": (lambda a, b: a - b, np.subtract),
+    "mul": (lambda a, b: a * b, np.multiply),
+    "div": (lambda a, b: a / b, np.divide),
+    "pow": (lambda a, b: a**b, np.power),
+    "maximum": (gg.maximum, np.maximum),
+    "minimum": (gg.minimum, np.minimum),
+}
+
+
+def _binary_inputs(name, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1])
+    if name == "div":
+        b = np.sign(b) * (np.abs(b) + 0.5)
+    if name == "pow":
+        a = np.abs(a) + 0.5
+    if name in ("maximum", "minimum"):
+        b = b + 0.05  # keep ties (where the derivative jumps) away
+    return a, b
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       seed=st.integers(0, 10_000))
+def test_binary_broadcast_gradcheck(name, shapes, seed, backend):
+    fn, ref = BINARY[name]
+    a, b = _binary_inputs(name, shapes.input_shapes, seed)
+    out = fn(gg.tensor(a), gg.tensor(b))
+    assert out.shape == shapes.result_shape
+    np.testing.assert_allclose(out.data, ref(a, b), rtol=1e-12)
+    ta, tb = gg.tensor(a, requires_grad=True), gg.tensor(b, requires_grad=True)
+    assert gradcheck(fn, [ta, tb])
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow"])
+def test_binary_double_backward(name, backend):
+    fn, _ = BINARY[name]
+    a, b = _binary_inputs(name, [(2, 3), (3,)], 3)
+    assert gradgradcheck(fn, [gg.tensor(a, requires_grad=True), gg.tensor(b, requires_grad=True)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_float_forward(dtype, backend):
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    for name, (fn, ref) in BINARY.items():
+        if name == "pow":
+            a_ = np.abs(a) + 0.5
+        else:
+            a_ = a
+        out = fn(gg.tensor(a_), gg.tensor(b))
+        assert out.dtype == dtype, name
+        np.testing.assert_allclose(out.data, ref(a_, b), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_python_scalars_are_weak():
+    x = gg.tensor(np.ones(3, dtype=np.float32))
+    assert (x * 2.0).dtype == np.float32
+    assert (2.0 - x).dtype == np.float32
+    assert (x + gg.tensor(np.ones(3))).dtype == np.float64  # a float64 tensor is not weak
+
+
+def test_pow_tensor_exponent_gradient_closed_form():
+    a = gg.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    b = gg.tensor(np.array([3.0, 0.5]), requires_grad=True)
+    (a**b).sum().backward()
+    np.testing.assert_allclose(a.grad.data, [3 * 2.0**2, 0.5 * 3.0**-0.5])
+    np.testing.assert_allclose(b.grad.data, [8 * np.log(2), np.sqrt(3) * np.log(3)])
+
+
+def test_maximum_ties_split_gradient():
+    a = gg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = gg.tensor(np.array([1.0, 5.0, 0.0]), requires_grad=True)
+    gg.maximum(a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.data, [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(b.grad.data, [0.5, 1.0, 0.0])
+
+
+@given(shapes=mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3),
+       seed=st.integers(0, 1000))
+def test_where_broadcast_gradcheck(shapes, seed, backend):
+    rng = np.random.default_rng(seed)
+    cond = rng.random(shapes.input_shapes[0]) > 0.5
+    a = rng.standard_normal(shapes.input_shapes[1])
+    b = rng.standard_normal(shapes.input_shapes[2])
+    out = gg.where(cond, gg.tensor(a), gg.tensor(b))
+    np.testing.assert_array_equal(out.data, np.where(cond, a, b))
+    assert gradcheck(lambda x, y: gg.where(cond, x, y),
+                     [gg.tensor(a, requires_grad=True), gg.tensor(b, requires_grad=True)])
+
+
+def test_sign_has_zero_gradient():
+    x = gg.tensor(np.array([-2.0, 3.0]), requires_grad=True)
+    (gg.sign(x) * 5).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+
+
+def test_comparisons_return_bool_without_grad():
+    x = gg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for out in (x < 2, x <= 2, x > 2, x >= 2, x == 2, x != 2):
+        assert out.dtype == bool and not out.requires_grad
+    np.testing.assert_array_equal((x > 1.5).data, [False, True, True])
+
+
+def test_broadcast_mismatch_names_op_and_shapes():
+    a, b = gg.tensor(np.ones((2, 3))), gg.tensor(np.ones((4,)))
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(4,\)"):
+        a + b
+    with pytest.raises(ValueError, match=r"mul: shapes"):
+        a * b
+
+
+def test_softplus_sigmoid_stable_for_large_inputs(backend):
+    x = gg.tensor(np.array([-1000.0, 0.0, 1000.0]))
+    np.testing.assert_allclose(gg.softplus(x).data, [0.0, np.log(2), 1000.0])
+    np.testing.assert_allclose(gg.sigmoid(x).data, [0.0, 0.5, 1.0])
