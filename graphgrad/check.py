@@ -155,3 +155,4 @@ def jacobian(fn, x) -> np.ndarray:
         raise TypeError(f"jacobian: fn must return one Tensor, got {type(out).__name__}")
     (jac,) = _analytic_jacobians([out], [x])
     return jac.reshape(out.shape + x.shape)
+from .shapes import shapes  # noqa: E402,F401

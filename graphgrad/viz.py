@@ -1,0 +1,93 @@
+"""Graph inspection: networkx and Graphviz export, rendering, model summaries.
+
+``gg.to_networkx(root)`` gives the graph as data, ``gg.to_dot(root)`` as a
+``graphviz.Digraph``, ``gg.render(root, "graph.svg")`` writes the picture (and
+its .dot source), ``gg.summary(model, x)`` tabulates a model's modules and
+``gg.check.shapes(root)`` lists every op's Jacobian shape.  The pieces live in
+``viz_graph`` (walk), ``viz_collapse`` (depth / max_nodes), ``viz_dot`` (drawing)
+and ``viz_summary``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import graphviz
+
+from .shapes import shapes
+from .viz_dot import graph_to_dot, to_dot
+from .viz_graph import backward_view, to_networkx
+from .viz_summary import Summary, summary
+
+__all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
+           "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS"]
+
+FORMATS = ("svg", "png", "pdf")
+
+INSTALL_HINT = (
+    "install Graphviz, which provides it: Debian/Ubuntu `apt-get install graphviz`, "
+    "Fedora `dnf install graphviz`, macOS `brew install graphviz`, conda "
+    "`conda install -c conda-forge graphviz`, Windows https://graphviz.org/download/"
+)
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz ``dot`` program is not on PATH (the .dot source was written)."""
+
+
+def _output_path(path, format) -> tuple[Path, str]:
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if format is None:
+        format = suffix if suffix in FORMATS else "svg"
+    format = str(format).lower()
+    if format not in FORMATS:
+        raise ValueError(f"render: format {format!r} is not supported; use one of {FORMATS}")
+    if suffix == "dot":
+        raise ValueError(f"render: {path} is where the picture goes, and the .dot source is "
+                         "written next to it; pass e.g. 'graph.svg'")
+    if suffix in FORMATS and suffix != format:
+        raise ValueError(f"render: path {path} ends in .{suffix} but format={format!r}; make "
+                         "them agree (or leave format out to use the suffix)")
+    if suffix != format:
+        path = path.with_name(path.name + "." + format)
+    return path, format
+
+
+def render(root, path, format=None, **to_dot_options) -> Path:
+    """Write the graph of `root` to `path` as a picture, with its .dot source beside it.
+
+    `root` is a Tensor (or several) — drawn with ``to_dot(root, **to_dot_options)``
+    — or a ``graphviz.Digraph`` you already built.  ``format`` is ``"svg"``,
+    ``"png"`` or ``"pdf"``; by default the suffix of `path` (else svg, appended).
+    ``graph.svg`` also gets ``graph.dot``, written first and always.  Runs the
+    Graphviz program ``dot``; if it is not installed raises
+    ``GraphvizNotFoundError`` saying where the .dot source is and how to install
+    Graphviz.  Returns the path of the picture.
+    """
+    out, format = _output_path(path, format)
+    if isinstance(root, graphviz.Digraph):
+        if to_dot_options:
+            raise TypeError(f"render: options {sorted(to_dot_options)} only apply when "
+                            "drawing a Tensor; a Digraph is rendered as it is")
+        dot = root
+    else:
+        dot = to_dot(root, **to_dot_options)
+    source = out.with_suffix(".dot")
+    source.write_text(dot.source, encoding="utf-8")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFoundError(
+            f"render: the Graphviz program `dot` was not found on PATH, so {out} was not "
+            f"drawn; the graph's source was written to {source}. To get the picture, "
+            f"{INSTALL_HINT}; then run `dot -T{format} {source} -o {out}` (or call render "
+            "again)"
+        )
+    done = subprocess.run([exe, f"-T{format}", str(source), "-o", str(out)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"render: `dot -T{format}` failed on {source} (exit code "
+                           f"{done.returncode}): {done.stderr.strip()}")
+    return out

@@ -1,0 +1,144 @@
+"""Shrinking a graph for drawing: collapse modules below a depth, elide the rest.
+
+A module path's *level* is its number of dotted parts (``"fc1"`` is 1,
+``"blocks.0.conv"`` is 3).  Collapsing to ``depth`` d keeps the modules of
+level ≤ d as clusters of ops and replaces each module of level d + 1 (with
+everything below it) by one node of kind ``"module"``.  When even that leaves
+too many nodes, `elide` keeps the nodes nearest the output(s) and replaces the
+rest by one placeholder node that says how many it stands for.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+
+def level(path: str | None) -> int:
+    """Number of dotted parts of a module path (0 for None or the root ``""``)."""
+    return len(path.split(".")) if path else 0
+
+
+def within(path: str | None, prefix: str) -> bool:
+    """True if module `path` is `prefix` or nested inside it (everything is in ``""``)."""
+    if path is None:
+        return False
+    return prefix == "" or path == prefix or path.startswith(prefix + ".")
+
+
+def max_level(graph: nx.DiGraph) -> int:
+    """The deepest module level of any node."""
+    return max((level(d["module"]) for _, d in graph.nodes(data=True)), default=0)
+
+
+def module_types(graph: nx.DiGraph) -> dict[str, str]:
+    """Module path -> class name: from the ops that ran directly in each module,
+    and from ``graph.graph["module_types"]`` (set when the model was given)."""
+    types = dict(graph.graph.get("module_types", {}))
+    for _, d in graph.nodes(data=True):
+        if d["kind"] == "op" and d["module"] is not None and d.get("module_type"):
+            types.setdefault(d["module"], d["module_type"])
+    return types
+
+
+def _group_of(data, depth: int) -> str | None:
+    path = data["module"]
+    if data["kind"] == "input" or level(path) <= depth:
+        return None
+    return ".".join(path.split(".")[: depth + 1])
+
+
+def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
+    """`graph` with every module of level ``depth + 1`` contracted into one node.
+
+    A module node has id ``"[path]"`` and attributes kind ``"module"``, ``module``
+    (its path), ``module_type``, ``members`` (the ids it replaces), ``n_ops``,
+    ``params`` (elements of the parameters inside), ``saved_bytes`` (their sum),
+    ``shapes`` (of the tensors leaving it), ``is_root`` and ``requires_grad``.
+    Edges between two merged nodes are merged too; ``shapes`` lists the
+    distinct shapes they carried.
+    """
+    if depth < 0:
+        raise ValueError(f"to_dot: depth must be None or >= 0, got {depth}")
+    types = module_types(graph)
+    mapping, out = {}, nx.DiGraph()
+    out.graph.update(graph.graph)
+    for n, data in graph.nodes(data=True):
+        group = _group_of(data, depth)
+        if group is None:
+            mapping[n] = n
+            out.add_node(n, **data)
+            continue
+        gid = mapping[n] = f"[{group}]"
+        if gid not in out:
+            out.add_node(gid, kind="module", op=None, name=group, module=group,
+                         module_type=types.get(group), members=[], n_ops=0, params=0,
+                         saved_bytes=0, shapes=(), shape=None, dtype=None, is_root=False,
+                         requires_grad=False, grad_norm=None, grad_shape=None, jacobians=())
+        node = out.nodes[gid]
+        node["members"].append(n)
+        node["n_ops"] += data["kind"] == "op"
+        if data["kind"] == "parameter" or (data["kind"] != "op" and data["requires_grad"]):
+            node["params"] += _numel(data["shape"])
+        node["saved_bytes"] += data["saved_bytes"]
+        node["is_root"] = node["is_root"] or data["is_root"]
+        node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
+        if data["is_root"]:
+            node["shapes"] += (data["shape"],)
+    for u, v, data in graph.edges(data=True):
+        gu, gv = mapping[u], mapping[v]
+        if gu == gv:
+            continue
+        if out.nodes[gu]["kind"] == "module" and data["shape"] not in out.nodes[gu]["shapes"]:
+            out.nodes[gu]["shapes"] += (data["shape"],)
+        if out.has_edge(gu, gv):
+            shapes = out.edges[gu, gv]["shapes"]
+            if data["shape"] not in shapes:
+                out.edges[gu, gv]["shapes"] = shapes + (data["shape"],)
+        else:
+            out.add_edge(gu, gv, **data, shapes=(data["shape"],))
+    for n in out:
+        if out.nodes[n]["kind"] == "module":
+            out.nodes[n]["shape"] = (out.nodes[n]["shapes"] or (None,))[0]
+    out.graph["order"] = list(dict.fromkeys(mapping[n] for n in graph.graph["order"]))
+    return out
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+ELIDED = "[elided]"
+
+
+def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
+    """Keep the ``max_nodes - 1`` nodes nearest the output(s), one placeholder for the rest.
+
+    "Nearest" follows the forward order (``graph.graph["order"]``, producers
+    first): the last ones are kept.  Edges to and from dropped nodes are
+    redirected to the placeholder (id ``"[elided]"``, kind ``"elided"``, with
+    ``count`` = how many nodes it stands for).  Returns the graph and the count.
+    """
+    if max_nodes < 2:
+        raise ValueError(f"to_dot: max_nodes must be at least 2, got {max_nodes}")
+    order = graph.graph["order"]
+    if len(order) <= max_nodes:
+        return graph, 0
+    keep = set(order[len(order) - (max_nodes - 1):])
+    count = len(order) - len(keep)
+    out = nx.DiGraph()
+    out.graph.update(graph.graph)
+    out.add_node(ELIDED, kind="elided", op=None, name=None, count=count, module=None,
+                 shape=None, shapes=(), is_root=False, requires_grad=False, saved_bytes=0,
+                 grad_norm=None, grad_shape=None, jacobians=())
+    for n in order:
+        if n in keep:
+            out.add_node(n, **graph.nodes[n])
+    for u, v, data in graph.edges(data=True):
+        a, b = (u if u in keep else ELIDED), (v if v in keep else ELIDED)
+        if a != b and not out.has_edge(a, b):
+            out.add_edge(a, b, **data)
+    out.graph["order"] = [ELIDED] + [n for n in order if n in keep]
+    return out, count

@@ -1,0 +1,27 @@
+"""Plain-text tables for the inspection reports (`gg.summary`, `gg.check.shapes`)."""
+
+from __future__ import annotations
+
+
+def format_table(headers: list[str], rows: list[list[str]], right: tuple[int, ...] = (),
+                 footer: list[str] = ()) -> str:
+    """Columns padded to their widest cell, a rule under the header and above the footer.
+
+    `right` lists the column indexes to right-align (numbers); `footer` lines are
+    printed as they are under a closing rule.
+    """
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells):
+        padded = [c.rjust(w) if i in right else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(padded).rstrip()
+
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [line(headers), rule, *(line(r) for r in rows)]
+    if footer:
+        out += [rule, *footer]
+    return "\n".join(out)
