@@ -1,0 +1,497 @@
+"""Module, Parameter and Sequential: the PyTorch-style way to hold a model's state.
+
+A ``Module`` holds ``Parameter`` s (trainable Tensors), buffers (non-trainable
+arrays such as batch-norm running statistics) and child modules.  Nothing has
+to be registered: parameters and children are discovered from the instance's
+attributes, including lists, tuples and dicts of them, and named with dotted
+paths (``fc1.weight``, ``blocks.0.bias``, ``heads.cls.weight``).
+
+Calling a module runs ``forward`` inside ``graphgrad.autograd.module_scope`` so
+every graph node it creates records the module's dotted path from the model
+that was called (``""`` for the model itself) and its class name; Graphviz
+export groups nodes by it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .autograd import module_scope, no_grad
+from .random import resolve_rng
+from .tensor import Tensor
+
+_LOCAL = threading.local()
+
+
+def _running() -> list:
+    """This thread's stack of (module, dotted path) for the modules being called."""
+    stack = getattr(_LOCAL, "stack", None)
+    if stack is None:
+        stack = _LOCAL.stack = []
+    return stack
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class Parameter(Tensor):
+    """A Tensor that is a trainable weight of a Module: ``requires_grad=True``.
+
+    ``is_parameter`` is True, so graph inspection draws it as a parameter.  Put
+    it in a Module attribute (or a list/dict attribute) and the module finds it.
+    """
+
+    is_parameter = True
+
+    def __init__(self, data, requires_grad=True, dtype=None, name=None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+    @classmethod
+    def initialized(cls, shape, init="he_normal", rng=None, dtype="float32",
+                    name=None) -> Parameter:
+        """A Parameter of ``shape`` filled by an initializer.
+
+        ``init`` is a registry name (``"he_normal"``), an initializer class or
+        object, or any callable ``init(shape, rng) -> ndarray``; ``rng`` a
+        ``numpy.random.Generator``, an int seed, or None for graphgrad's global
+        generator (``gg.manual_seed``).
+        """
+        fn = resolve_initializer(init)
+        shape = tuple(int(s) for s in shape)
+        arr = np.asarray(fn(shape, resolve_rng(rng)))
+        if arr.shape != shape:
+            raise ValueError(
+                f"initializer {_init_name(fn)} returned an array of shape {arr.shape} for a "
+                f"parameter of shape {shape}; an initializer must return exactly `shape`"
+            )
+        return cls(arr.astype(dtype, copy=False), name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+def _init_name(fn) -> str:
+    return getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def resolve_initializer(init):
+    """An initializer callable ``init(shape, rng) -> ndarray`` from a name, class or callable.
+
+    A string is looked up in ``graphgrad.initializers`` (an unknown name lists
+    the known ones); a class is instantiated with its defaults; any other
+    callable is used as it is.
+    """
+    if isinstance(init, str):
+        from .registry import Registry
+
+        init = Registry("initializers").get(init)
+    if isinstance(init, type):
+        init = init()
+    if not callable(init):
+        raise TypeError(
+            f"init must be an initializer name (e.g. 'he_normal'), an initializer class or "
+            f"object, or a callable init(shape, rng) -> ndarray; got {init!r}"
+        )
+    return init
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of layers and models (PyTorch semantics).
+
+    Subclasses define ``forward(*inputs)`` and put Parameters, buffers and child
+    Modules in attributes.  ``module(x)`` runs ``forward`` with the module's
+    dotted path recorded on every graph node created.  ``training`` (set by
+    ``train()``/``eval()``) lets layers such as dropout behave differently.
+    """
+
+    training = True
+
+    def __init__(self):
+        self.training = True
+
+    # ---------------------------------------------------------------- calling
+    def forward(self, *args, **kwargs):
+        """The computation; every subclass defines it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define forward(); a Module subclass must "
+            "implement forward(self, *inputs) and return its output Tensor(s)"
+        )
+
+    def __call__(self, *args, **kwargs):
+        stack = _running()
+        if stack:
+            parent, parent_path = stack[-1]
+            path = _join(parent_path, parent._child_name(self))
+        else:
+            path = ""
+        stack.append((self, path))
+        try:
+            with module_scope(path, type(self).__name__):
+                return self.forward(*args, **kwargs)
+        finally:
+            stack.pop()
+
+    def _child_name(self, child: Module) -> str:
+        """The dotted name of `child` relative to this running module.
+
+        A direct child first, then any descendant; a module found nowhere (passed
+        in from outside) is named after its class.
+        """
+        for name, module in self._direct_children():
+            if module is child:
+                return name
+        for name, module in self.named_modules():
+            if module is child and name:
+                return name
+        return type(child).__name__
+
+    # ------------------------------------------------------------- discovery
+    def _direct_children(self) -> Iterator[tuple[str, Module]]:
+        """Child modules held in attributes, lists/tuples (``attr.i``) and dicts (``attr.key``)."""
+        yield from _members(vars(self), Module)
+
+    def _direct_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        yield from _members(vars(self), Parameter)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) for each direct child, each module once."""
+        seen = set()
+        for name, module in self._direct_children():
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        """The direct child modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted path, module) for this module and every descendant, each once, pre-order."""
+        seen = {id(self)}
+        stack = [(prefix, self)]
+        while stack:
+            path, module = stack.pop()
+            yield path, module
+            children = [(_join(path, n), m) for n, m in module.named_children()
+                        if id(m) not in seen]
+            for _, m in children:
+                seen.add(id(m))
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every descendant."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) for every parameter, each once (shared ones by first name)."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for path, module in modules:
+            for name, p in module._direct_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield _join(path, name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every Parameter, each once (pass to an optimizer)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def register_buffer(self, name: str, value) -> None:
+        """Keep a non-trainable array (e.g. running statistics) as attribute `name`.
+
+        Buffers go into ``state_dict`` and are converted by ``astype`` like
+        parameters, but get no gradient.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{type(self).__name__}.register_buffer: bad name {name!r}; "
+                             "use a Python identifier")
+        current = vars(self).get(name)
+        if isinstance(current, (Parameter, Module)):
+            raise ValueError(f"{type(self).__name__}.register_buffer: {name!r} is already a "
+                             f"{type(current).__name__} of this module")
+        if "_buffer_names" not in vars(self):
+            self._buffer_names = []
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, None if value is None else np.array(value, copy=True))
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """(dotted name, ndarray) for every registered buffer."""
+        for path, module in self.named_modules(prefix):
+            for name in vars(module).get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is not None:
+                    yield _join(path, name), value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter) and value.name is None:
+            value.name = name  # shown in graph exports
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all descendants; returns self."""
+        for _, module in self.named_modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``.grad = None``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Total number of parameter elements (shared parameters counted once)."""
+        return int(sum(p.data.size for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
+
+    def astype(self, dtype) -> Module:
+        """Cast every floating parameter and buffer to `dtype` in place; returns self."""
+        dtype = np.dtype(dtype)
+        with no_grad():
+            for p in self.parameters():
+                if p.data.dtype.kind == "f" and p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None
+                    p._bump_version()
+        for _, module in self.named_modules():
+            for name in vars(module).get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is not None and value.dtype.kind == "f":
+                    setattr(module, name, value.astype(dtype))
+        return self
+
+    def float(self) -> Module:
+        """Cast to float32 in place."""
+        return self.astype(np.float32)
+
+    def double(self) -> Module:
+        """Cast to float64 in place."""
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name → ndarray copy of every parameter, then every buffer."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
+
+    def _state_targets(self) -> dict[str, tuple]:
+        targets: dict[str, tuple] = {name: ("parameter", p) for name, p in self.named_parameters()}
+        for path, module in self.named_modules():
+            for name in vars(module).get("_buffer_names", ()):
+                if getattr(module, name) is not None:
+                    targets[_join(path, name)] = ("buffer", module, name)
+        return targets
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from `state` (name → array) into the parameters and buffers.
+
+        Parameters are overwritten in place (optimizers keep working), cast to
+        their dtype.  With ``strict=True`` a name missing from `state` or
+        unknown to the model is an error; a shape mismatch always is.  Nothing
+        is changed unless every check passes.  Returns ``(missing_keys,
+        unexpected_keys)``.
+        """
+        targets = self._state_targets()
+        missing = [n for n in targets if n not in state]
+        unexpected = [n for n in state if n not in targets]
+        mismatched = []
+        for name, target in targets.items():
+            if name in state:
+                current = target[1].data if target[0] == "parameter" else getattr(*target[1:])
+                got = np.shape(state[name])
+                if got != current.shape:
+                    mismatched.append(f"{name}: state {got} vs model {current.shape}")
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys (in the model, not in the state): {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys (in the state, not in the model): {unexpected}")
+        if mismatched:
+            problems.append("shape mismatch: " + "; ".join(mismatched))
+        if problems:
+            hint = (" Pass strict=False to load only the matching names."
+                    if strict and (missing or unexpected) else "")
+            raise ValueError(f"{type(self).__name__}.load_state_dict: "
+                             + "; ".join(problems) + "." + hint)
+        for name, target in targets.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if target[0] == "parameter":
+                p = target[1]
+                np.copyto(p.data, value, casting="unsafe")
+                p._bump_version()
+            else:
+                _, module, attr = target
+                setattr(module, attr, value.astype(getattr(module, attr).dtype, copy=True))
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path, meta: dict | None = None):
+        """Write ``state_dict()`` to `path` as .npz, atomically (never pickle); returns the path.
+
+        `meta` (JSON-able) is stored alongside; the class name and parameter
+        count are always recorded.
+        """
+        from .serialize import save_npz_atomic
+
+        record = {"graphgrad": "module", "class": type(self).__name__,
+                  "num_parameters": self.num_parameters()}
+        record.update(meta or {})
+        return save_npz_atomic(path, self.state_dict(), record)
+
+    def load(self, path, strict: bool = True) -> Module:
+        """Load weights saved by ``save`` into this module (``load_state_dict``); returns self."""
+        from .serialize import load_npz
+
+        arrays, _ = load_npz(path)
+        self.load_state_dict(arrays, strict=strict)
+        return self
+
+    # ------------------------------------------------------------ inspection
+    def to_dot(self, example_input, **opts):
+        """Run forward on `example_input` and return its graph via ``graphgrad.viz.to_dot``.
+
+        A floating input that does not require grad is replaced by a copy that
+        does, so the graph is recorded even for a module without parameters.
+        """
+        from . import viz
+
+        inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+        inputs = tuple(_traced(x) for x in inputs)
+        return viz.to_dot(self(*inputs), **opts)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr`` (override in layers)."""
+        return ""
+
+    def __repr__(self) -> str:
+        n = self.num_parameters()
+        count = f"  # {n:,} parameters" if n else ""
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()}){count}"
+        own = self.extra_repr()
+        body = ([own] if own else []) + [f"({name}): {child!r}" for name, child in children]
+        inner = "\n".join("  " + line for line in "\n".join(body).splitlines())
+        return f"{type(self).__name__}(\n{inner}\n){count}"
+
+
+def _traced(x):
+    if isinstance(x, Tensor) and x.dtype.kind == "f" and not x.requires_grad:
+        return Tensor(x.data, requires_grad=True, name=x.name or "input")
+    return x
+
+
+def _members(attributes: dict, kind: type) -> Iterator[tuple[str, Any]]:
+    """Values of type `kind` among attributes, lists/tuples and dicts of attributes."""
+    for attr, value in attributes.items():
+        if isinstance(value, kind):
+            yield attr, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, kind):
+                    yield f"{attr}.{i}", item
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, kind):
+                    yield f"{attr}.{key}", item
+
+
+class Sequential(Module):
+    """Modules applied one after another: ``forward(x) = m_n(…m_2(m_1(x)))``.
+
+    ``Sequential(m1, m2, ...)`` names the children ``"0"``, ``"1"``, ...;
+    ``Sequential({"fc1": m1, "act": m2})`` uses the given names.  Supports
+    ``len``, iteration, ``seq[i]`` (a module), ``seq["name"]``, ``seq[a:b]`` (a
+    Sequential) and ``append``.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self._names: list[str] = []
+        self._layers: list[Module] = []
+        self._running_index = None  # position of the layer forward is calling
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            for name, layer in layers[0].items():
+                self.append(layer, name=name)
+        else:
+            for layer in layers:
+                self.append(layer)
+
+    def append(self, layer: Module, name: str | None = None) -> Sequential:
+        """Add `layer` at the end (named by its position unless `name` is given); returns self."""
+        position = len(self._layers)
+        if not isinstance(layer, Module):
+            hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
+                    if isinstance(layer, type) else "")
+            raise TypeError(f"Sequential: item {position} is a {type(layer).__name__}, not a "
+                            f"Module{hint}")
+        if name is None:
+            while str(position) in self._names:
+                position += 1
+            name = str(position)
+        if not isinstance(name, str) or not name or "." in name or name in self._names:
+            raise ValueError(f"Sequential: layer name {name!r} is empty, contains '.', or is "
+                             f"already used (names so far: {self._names})")
+        self._names.append(name)
+        self._layers.append(layer)
+        return self
+
+    def _direct_children(self):
+        yield from zip(self._names, self._layers, strict=True)
+
+    def _child_name(self, child):
+        i = self._running_index
+        if i is not None and i < len(self._layers) and self._layers[i] is child:
+            return self._names[i]
+        return super()._child_name(child)
+
+    def forward(self, x):
+        """Feed x through every layer in order."""
+        try:
+            for i, layer in enumerate(self._layers):
+                self._running_index = i
+                x = layer(x)
+        finally:
+            self._running_index = None
+        return x
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._layers))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(dict(zip(self._names[index], self._layers[index], strict=True)))
+        if isinstance(index, str):
+            if index not in self._names:
+                raise KeyError(f"Sequential has no layer named {index!r}; names: {self._names}")
+            return self._layers[self._names.index(index)]
+        return self._layers[index]

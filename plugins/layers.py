@@ -1,0 +1,231 @@
+"""Built-in core layers, registered exactly as a third-party plugin would.
+
+``linear``, ``rbf`` (radial-basis-function layer), ``dropout``, ``flatten``
+and the merge layers ``add`` and ``concat`` (several inputs, for
+``gg.Network``).  Weights use graphgrad's layout: a linear layer holds W of
+shape (in_features, out_features) and computes ``x @ W + b`` (no transpose).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphgrad as gg
+from graphgrad.module import Module, Parameter
+from graphgrad.random import resolve_rng
+
+
+def _example(rng, shape):
+    return gg.tensor(resolve_rng(rng).standard_normal(shape).astype(np.float32))
+
+
+def _check_features(layer: str, x, in_features: int) -> None:
+    if x.ndim < 1 or x.shape[-1] != in_features:
+        raise ValueError(
+            f"{layer}: expected an input whose last axis has in_features={in_features} "
+            f"values, got shape {tuple(x.shape)}; flatten or reshape the input, or build "
+            f"the layer with in_features={x.shape[-1] if x.ndim else 1}"
+        )
+
+
+class Linear(Module):
+    """Affine map y = x @ W + b.
+
+    W has shape (in_features, out_features): graphgrad keeps the maths layout
+    of ``x @ W`` (PyTorch stores the transpose).  x may have any leading axes
+    (..., in_features).  ``init`` fills W (a registry name, an initializer, or
+    a callable ``init(shape, rng)``); fan_in = in_features, fan_out =
+    out_features.  ``bias_init`` fills b.  ``rng`` (Generator, seed, or None
+    for the global generator) makes construction reproducible.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 init="he_normal", bias_init="zeros", rng=None, dtype="float32"):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear: in_features and out_features must be >= 1, got "
+                             f"({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = resolve_rng(rng)
+        self.weight = Parameter.initialized((self.in_features, self.out_features), init, rng,
+                                            dtype)
+        self.bias = (Parameter.initialized((self.out_features,), bias_init, rng, dtype)
+                     if bias else None)
+
+    def forward(self, x):
+        _check_features("Linear", x, self.in_features)
+        y = x @ self.weight
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+    @classmethod
+    def example(cls, rng=None):
+        """A Linear(4, 3)."""
+        return cls(4, 3, rng=rng)
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (5, 4) float32 input."""
+        return _example(rng, (5, 4))
+
+
+class RBF(Module):
+    """Radial-basis-function layer: out_k = Σ_j u_kj · exp(−β_j ‖x − w_j‖²).
+
+    Trainable centres w (num_centres, in_features), widths β (num_centres,)
+    and output weights u stored as ``weight`` of shape (num_centres,
+    out_features) so out = φ @ weight with φ_j = exp(−β_j ‖x − w_j‖²).
+    ``num_centres`` defaults to out_features; the widths start at ``beta``
+    (default 1/in_features, so ‖x − w‖² of standard-normal data stays O(1)).
+    ‖x − w‖² is expanded as ‖x‖² − 2x·w + ‖w‖² (one matrix product).
+    """
+
+    def __init__(self, in_features: int, out_features: int, num_centres: int | None = None,
+                 init="xavier_uniform", centre_init="normal", beta: float | None = None,
+                 rng=None, dtype="float32"):
+        super().__init__()
+        num_centres = out_features if num_centres is None else num_centres
+        if min(in_features, out_features, num_centres) < 1:
+            raise ValueError(f"RBF: in_features, out_features and num_centres must be >= 1, "
+                             f"got ({in_features}, {out_features}, {num_centres})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.num_centres = int(num_centres)
+        beta = 1.0 / self.in_features if beta is None else float(beta)
+        rng = resolve_rng(rng)
+        self.centres = Parameter.initialized((self.num_centres, self.in_features), centre_init,
+                                             rng, dtype)
+        self.widths = Parameter(np.full(self.num_centres, beta, dtype=dtype))
+        self.weight = Parameter.initialized((self.num_centres, self.out_features), init, rng,
+                                            dtype)
+
+    def basis(self, x):
+        """φ_j(x) = exp(−β_j ‖x − w_j‖²), shape (..., num_centres)."""
+        _check_features("RBF", x, self.in_features)
+        c = self.centres
+        sq_dist = ((x * x).sum(axis=-1, keepdims=True) - 2.0 * (x @ c.T)
+                   + (c * c).sum(axis=-1))
+        return gg.exp(-self.widths * sq_dist)
+
+    def forward(self, x):
+        return self.basis(x) @ self.weight
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"num_centres={self.num_centres}")
+
+    @classmethod
+    def example(cls, rng=None):
+        """An RBF(3, 2, num_centres=4)."""
+        return cls(3, 2, num_centres=4, rng=rng)
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (5, 3) float32 input."""
+        return _example(rng, (5, 3))
+
+
+class Dropout(Module):
+    """Inverted dropout: in training y = x·m / (1 − p) with m_i ~ Bernoulli(1 − p); eval y = x.
+
+    p is the probability of dropping a unit.  Dividing the kept units by
+    1 − p in training keeps E[y] = x, so evaluation uses all units unscaled;
+    this is equivalent to the classic rule of training without scaling and
+    multiplying by the keep probability at test time.  ``rng``: a Generator or
+    seed for the masks; None draws from the global generator at call time.
+    """
+
+    stochastic = True
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p is a drop probability in [0, 1], got {p}")
+        self.p = float(p)
+        self.rng = None if rng is None else resolve_rng(rng)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        keep = resolve_rng(self.rng).random(x.shape) >= self.p
+        return x * (keep / (1.0 - self.p)).astype(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (4, 5) float32 input."""
+        return _example(rng, (4, 5))
+
+
+class Flatten(Module):
+    """Collapse the axes from ``start_axis`` on: (N, C, H, W) → (N, C·H·W) by default."""
+
+    def __init__(self, start_axis: int = 1):
+        super().__init__()
+        self.start_axis = int(start_axis)
+
+    def forward(self, x):
+        if not -x.ndim <= self.start_axis < max(x.ndim, 1):
+            raise ValueError(f"Flatten: start_axis={self.start_axis} is out of range for an "
+                             f"input of shape {tuple(x.shape)}")
+        return x.reshape(tuple(x.shape[: self.start_axis % x.ndim]) + (-1,))
+
+    def extra_repr(self) -> str:
+        return f"start_axis={self.start_axis}"
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (2, 3, 2, 2) float32 input."""
+        return _example(rng, (2, 3, 2, 2))
+
+
+class Add(Module):
+    """Merge layer: y = x_1 + x_2 + … + x_n (NumPy broadcasting), e.g. a skip connection."""
+
+    def forward(self, *xs):
+        if not xs:
+            raise ValueError("Add: needs at least one input")
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """Two (3, 4) float32 inputs."""
+        rng = resolve_rng(rng)
+        return _example(rng, (3, 4)), _example(rng, (3, 4))
+
+
+class Concat(Module):
+    """Merge layer: join the inputs along ``axis`` (default the last, the feature axis)."""
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, *xs):
+        if not xs:
+            raise ValueError("Concat: needs at least one input")
+        return gg.concatenate(list(xs), axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """Inputs of shape (3, 2) and (3, 4)."""
+        rng = resolve_rng(rng)
+        return _example(rng, (3, 2)), _example(rng, (3, 4))
+
+
+@gg.hookimpl
+def graphgrad_register_layers():
+    """The built-in core layers."""
+    return [Linear, RBF, Dropout, Flatten, Add, Concat]

@@ -1,0 +1,106 @@
+"""Built-in normalization layers, registered exactly as a third-party plugin would."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphgrad as gg
+from graphgrad.module import Module, Parameter
+from graphgrad.random import resolve_rng
+
+
+class BatchNorm(Module):
+    """Batch normalization over the batch (and spatial) axes, per feature/channel.
+
+    For input (N, C) the statistics are per feature over N; for (N, C, H, W)
+    (or any (N, C, ...)) per channel over N, H, W.  In training:
+
+        μ = mean(x),  σ² = mean((x − μ)²),  x̂ = (x − μ) / √(σ² + eps),  y = γ·x̂ + β
+
+    and the running statistics move towards the batch's:
+    r ← (1 − momentum)·r + momentum·s (the running variance uses the unbiased
+    σ²·n/(n − 1)).  ``momentum=None`` uses the cumulative average instead.  In
+    eval mode μ, σ² are the running statistics, so y does not depend on the
+    batch.  ``affine=False`` drops γ (``weight``) and β (``bias``).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, dtype="float32"):
+        super().__init__()
+        if num_features < 1:
+            raise ValueError(f"BatchNorm: num_features must be >= 1, got {num_features}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1] or None, got {momentum}")
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.momentum, self.affine = momentum, bool(affine)
+        self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine else None
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+
+    def _check(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm: expected input (N, {self.num_features}) or (N, "
+                f"{self.num_features}, ...) with the features/channels on axis 1, got shape "
+                f"{tuple(x.shape)}"
+            )
+
+    def forward(self, x):
+        self._check(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        stat_shape = (1, self.num_features) + (1,) * (x.ndim - 2)
+        if self.training:
+            n = int(np.prod(x.shape)) // self.num_features
+            if n < 2:
+                raise ValueError(
+                    f"BatchNorm: training needs more than one value per channel to estimate "
+                    f"a variance, got input of shape {tuple(x.shape)}; use a larger batch or "
+                    "call eval()"
+                )
+            mean = x.mean(axis=axes, keepdims=True)
+            var = x.var(axis=axes, keepdims=True)
+            self._update_running(mean.data.reshape(-1), var.data.reshape(-1) * n / (n - 1))
+        else:
+            mean = self.running_mean.reshape(stat_shape)
+            var = self.running_var.reshape(stat_shape)
+        y = (x - mean) / gg.sqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.reshape(stat_shape) + self.bias.reshape(stat_shape)
+        return y
+
+    def _update_running(self, mean, unbiased_var):
+        self.num_batches_tracked = self.num_batches_tracked + 1
+        m = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+             else self.momentum)
+        dtype = self.running_mean.dtype
+        self.running_mean = ((1 - m) * self.running_mean + m * mean).astype(dtype)
+        self.running_var = ((1 - m) * self.running_var + m * unbiased_var).astype(dtype)
+
+    def extra_repr(self) -> str:
+        return (f"num_features={self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
+
+    @classmethod
+    def example(cls, rng=None):
+        """A BatchNorm(3) with non-trivial γ, β and running statistics."""
+        rng = resolve_rng(rng)
+        layer = cls(3)
+        with gg.no_grad():
+            layer.weight.copy_(rng.uniform(0.5, 1.5, 3))
+            layer.bias.copy_(rng.standard_normal(3))
+        layer.running_mean = rng.standard_normal(3).astype(np.float32)
+        layer.running_var = rng.uniform(0.5, 2.0, 3).astype(np.float32)
+        return layer
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (6, 3) float32 input."""
+        return gg.tensor(resolve_rng(rng).standard_normal((6, 3)).astype(np.float32))
+
+
+@gg.hookimpl
+def graphgrad_register_layers():
+    """The built-in normalization layers."""
+    return [BatchNorm]
