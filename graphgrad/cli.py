@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import cli_render
+
 
 class CLIError(Exception):
     """A failure reported to the user as one line on stderr (exit code 2)."""
@@ -222,6 +224,13 @@ SUBCOMMANDS: list[Subcommand] = [
         _add_plugins_arguments,
         _run_plugins,
         _PLUGINS_DESCRIPTION,
+    ),
+    Subcommand(
+        "render",
+        "draw the graph of the tensor SCRIPT.py:FUNCTION returns (svg/png/pdf, via Graphviz)",
+        cli_render.add_arguments,
+        cli_render.run,
+        cli_render.DESCRIPTION,
     ),
 ]
 
