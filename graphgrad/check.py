@@ -156,3 +156,4 @@ def jacobian(fn, x) -> np.ndarray:
     (jac,) = _analytic_jacobians([out], [x])
     return jac.reshape(out.shape + x.shape)
 from .shapes import shapes  # noqa: E402,F401
+from .module_check import module  # noqa: E402,F401

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import module_scope, no_grad
+from .autograd import enable_grad, module_scope, no_grad
 from .random import resolve_rng
 from .tensor import Tensor
 
@@ -378,12 +378,17 @@ class Module:
 
         A floating input that does not require grad is replaced by a copy that
         does, so the graph is recorded even for a module without parameters.
+        `opts` go to ``to_dot`` (``depth``, ``show_shapes``...); ``params``
+        defaults to this module, so parameters get their dotted names.
         """
         from . import viz
 
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         inputs = tuple(_traced(x) for x in inputs)
-        return viz.to_dot(self(*inputs), **opts)
+        with enable_grad():
+            output = self(*inputs)
+        opts.setdefault("params", self)
+        return viz.to_dot(output, **opts)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr`` (override in layers)."""
