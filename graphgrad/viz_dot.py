@@ -76,7 +76,8 @@ def _op_lines(data, opts, backward) -> list[str]:
 
 def _module_lines(data, opts) -> list[str]:
     title = data["module"] + (f": {data['module_type']}" if data["module_type"] else "")
-    lines = [title, f"{data['n_ops']} ops, {data['params']} params"]
+    ops, params = data["n_ops"], data["params"]
+    lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
     if opts["show_shapes"] and data["shapes"]:
         lines.append("out " + ", ".join(shape_str(s) for s in data["shapes"]))
     if opts["show_saved"] and data["saved_bytes"]:
@@ -236,7 +237,13 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       get their dotted names (``"fc1.weight"``) and clusters their class names.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
+    A ``Network`` as `root` gives its layer-level graph instead (one node per
+    layer; the options do not apply), see ``graphgrad.viz_network``.
     """
+    if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
+        from .viz_network import network_to_dot
+
+        return network_to_dot(root)
     graph = to_networkx(root, backward=backward, params=params)
     return graph_to_dot(graph, group_by_module=group_by_module, depth=depth,
                         show_shapes=show_shapes, show_saved=show_saved,
