@@ -273,15 +273,16 @@ def _two_loop(g, old_dirs, old_stps, h_diag) -> np.ndarray:
 
 # ---------------------------------------------------------------------- Newton
 class Newton(Optimizer):
-    """Newton's method with the exact Hessian:  θ ← θ − η·(H + δI)⁻¹∇L.
+    """Newton's method with the exact Hessian:  θ ← θ − η·(|H| + δI)⁻¹∇L.
 
     H is built from double backward: ∇L with ``create_graph=True``, then one
     Hessian-vector product per parameter, Hᵢ = ∂(eᵢᵀ∇L)/∂θ — n backward passes
     and n² memory, so models with more than ``max_params`` (default 2000)
     parameters are refused.  The damping δ (default 1e-10) only guards the
     solve: a well-conditioned quadratic is solved in one step with lr = 1.
-    Where H + δI is not positive definite (far from a minimum), δ grows ×10
-    until it is (Levenberg-Marquardt), so the step always goes downhill.
+    Where H has negative eigenvalues (far from a minimum) their signs are
+    flipped, H → |H| (saddle-free Newton), so the step always points downhill
+    instead of towards a saddle point or a maximum.
 
     The closure computes and returns the loss *without* calling backward
     (Newton differentiates it twice itself).
@@ -362,19 +363,17 @@ class Newton(Optimizer):
 
 
 def _damped_solve(hess: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray:
-    """Solve (H + δI)x = g, growing δ ×10 until H + δI is positive definite."""
-    eye = np.eye(len(g))
-    scale = max(np.abs(np.diag(hess)).max(initial=0.0), 1e-12)
-    delta = damping
-    for _ in range(60):
-        try:
-            chol = np.linalg.cholesky(hess + delta * eye)
-        except np.linalg.LinAlgError:
-            delta = max(10 * delta, 1e-8 * scale)
-            continue
-        return np.linalg.solve(chol.T, np.linalg.solve(chol, g))
-    raise FloatingPointError("Newton: could not make the Hessian positive definite by damping; "
-                             "is the loss finite at the current parameters?")
+    """x = (|H| + δI)⁻¹ g, with |H| = V·|Λ|·Vᵀ from the eigendecomposition H = V·Λ·Vᵀ.
+
+    For a positive definite H this is the damped Newton step (H + δI)⁻¹g; a
+    negative eigenvalue has its sign flipped (saddle-free Newton), so −x is
+    always a descent direction: gᵀx = Σ (vᵢᵀg)² / (|λᵢ| + δ) > 0.
+    """
+    if not np.all(np.isfinite(hess)):
+        raise FloatingPointError("Newton: the Hessian has inf or NaN entries; is the loss "
+                                 "finite and twice differentiable at the current parameters?")
+    eigenvalues, vectors = np.linalg.eigh(hess)
+    return vectors @ ((vectors.T @ g) / (np.abs(eigenvalues) + damping))
 
 
 @gg.hookimpl
