@@ -1,0 +1,98 @@
+"""Regenerate the pictures of docs/visualization.md (docs/img/*.svg).
+
+    python scripts/make_doc_images.py
+
+Deterministic: fixed seeds, the NumPy kernel backend, and Graphviz's own
+(deterministic) layout, so running it twice gives identical files.  Needs the
+Graphviz `dot` program.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import graphgrad as gg
+from graphgrad.autograd import record_grads
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+class Block(gg.Module):
+    """A residual block: x + relu(lin(x))."""
+
+    def __init__(self, width, rng):
+        super().__init__()
+        self.lin = gg.layers.Linear(width, width, rng=rng)
+        self.act = gg.layers.ReLU()
+
+    def forward(self, x):
+        return x + self.act(self.lin(x))
+
+
+def mlp():
+    """The docs' MLP (15 -> 10 -> 5, batch of 4) and its loss."""
+    model = gg.Sequential(gg.layers.Linear(15, 10, rng=0), gg.layers.ReLU(),
+                          gg.layers.Linear(10, 5, rng=1))
+    x = gg.tensor(np.random.default_rng(2).standard_normal((4, 15)).astype(np.float32),
+                  name="x")
+    labels = np.array([0, 3, 1, 4])
+    loss = gg.softmax_cross_entropy(model(x), labels).mean()
+    return model, loss
+
+
+def resnet():
+    """Two residual blocks between an input and an output layer (nested modules)."""
+    model = gg.Sequential({"stem": gg.layers.Linear(8, 6, rng=0),
+                           "blocks": gg.Sequential(Block(6, rng=1), Block(6, rng=2)),
+                           "head": gg.layers.Linear(6, 2, rng=3)})
+    x = gg.tensor(np.random.default_rng(4).standard_normal((3, 8)).astype(np.float32),
+                  name="x")
+    return model, model(x)
+
+
+def lecture():
+    """The lecture's 15 -> 10 -> 5 network on one example, for the Jacobian view."""
+    rng = np.random.default_rng(5)
+    model = gg.Sequential({"layer1": gg.layers.Linear(15, 10, bias=False, rng=6),
+                           "act": gg.layers.Tanh(),
+                           "layer2": gg.layers.Linear(10, 5, bias=False, rng=7)})
+    x = gg.tensor(rng.standard_normal(15).astype(np.float32), name="x")
+    return model, model(x).sum()
+
+
+def render(graph, name, tmp):
+    path = gg.render(graph, Path(tmp) / f"{name}.svg")
+    shutil.copyfile(path, OUT / f"{name}.svg")
+    print(f"wrote {OUT / (name + '.svg')}")
+
+
+def main() -> int:
+    if shutil.which("dot") is None:
+        print("Graphviz `dot` is needed (Debian: apt-get install graphviz)", file=sys.stderr)
+        return 1
+    gg.set_backend("numpy")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, loss = mlp()
+        render(gg.to_dot(loss, params=model), "mlp", tmp)
+        with record_grads():
+            loss.backward(retain_graph=True)
+        render(gg.to_dot(loss, params=model, backward=True), "mlp_backward", tmp)
+
+        model, out = resnet()
+        render(gg.to_dot(out, params=model), "resnet", tmp)
+        render(gg.to_dot(out, params=model, depth=1), "resnet_depth1", tmp)
+
+        model, out = lecture()
+        render(gg.to_dot(out, params=model, backward=True, show_saved=False),
+               "lecture_backward", tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
