@@ -21,8 +21,10 @@ from .viz_table import format_table
 class ShapeRow:
     """One op: its graph id, name, module path, input and output shapes, Jacobians.
 
-    ``jacobians`` holds ``(input_nr, out_shape, in_shape)`` for every input that
-    receives a gradient; the Jacobian ∂out/∂in has shape ``out_shape + in_shape``.
+    ``outputs`` lists every output's shape (``output`` is the first);
+    ``jacobians`` holds ``(output_nr, input_nr, out_shape, in_shape)`` for every
+    output and every input that receives a gradient: the Jacobian ∂out/∂in has
+    shape ``out_shape + in_shape``.
     """
 
     id: str
@@ -30,11 +32,12 @@ class ShapeRow:
     module: str | None
     inputs: tuple[tuple[int, ...], ...]
     output: tuple[int, ...]
-    jacobians: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], ...]
+    outputs: tuple[tuple[int, ...], ...]
+    jacobians: tuple[tuple[int, int, tuple[int, ...], tuple[int, ...]], ...]
 
     def jacobian_matrix_shapes(self) -> tuple[tuple[int, int], ...]:
         """Each Jacobian flattened to a matrix: (out.size, in.size)."""
-        return tuple((prod(o), prod(i)) for _, o, i in self.jacobians)
+        return tuple((prod(o), prod(i)) for _, _, o, i in self.jacobians)
 
 
 class ShapeTable:
@@ -54,10 +57,12 @@ class ShapeTable:
 
         body = []
         for r in self.rows:
-            jac = "; ".join(f"in{i}: {shape_str(o)} × {shape_str(s)} = {prod(o)}×{prod(s)}"
-                            for i, o, s in r.jacobians)
+            many = len(r.outputs) > 1
+            jac = "; ".join(
+                f"{f'out{k}/' if many else ''}in{i}: {shape_str(o)} × {shape_str(s)} = "
+                f"{prod(o)}×{prod(s)}" for k, i, o, s in r.jacobians)
             body.append([r.op, r.module or "", ", ".join(shape_str(s) for s in r.inputs),
-                         shape_str(r.output), jac])
+                         ", ".join(shape_str(s) for s in r.outputs), jac])
         return format_table(["op", "module", "inputs", "output", "Jacobian ∂out/∂in"], body)
 
     __repr__ = __str__
@@ -69,7 +74,8 @@ def shapes(root) -> ShapeTable:
     the shape of the Jacobian ∂out/∂in = ``out.shape × in.shape``.
 
     Example: for ``y = x @ W`` with x (4, 15) and W (15, 10) requiring grad the
-    row reads  MatMul | (4, 15), (15, 10) | (4, 10) | in1: (4, 10) × (15, 10).
+    row reads  MatMul | (4, 15), (15, 10) | (4, 10) | in1: (4, 10) × (15, 10), and
+    its ``jacobians`` are ``((0, 1, (4, 10), (15, 10)),)``.
     Python scalars and settings such as ``axis`` are not listed as inputs.
     """
     from .viz_graph import to_networkx
@@ -84,6 +90,6 @@ def shapes(root) -> ShapeTable:
         rows.append(ShapeRow(
             id=n, op=data["op"], module=data["module"],
             inputs=tuple(data["in_shapes"][i] for i in positions), output=data["shape"],
-            jacobians=tuple((i, out, inp) for _, i, out, inp in data["jacobians"]),
+            outputs=data["shapes"], jacobians=data["jacobians"],
         ))
     return ShapeTable(rows)

@@ -63,8 +63,10 @@ def _op_lines(data, opts, backward) -> list[str]:
     lines = [data["op"]]
     if opts["show_shapes"]:
         if backward:
-            for _, i, out_shape, in_shape in data["jacobians"]:
-                lines.append(f"∂out/∂in{i}: {shape_str(out_shape)} × {shape_str(in_shape)}")
+            many = len(data["shapes"]) > 1
+            for o, i, out_shape, in_shape in data["jacobians"]:
+                lines.append(f"∂out{o if many else ''}/∂in{i}: {shape_str(out_shape)} × "
+                             f"{shape_str(in_shape)}")
         elif data["is_root"]:
             lines.append(f"out {shape_str(data['shape'])} {data['dtype']}")
     if opts["show_saved"] and data["saved_bytes"]:

@@ -82,6 +82,17 @@ def shape_str(shape) -> str:
     return _shape_str(tuple(shape))
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def _dtype_name(dtype) -> str:
+    # str(np.dtype) is slow enough to dominate the walk of a 10^5-node graph
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(np.dtype(dtype))
+    return name
+
+
 def _norm(t) -> float:
     return float(np.linalg.norm(np.asarray(t.data, dtype=np.float64).ravel()))
 
@@ -165,9 +176,10 @@ class _GraphBuilder:
         nid = self.unique(base)
         if key is not None:
             self.leaf_ids[key] = nid
+        self.consumers[nid] = []
         self.graph.add_node(
             nid, kind=kind, op=None, name=name, shape=tuple(shape), shapes=(tuple(shape),),
-            dtype=str(dtype), module=None, module_type=None,
+            dtype=_dtype_name(dtype), module=None, module_type=None,
             requires_grad=requires_grad, saved_bytes=0, in_shapes=(), jacobians=(),
             grad_shape=None if grad is None else tuple(grad.shape),
             grad_norm=None if grad is None else _norm(grad), is_root=False,
@@ -178,14 +190,14 @@ class _GraphBuilder:
         kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
         if info is not None:
             kind = info.kind
-        key = ("tensor", id(t), t.shape, str(t.dtype))
+        key = ("tensor", id(t), t.shape, _dtype_name(t.dtype))
         return self.add_leaf(key, kind, t.shape, t.dtype, self.leaf_name(t, info),
                              t.requires_grad, t.grad, path)
 
     def leaf_from_info(self, info, path=None) -> str:
         key = None
         if info.tensor_id is not None and info.kind != "constant":
-            key = ("tensor", info.tensor_id, tuple(info.shape), str(np.dtype(info.dtype)))
+            key = ("tensor", info.tensor_id, tuple(info.shape), _dtype_name(info.dtype))
         return self.add_leaf(key, info.kind, info.shape, info.dtype,
                              self.leaf_name(None, info), False, None, path)
 
@@ -209,8 +221,8 @@ class _GraphBuilder:
                 inputs.append((i, src, 0, info.shape, info.dtype))
             else:
                 continue
-            if self.graph.nodes[src]["kind"] != "op":
-                self.consumers.setdefault(src, []).append(path)
+            if src in self.consumers:  # a leaf: remember who uses it
+                self.consumers[src].append(path)
         grads = getattr(node, "grad_outputs", None)
         grad = grads[0] if grads else None
         out_shapes = tuple(tuple(s) for s, _ in node.out_meta)
@@ -221,7 +233,7 @@ class _GraphBuilder:
         )
         self.graph.add_node(
             nid, kind="op", op=node.name, name=None, shape=out_shapes[0], shapes=out_shapes,
-            dtype=str(node.out_meta[0][1]), module=path, module_type=mtype,
+            dtype=_dtype_name(node.out_meta[0][1]), module=path, module_type=mtype,
             requires_grad=True, saved_bytes=int(node.saved_nbytes),
             in_shapes=tuple(tuple(s) for s in node.in_shapes), jacobians=jacobians,
             grad_shape=None if grad is None else tuple(grad.shape),
@@ -231,7 +243,7 @@ class _GraphBuilder:
             if self.graph.has_edge(src, nid):
                 self.graph.edges[src, nid]["input_nrs"] += (i,)
             else:
-                self.graph.add_edge(src, nid, shape=tuple(shape), dtype=str(np.dtype(dtype)),
+                self.graph.add_edge(src, nid, shape=tuple(shape), dtype=_dtype_name(dtype),
                                     output_nr=out_nr, input_nrs=(i,))
 
 

@@ -1,6 +1,6 @@
 """Regenerate the pictures of docs/visualization.md (docs/img/*.svg).
 
-    python scripts/make_doc_images.py
+    python scripts/make_doc_images.py [OUTPUT_DIR]     # default: docs/img
 
 Deterministic: fixed seeds, the NumPy kernel backend, and Graphviz's own
 (deterministic) layout, so running it twice gives identical files.  Needs the
@@ -65,33 +65,41 @@ def lecture():
     return model, model(x).sum()
 
 
-def render(graph, name, tmp):
-    path = gg.render(graph, Path(tmp) / f"{name}.svg")
-    shutil.copyfile(path, OUT / f"{name}.svg")
-    print(f"wrote {OUT / (name + '.svg')}")
-
-
-def main() -> int:
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else OUT
     if shutil.which("dot") is None:
         print("Graphviz `dot` is needed (Debian: apt-get install graphviz)", file=sys.stderr)
         return 1
+    previous = gg.get_backend()
     gg.set_backend("numpy")
-    OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        model, loss = mlp()
-        render(gg.to_dot(loss, params=model), "mlp", tmp)
-        with record_grads():
-            loss.backward(retain_graph=True)
-        render(gg.to_dot(loss, params=model, backward=True), "mlp_backward", tmp)
-
-        model, out = resnet()
-        render(gg.to_dot(out, params=model), "resnet", tmp)
-        render(gg.to_dot(out, params=model, depth=1), "resnet_depth1", tmp)
-
-        model, out = lecture()
-        render(gg.to_dot(out, params=model, backward=True, show_saved=False),
-               "lecture_backward", tmp)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _draw_all(tmp, out)
+    finally:
+        gg.set_backend(previous)
     return 0
+
+
+def _draw_all(tmp, out):
+    def render(graph, name):
+        path = gg.render(graph, Path(tmp) / f"{name}.svg")  # the .dot stays in tmp
+        shutil.copyfile(path, out / f"{name}.svg")
+        print(f"wrote {out / (name + '.svg')}")
+
+    model, loss = mlp()
+    render(gg.to_dot(loss, params=model), "mlp")
+    with record_grads():
+        loss.backward(retain_graph=True)
+    render(gg.to_dot(loss, params=model, backward=True), "mlp_backward")
+
+    model, y = resnet()
+    render(gg.to_dot(y, params=model), "resnet")
+    render(gg.to_dot(y, params=model, depth=1), "resnet_depth1")
+
+    model, y = lecture()
+    render(gg.to_dot(y, params=model, backward=True, show_saved=False), "lecture_backward")
 
 
 if __name__ == "__main__":

@@ -32,17 +32,17 @@ def test_lecture_15_10_5_network():
         ("MatMul", "layer1"), ("Tanh", None), ("MatMul", "layer2")]
     first, act, second = table.rows
     assert first.inputs == ((10, 15), (15,)) and first.output == (10,)
-    assert first.jacobians == ((0, (10,), (10, 15)), (1, (10,), (15,)))
+    assert first.jacobians == ((0, 0, (10,), (10, 15)), (0, 1, (10,), (15,)))
     assert first.jacobian_matrix_shapes() == ((10, 150), (10, 15))
-    assert act.jacobians == ((0, (10,), (10,)),)
-    assert second.jacobians == ((0, (5,), (5, 10)), (1, (5,), (10,)))
+    assert act.jacobians == ((0, 0, (10,), (10,)),)
+    assert second.jacobians == ((0, 0, (5,), (5, 10)), (0, 1, (5,), (10,)))
 
     # the same shapes from the actual Jacobians
     def jac_shape(fn, t):
         return gg.check.jacobian(fn, t).shape
 
-    assert jac_shape(lambda v: w1 @ v, x) == first.jacobians[1][1] + first.jacobians[1][2]
-    assert jac_shape(lambda m: m @ x, w1) == first.jacobians[0][1] + first.jacobians[0][2]
+    assert jac_shape(lambda v: w1 @ v, x) == first.jacobians[1][2] + first.jacobians[1][3]
+    assert jac_shape(lambda m: m @ x, w1) == first.jacobians[0][2] + first.jacobians[0][3]
     assert jac_shape(lambda v: w2 @ v, h.detach()) == (5, 10)
     # and ∂a1/∂x is W1 itself
     np.testing.assert_allclose(gg.check.jacobian(lambda v: w1 @ v, x), w1.data)
@@ -58,7 +58,7 @@ def test_inputs_without_gradient_have_no_jacobian_and_settings_are_not_inputs():
     w = gg.tensor(np.ones((3, 2)), requires_grad=True)
     y = (x @ w).softmax(axis=-1)
     mm, sm = gg.check.shapes(y).rows
-    assert mm.inputs == ((4, 3), (3, 2)) and mm.jacobians == ((1, (4, 2), (3, 2)),)
+    assert mm.inputs == ((4, 3), (3, 2)) and mm.jacobians == ((0, 1, (4, 2), (3, 2)),)
     assert sm.op == "Softmax" and sm.inputs == ((4, 2),)
 
 
@@ -72,7 +72,7 @@ def test_broadcast_add_jacobian_shapes_match_the_jacobian(data, shapes):
     b = gg.tensor(np.ones(sb), requires_grad=True)
     (row,) = gg.check.shapes(a + b).rows
     assert row.inputs == (sa, sb) and row.output == out
-    assert row.jacobians == ((0, out, sa), (1, out, sb))
+    assert row.jacobians == ((0, 0, out, sa), (0, 1, out, sb))
     assert gg.check.jacobian(lambda t: t + b, a).shape == out + sa
     assert gg.check.jacobian(lambda t: a + t, b).shape == out + sb
 
@@ -82,5 +82,29 @@ def test_rows_follow_the_forward_order_with_stable_ids():
     y = ((x * 2.0).exp() + x).sum()
     table = gg.check.shapes(y)
     assert [r.id for r in table] == ["Mul_0", "Exp_0", "Add_0", "Sum_0"]
-    assert table.rows[-1].jacobians == ((0, (), (3,)),)
+    assert table.rows[-1].jacobians == ((0, 0, (), (3,)),)
     assert len(table) == 4
+
+
+class Split(gg.Function):
+    """x (5,) -> (x[:2], x[2:]): an op with two outputs."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x[:2].copy(), x[2:].copy()
+
+    @staticmethod
+    def backward(ctx, g1, g2):
+        return gg.concatenate([g1, g2])
+
+
+def test_an_op_with_two_outputs_has_one_jacobian_per_output():
+    x = gg.tensor(np.arange(5.0), requires_grad=True, name="x")
+    a, b = Split.apply(x)
+    y = a.sum() * b.sum()
+    split = gg.check.shapes(y).rows[0]
+    assert split.op == "Split" and split.outputs == ((2,), (3,)) and split.output == (2,)
+    assert split.jacobians == ((0, 0, (2,), (5,)), (1, 0, (3,), (5,)))
+    assert gg.check.jacobian(lambda t: Split.apply(t)[1], x).shape == (3, 5)
+    assert "out1/in0: (3,) × (5,) = 3×5" in str(gg.check.shapes(y))
+    assert "∂out1/∂in0: (3,) × (5,)" in gg.to_dot(y, backward=True).source

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import shutil
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -411,3 +413,25 @@ def test_cli_render(tmp_path, capsys):
     assert "has no function 'nope'; functions defined there: build" in capsys.readouterr().err
     assert cli.main(["render", str(script), "-o", str(out)]) == 2
     assert "expected SCRIPT.py:FUNCTION" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- docs
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path):
+    referenced = re.findall(r"\]\((img/[^)]+\.svg)\)",
+                            (ROOT / "docs" / "visualization.md").read_text(encoding="utf-8"))
+    assert len(referenced) == 5
+    for rel in referenced:
+        assert (ROOT / "docs" / rel).is_file(), rel
+    need_dot()
+    script = runpy.run_path(str(ROOT / "scripts" / "make_doc_images.py"), run_name="docs_images")
+    backend = gg.get_backend()
+    assert script["main"]([str(tmp_path / "a")]) == 0
+    assert script["main"]([str(tmp_path / "b")]) == 0
+    assert gg.get_backend() == backend
+    made = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert made == sorted(Path(rel).name for rel in referenced)
+    for name in made:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
