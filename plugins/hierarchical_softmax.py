@@ -87,7 +87,11 @@ class HierarchicalSoftmax(gg.Module):
         within = (x.reshape(n, 1, -1) @ w).reshape(n, -1)
         within = within + self.class_bias[cluster] + self.mask[cluster]
         log_pc = gg.log_softmax(within, axis=1)
-        return reduce(-(log_pk[rows, cluster] + log_pc[rows, slot]), self.reduction)
+        return self.reduce(-(log_pk[rows, cluster] + log_pc[rows, slot]))
+
+    def reduce(self, values):
+        """Apply ``self.reduction`` to per-sample losses (as ``Loss.reduce`` does)."""
+        return reduce(values, self.reduction)
 
     def log_proba(self, x):
         """log p(c | x) for every class: a (N, C) Tensor (O(D·C) per sample)."""
