@@ -22,8 +22,6 @@ import numpy as np
 from .autograd import topological_order
 from .tensor import Tensor
 
-LEAF_KINDS = ("parameter", "input", "constant")
-
 
 def as_roots(root) -> list[Tensor]:
     """`root` (a Tensor, or an iterable of Tensors) as a non-empty list of Tensors."""
@@ -150,7 +148,9 @@ class _GraphBuilder:
             else:
                 nid = self.node_ids[id(t.grad_fn)]
             self.graph.nodes[nid]["is_root"] = True
-            self.graph.graph.setdefault("roots", []).append(nid)
+            roots = self.graph.graph.setdefault("roots", [])
+            if nid not in roots:
+                roots.append(nid)
         for nid, paths in self.consumers.items():
             data = self.graph.nodes[nid]
             if data["kind"] != "input":  # data fed to the model is drawn outside it

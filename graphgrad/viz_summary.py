@@ -88,7 +88,9 @@ def summary(model, example_input) -> Summary:
     tensors its ops hand to the rest of the graph), parameter elements it holds
     directly, and bytes its own ops saved for backward.  Totals: parameters
     (trainable and not), their bytes, bytes saved for backward in the whole
-    forward pass (the activation memory a training step keeps alive).
+    forward pass (the activation memory a training step keeps alive).  The
+    model runs in its current mode: call ``model.eval()`` first to see
+    inference behaviour (dropout off, batch-norm running statistics).
     """
     if not hasattr(model, "named_modules") or not hasattr(model, "named_parameters"):
         raise TypeError(f"summary: model must be a graphgrad Module, got "
