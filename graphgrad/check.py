@@ -157,3 +157,4 @@ def jacobian(fn, x) -> np.ndarray:
     return jac.reshape(out.shape + x.shape)
 from .shapes import shapes  # noqa: E402,F401
 from .module_check import module  # noqa: E402,F401
+from .babysit import babysit, lr_find  # noqa: E402,F401
