@@ -24,7 +24,7 @@ def _blocks():
         if not path.exists():
             continue
         text = path.read_text(encoding="utf-8")
-        for i, match in enumerate(FENCE.finditer(text)):
+        for match in FENCE.finditer(text):
             line = text.count("\n", 0, match.start()) + 2
             rel = path.relative_to(ROOT)
             yield pytest.param(path, line, match.group(1), id=f"{rel}:{line}")

@@ -1,4 +1,4 @@
-"""Reductions, softmax family and cross-entropy: forward vs NumPy, backward vs finite differences."""
+"""Reductions, softmax family and cross-entropy: forward vs NumPy, backward vs finite diffs."""
 
 from __future__ import annotations
 

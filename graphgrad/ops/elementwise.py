@@ -347,7 +347,8 @@ class SigmoidBackward(Function):
     def backward(ctx, gg):
         g, y = ctx.saved_tensors
         ng, ny = ctx.needs_input_grad
-        return (SigmoidBackward.apply(gg, y) if ng else None), (gg * g * (1 - 2 * y) if ny else None)
+        dg = SigmoidBackward.apply(gg, y) if ng else None
+        return dg, (gg * g * (1 - 2 * y) if ny else None)
 
 
 class Relu(Function):
