@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import enable_grad, module_scope, no_grad
-from .random import resolve_rng
+from .parameter import Parameter, resolve_initializer  # noqa: F401 - re-exported
 from .tensor import Tensor
 
 _LOCAL = threading.local()
@@ -38,67 +38,6 @@ def _running() -> list:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
-
-
-class Parameter(Tensor):
-    """A Tensor that is a trainable weight of a Module: ``requires_grad=True``.
-
-    ``is_parameter`` is True, so graph inspection draws it as a parameter.  Put
-    it in a Module attribute (or a list/dict attribute) and the module finds it.
-    """
-
-    is_parameter = True
-
-    def __init__(self, data, requires_grad=True, dtype=None, name=None):
-        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
-
-    @classmethod
-    def initialized(cls, shape, init="he_normal", rng=None, dtype="float32",
-                    name=None) -> Parameter:
-        """A Parameter of ``shape`` filled by an initializer.
-
-        ``init`` is a registry name (``"he_normal"``), an initializer class or
-        object, or any callable ``init(shape, rng) -> ndarray``; ``rng`` a
-        ``numpy.random.Generator``, an int seed, or None for graphgrad's global
-        generator (``gg.manual_seed``).
-        """
-        fn = resolve_initializer(init)
-        shape = tuple(int(s) for s in shape)
-        arr = np.asarray(fn(shape, resolve_rng(rng)))
-        if arr.shape != shape:
-            raise ValueError(
-                f"initializer {_init_name(fn)} returned an array of shape {arr.shape} for a "
-                f"parameter of shape {shape}; an initializer must return exactly `shape`"
-            )
-        return cls(arr.astype(dtype, copy=False), name=name)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
-
-
-def _init_name(fn) -> str:
-    return getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
-
-
-def resolve_initializer(init):
-    """An initializer callable ``init(shape, rng) -> ndarray`` from a name, class or callable.
-
-    A string is looked up in ``graphgrad.initializers`` (an unknown name lists
-    the known ones); a class is instantiated with its defaults; any other
-    callable is used as it is.
-    """
-    if isinstance(init, str):
-        from .registry import Registry
-
-        init = Registry("initializers").get(init)
-    if isinstance(init, type):
-        init = init()
-    if not callable(init):
-        raise TypeError(
-            f"init must be an initializer name (e.g. 'he_normal'), an initializer class or "
-            f"object, or a callable init(shape, rng) -> ndarray; got {init!r}"
-        )
-    return init
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -427,76 +366,5 @@ def _members(attributes: dict, kind: type) -> Iterator[tuple[str, Any]]:
                     yield f"{attr}.{key}", item
 
 
-class Sequential(Module):
-    """Modules applied one after another: ``forward(x) = m_n(…m_2(m_1(x)))``.
-
-    ``Sequential(m1, m2, ...)`` names the children ``"0"``, ``"1"``, ...;
-    ``Sequential({"fc1": m1, "act": m2})`` uses the given names.  Supports
-    ``len``, iteration, ``seq[i]`` (a module), ``seq["name"]``, ``seq[a:b]`` (a
-    Sequential) and ``append``.
-    """
-
-    def __init__(self, *layers):
-        super().__init__()
-        self._names: list[str] = []
-        self._layers: list[Module] = []
-        self._running_index = None  # position of the layer forward is calling
-        if len(layers) == 1 and isinstance(layers[0], dict):
-            for name, layer in layers[0].items():
-                self.append(layer, name=name)
-        else:
-            for layer in layers:
-                self.append(layer)
-
-    def append(self, layer: Module, name: str | None = None) -> Sequential:
-        """Add `layer` at the end (named by its position unless `name` is given); returns self."""
-        position = len(self._layers)
-        if not isinstance(layer, Module):
-            hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
-                    if isinstance(layer, type) else "")
-            raise TypeError(f"Sequential: item {position} is a {type(layer).__name__}, not a "
-                            f"Module{hint}")
-        if name is None:
-            while str(position) in self._names:
-                position += 1
-            name = str(position)
-        if not isinstance(name, str) or not name or "." in name or name in self._names:
-            raise ValueError(f"Sequential: layer name {name!r} is empty, contains '.', or is "
-                             f"already used (names so far: {self._names})")
-        self._names.append(name)
-        self._layers.append(layer)
-        return self
-
-    def _direct_children(self):
-        yield from zip(self._names, self._layers, strict=True)
-
-    def _child_name(self, child):
-        i = self._running_index
-        if i is not None and i < len(self._layers) and self._layers[i] is child:
-            return self._names[i]
-        return super()._child_name(child)
-
-    def forward(self, x):
-        """Feed x through every layer in order."""
-        try:
-            for i, layer in enumerate(self._layers):
-                self._running_index = i
-                x = layer(x)
-        finally:
-            self._running_index = None
-        return x
-
-    def __len__(self) -> int:
-        return len(self._layers)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(list(self._layers))
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(dict(zip(self._names[index], self._layers[index], strict=True)))
-        if isinstance(index, str):
-            if index not in self._names:
-                raise KeyError(f"Sequential has no layer named {index!r}; names: {self._names}")
-            return self._layers[self._names.index(index)]
-        return self._layers[index]
+# Re-exported so graphgrad.module keeps offering Module, Parameter and Sequential.
+from .sequential import Sequential  # noqa: E402,F401
