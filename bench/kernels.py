@@ -1,0 +1,83 @@
+"""Per-kernel micro-benchmark: each Numba kernel against its NumPy reference twin.
+
+    python bench/kernels.py [--quick]
+
+Prints the median time of both and their ratio (numba / numpy; < 1 means the
+Numba kernel is faster) at the array sizes of the W2 (32×32), W1 (128×256) and
+W3 (10^6) workloads.  Compile time is excluded (one warm-up call each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from graphgrad.kernels import numba_backend as nb
+from graphgrad.kernels import reference as ref
+
+SIZES = {"32x32": (32, 32), "128x256": (128, 256), "1e6": (1000, 1000)}
+
+
+def _cases(shape, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    row = rng.standard_normal(shape[1]).astype(np.float32)
+    y = np.tanh(x)
+    labels = rng.integers(0, shape[1], shape[0])
+    probs = ref.softmax(x)
+    state = [np.zeros_like(x) for _ in range(2)]
+    return {
+        "sigmoid": (x,), "softplus": (x,),
+        "relu": (x,), "leaky_relu": (x, 0.01),
+        "tanh_backward": (g, y), "sigmoid_backward": (g, y), "relu_backward": (g, x),
+        "leaky_relu_backward": (g, x, 0.01), "mask_grad": (g, x > 0),
+        "add[row]": (x, row), "sub[col]": (x, x[:, :1]), "maximum[row]": (x, row),
+        "where": (x > 0, x, 0.0), "clip": (x, -0.5, 0.5),
+        "sum": (x,), "sum[axis0]": (x, 0), "mean": (x,), "var": (x,),
+        "logsumexp[axis1]": (x, 1), "sum_to_shape": (g, (shape[1],)),
+        "softmax": (x,), "log_softmax": (x,), "softmax_backward": (g, probs),
+        "log_softmax_backward": (g, np.log(probs)),
+        "softmax_cross_entropy": (x, labels),
+        "softmax_cross_entropy_backward": (g[:, 0].copy(), probs, labels),
+        "index_add": (shape, labels % shape[0], g[:, :]),
+        "sgd_update": (x.copy(), g, state[0], 0.01, 0.9, False, 0.0, 0.0),
+        "adam_update": (x.copy(), g, state[0], state[1], 1e-3, 0.9, 0.999, 1e-8, 1, 0.0),
+    }
+
+
+def _median(fn, args, repeat):
+    fn(*args)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    print(f"{'kernel':32s}" + "".join(f"{s:>26s}" for s in SIZES))
+    print(f"{'':32s}" + "   numba µs  numpy µs ratio" * len(SIZES))
+    rows = {}
+    for label, shape in SIZES.items():
+        repeat = (20 if args.quick else 100) if label == "1e6" else (200 if args.quick else 2000)
+        for case, kargs in _cases(shape, rng).items():
+            name = case.split("[")[0]
+            t_nb = _median(nb.KERNELS[name], kargs, repeat)
+            t_np = _median(ref.KERNELS[name], kargs, repeat)
+            rows.setdefault(case, []).append((t_nb, t_np))
+    for case, cells in rows.items():
+        line = f"{case:32s}"
+        for t_nb, t_np in cells:
+            line += f"{t_nb * 1e6:11.1f}{t_np * 1e6:10.1f}{t_nb / t_np:6.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

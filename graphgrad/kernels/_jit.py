@@ -1,0 +1,109 @@
+"""The JIT policy: the one module that imports numba, and only when a kernel is first used.
+
+Three facts measured on the 2-core reference machine shape the policy:
+
+* **Lazy.**  ``import numba`` alone costs ~0.5 s and compiling every kernel for
+  both float dtypes up front takes tens of seconds.  So nothing here runs at
+  ``import graphgrad``: the kernel modules (``elementwise``, ``reduce``,
+  ``softmax``, ``optim``, ``scatter``, ``approx``) are loaded through
+  :func:`lazy_module` on the first kernel call, numba is imported by the first
+  :func:`kernel` decoration, and a dispatcher compiles one signature the first
+  time it sees it (``cache=True`` keeps the machine code on disk for the next
+  process).
+* **No SVML.**  This llvmlite has no vector maths library, so ``math.exp`` in a
+  loop is a scalar libm call.  float32 kernels call the vectorisable
+  approximations in ``approx.py`` instead; :func:`by_dtype` picks, at compile
+  time, the float32 approximation or exact ``math`` for float64.
+* **Serial.**  Numba's worker threads next to OpenBLAS's spinning idle threads
+  were 20x slower on two cores, and serial kernels were fastest at MLP sizes, so
+  every kernel is serial (``parallel=False``); see ``docs/kernels.md``.  The
+  :data:`PARALLEL_MIN_SIZE` threshold is the policy a parallel kernel would use.
+
+``error_model="numpy"`` drops the zero-division check that Python semantics put
+in every loop with a division (it blocks vectorisation); division by zero gives
+inf/nan like NumPy.  The fastmath flags below keep NaN and inf semantics (no
+``nnan``/``ninf``), so ``x != x`` tests and infinities behave as in NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+#: Elementwise kernels: FMA contraction, reciprocal and approximate-function
+#: rewrites, signed zeros may flip.  No ``reassoc``: reassociation let LLVM fold
+#: the two-constant ln 2 range reduction of exp back into one constant (5 ulp).
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn"})
+#: Reductions add ``reassoc`` so sums vectorise into lane-wise partial sums
+#: (accumulated in float64, so the reordering costs no accuracy).
+REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
+
+#: Elements below which a parallel kernel would run serially: a parallel launch
+#: costs microseconds and fights BLAS threads for the two cores.
+PARALLEL_MIN_SIZE = 1 << 20
+
+_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
+
+
+def lazy_module(name: str):
+    """Return module `name`, executed only on its first attribute access.
+
+    After that first access it is the ordinary module object, so attribute
+    lookup (the per-call hot path) costs nothing extra.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+def kernel(fn=None, *, reduction: bool = False, inline: bool = False):
+    """Decorate a loop as a lazily compiled, disk-cached Numba kernel.
+
+    ``reduction=True`` adds ``reassoc`` to the fastmath flags (for loops that
+    sum).  ``inline=True`` inlines a small helper into its callers in Numba's
+    IR, before LLVM: a helper that itself calls a helper is otherwise left as
+    a call, and the caller's loop does not vectorise.  No signatures are
+    given, so nothing compiles until the first call.
+    """
+
+    def wrap(f):
+        import numba
+
+        flags = set(REDUCTION_FASTMATH if reduction else FASTMATH)
+        return numba.njit(fastmath=flags, inline="always" if inline else "never",
+                          **_OPTIONS)(f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def by_dtype(name: str, float32_impl, float64_impl):
+    """A one-argument function, callable from kernels, with one body per dtype.
+
+    Inside a kernel, ``f(x)`` with a float32 ``x`` compiles to
+    ``float32_impl(x)`` (a vectorisable approximation); any other argument type
+    gets ``float64_impl(x)`` (exact ``math``).  Both are kernels themselves.  The
+    choice is made while typing, so it costs nothing at run time.
+    """
+    from numba import types
+    from numba.extending import overload
+
+    def stub(x):
+        raise NotImplementedError(f"{name} is only callable from a Numba kernel")
+
+    stub.__name__ = stub.__qualname__ = name
+
+    @overload(stub, inline="always",
+              jit_options={"fastmath": set(FASTMATH), "error_model": "numpy"})
+    def _choose(x):
+        if x == types.float32:
+            return lambda x: float32_impl(x)
+        return lambda x: float64_impl(x)
+
+    return stub
