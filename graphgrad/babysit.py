@@ -373,7 +373,7 @@ def babysit(model, loss, data, *, optimizer: str | Callable = "adam", lr: float 
             gradcheck_coords: int = 8, n_overfit: int = 20, overfit_steps: int = 1000,
             overfit_tolerance: float = 0.05, regularization: float = 0.1,
             probe_steps: int = 5, chance: float | None = None,
-            initial_loss_factor: float = 2.0, ratio_range: tuple[float, float] = (1e-4, 3e-2),
+            initial_loss_factor: float = 2.0, ratio_range: tuple[float, float] = (1e-4, 1e-1),
             dead_relu_threshold: float = 0.25, seed: int = 0,
             verbose: bool = True) -> BabysitReport:
     """Run the babysitting checks (see the module docstring) and return the report.

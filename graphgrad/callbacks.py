@@ -151,7 +151,7 @@ class EpochLogger(Callback):
         if (epoch + 1) % self.every and epoch + 1 != trainer.target_epochs:
             return
         line = (f"epoch {epoch + 1:>3}/{trainer.target_epochs}  {format_metrics(metrics)}  "
-                f"({metrics.get('time', 0.0):.1f} s)")
+                f"({metrics.get('time', 0.0):.2f} s)")
         print(line, file=self.file or sys.stdout, flush=True)
 
 

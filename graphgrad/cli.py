@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import cli_render
+from . import cli_render, cli_train
 
 
 class CLIError(Exception):
@@ -231,6 +231,27 @@ SUBCOMMANDS: list[Subcommand] = [
         cli_render.add_arguments,
         cli_render.run,
         cli_render.DESCRIPTION,
+    ),
+    Subcommand(
+        "train",
+        "train the model a TOML config describes; writes a run folder (history, curves, graph)",
+        cli_train.add_train_arguments,
+        cli_train.run_train,
+        cli_train.TRAIN_DESCRIPTION,
+    ),
+    Subcommand(
+        "babysit",
+        "sanity-check the model a TOML config describes before training (--lr-find: sweep)",
+        cli_train.add_babysit_arguments,
+        cli_train.run_babysit,
+        cli_train.BABYSIT_DESCRIPTION,
+    ),
+    Subcommand(
+        "demo",
+        "train an MLP on scikit-learn's 8x8 digits to >= 97% test accuracy (--quick: smoke run)",
+        cli_train.add_demo_arguments,
+        cli_train.run_demo_command,
+        cli_train.DEMO_DESCRIPTION,
     ),
 ]
 

@@ -160,14 +160,19 @@ class Trainer:
                 )
         self.train_loader, self.val_loader = train_loader, val_loader
         self.early_stopping, self.target_epochs = early_stopping, int(epochs)
+        resumed_stopper = bool(self._pending.get("early_stopping"))
         self._apply_pending()
+        if early_stopping is not None and not resumed_stopper:
+            early_stopping.reset()  # a fresh run; a resumed one keeps its progress
         hooks = ([early_stopping] if early_stopping is not None else []) + list(callbacks)
         self.history.stop_reason = None
         for cb in hooks:
             if hasattr(cb, "on_train_start"):
                 cb.on_train_start(self)
         call_event("graphgrad_train_start", trainer=self)
-        reason = None
+        # a run resumed after early stopping had stopped it does not train further
+        reason = ("early_stopping" if early_stopping is not None
+                  and early_stopping.stopped_epoch is not None else None)
         while self.epoch < epochs and reason is None:
             started = time.perf_counter()
             lr = float(self.optimizer.param_groups[0]["lr"])
