@@ -1,0 +1,58 @@
+"""`graphgrad demo`: the digits MLP (smoke run, full run's accuracy, missing scikit-learn)."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from graphgrad.cli import main
+from graphgrad.demo import DEMO_CONFIG, demo_config, run_demo
+
+pytest.importorskip("sklearn")
+
+EPOCH_LINE = re.compile(r"^epoch +(\d+)/(\d+)  loss ([0-9.]+)  accuracy ([0-9.]+)  "
+                        r"val_loss ([0-9.]+)", re.MULTILINE)
+
+
+def test_quick_demo_prints_falling_losses_and_the_test_accuracy(capsys):
+    assert main(["demo", "--quick", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    epochs = EPOCH_LINE.findall(out)
+    assert [int(e[0]) for e in epochs] == [1, 2, 3, 4, 5]
+    losses = [float(e[2]) for e in epochs]
+    assert losses[-1] < losses[0]
+    assert re.search(r"^test accuracy: \d+\.\d\d% \(target 97%\)", out, re.MULTILINE)
+    assert "280 training / 40 validation / 80 test images" in out
+
+
+def test_demo_writes_a_run_folder_when_asked(tmp_path, capsys):
+    result = run_demo(quick=True, epochs=2, out_dir=tmp_path, progress=False)
+    capsys.readouterr()
+    assert result["epochs"] == 2
+    assert (tmp_path / "history.json").is_file() and (tmp_path / "checkpoint.npz").is_file()
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_full_demo_reaches_the_target_accuracy(capsys):
+    result = run_demo(progress=False)
+    out = capsys.readouterr().out
+    assert result["test_accuracy"] >= 0.97, out
+    assert result["reached"]
+    losses = [float(e[2]) for e in EPOCH_LINE.findall(out)]
+    assert losses[-1] < 0.25 * losses[0]
+
+
+def test_demo_config_variants():
+    quick = demo_config(quick=True)
+    assert quick["data"]["max_samples"] == 400 and quick["train"]["epochs"] == 5
+    assert demo_config(epochs=7)["schedule"]["T_max"] == 7
+    assert "max_samples" not in DEMO_CONFIG["data"]  # the variants never change the original
+
+
+def test_missing_scikit_learn_names_the_examples_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    assert main(["demo", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "needs scikit-learn" in err and "graphgrad[examples]" in err
