@@ -248,7 +248,7 @@ SUBCOMMANDS: list[Subcommand] = [
     ),
     Subcommand(
         "demo",
-        "train an MLP on scikit-learn's 8x8 digits to >= 97% test accuracy (--quick: smoke run)",
+        "train an MLP on scikit-learn's 8x8 digits to >= 97 percent test accuracy (--quick: smoke)",
         cli_train.add_demo_arguments,
         cli_train.run_demo_command,
         cli_train.DEMO_DESCRIPTION,
