@@ -1,0 +1,194 @@
+"""Benchmark graphgrad against PyTorch eager and hand-written NumPy.
+
+    python bench/run.py                 # W1, W2, W3 + import and first-step times
+    python bench/run.py --workloads W2 --rounds 31
+    python bench/run.py --frameworks graphgrad,graphgrad@numpy,torch,numpy
+
+Each framework runs in its own worker process (``--worker``), so no library's
+threads or allocator state leak into another's timings.  The parent
+interleaves the workers round by round (a different order each round), pauses
+between rounds so idle OpenBLAS/OpenMP threads stop spinning, and reports the
+median time per step over rounds with ratios against PyTorch and NumPy.
+``graphgrad@numpy`` is graphgrad with the NumPy reference kernels
+(``GRAPHGRAD_BACKEND=numpy``).  Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0}  # graphgrad / torch, from the issue
+
+
+# ------------------------------------------------------------------- worker
+def worker(framework: str, workload: str) -> None:
+    """Serve timing requests on stdin: "N" runs N steps and prints the seconds per step."""
+    sys.path.insert(0, str(HERE))
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(2)
+    import workloads
+
+    step = workloads.build(framework.split("@")[0], workload)
+    t0 = time.perf_counter()
+    warm = 0
+    while warm < 5 or time.perf_counter() - t0 < 1.0:  # compile, caches, allocator
+        step()
+        warm += 1
+    print(json.dumps({"ready": (time.perf_counter() - t0) / warm}), flush=True)
+    for line in sys.stdin:
+        n = int(line)
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        print(json.dumps({"per_step": (time.perf_counter() - t) / n}), flush=True)
+
+
+def _env(framework: str) -> dict:
+    env = dict(os.environ)
+    if "@" in framework:
+        env["GRAPHGRAD_BACKEND"] = framework.split("@")[1]
+    return env
+
+
+class Worker:
+    """One framework × workload in a subprocess."""
+
+    def __init__(self, framework: str, workload: str):
+        self.framework = framework
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", framework, workload],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(framework))
+        self.estimate = self._read()["ready"]
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench worker {self.framework} died (see its stderr above)")
+        return json.loads(line)
+
+    def time(self, steps: int) -> float:
+        self.proc.stdin.write(f"{steps}\n")
+        self.proc.stdin.flush()
+        return self._read()["per_step"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def compare(workload: str, frameworks: list[str], rounds: int, round_seconds: float,
+            pause: float) -> dict[str, float]:
+    """Median seconds per step of each framework, interleaved round by round."""
+    workers = [Worker(f, workload) for f in frameworks]
+    try:
+        steps = {w.framework: max(1, int(round_seconds / w.estimate)) for w in workers}
+        times = {w.framework: [] for w in workers}
+        for r in range(rounds):
+            order = workers[r % len(workers):] + workers[:r % len(workers)]
+            for w in order:
+                time.sleep(pause)  # let the previous worker's idle threads go to sleep
+                times[w.framework].append(w.time(steps[w.framework]))
+    finally:
+        for w in workers:
+            w.close()
+    return {f: statistics.median(ts) for f, ts in times.items()}
+
+
+# ------------------------------------------------------- start-up timings
+_IMPORT = "import time; t = time.perf_counter(); import graphgrad; print(time.perf_counter() - t)"
+_FIRST_STEP = """
+import sys, time
+t = time.perf_counter()
+import graphgrad
+t_import = time.perf_counter() - t
+sys.path.insert(0, {here!r})
+import workloads
+step = workloads.build("graphgrad", {workload!r})
+t = time.perf_counter()
+step()
+t_first = time.perf_counter() - t
+t = time.perf_counter()
+step()
+print(t_import, t_first, time.perf_counter() - t, "numba" in sys.modules)
+"""
+
+
+def _python(code: str, env=None) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    return out.stdout.strip()
+
+
+def startup(workload: str = "W1", repeats: int = 5) -> dict[str, float]:
+    """`import graphgrad` time, and the first training step with a cold and a warm cache."""
+    imports = [float(_python(_IMPORT)) for _ in range(repeats)]
+    result = {"import": statistics.median(imports)}
+    code = _FIRST_STEP.format(here=str(HERE), workload=workload)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            t_import, t_first, t_second, _ = _python(code, env).split()
+            result[f"first step, {label} cache"] = float(t_first)
+            result[f"second step, {label} cache"] = float(t_second)
+    return result
+
+
+# ---------------------------------------------------------------------- main
+def _row(name, value, unit="ms"):
+    scale = 1e3 if unit == "ms" else 1e6
+    return f"  {name:34s}{value * scale:10.1f} {unit}"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument("--frameworks", default="graphgrad,graphgrad-layers,torch,numpy")
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--round-seconds", type=float, default=0.25)
+    parser.add_argument("--pause", type=float, default=0.15)
+    parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds "
+          f"of ~{args.round_seconds}s per framework, medians")
+    if not args.no_startup:
+        print("start-up (W1, graphgrad):")
+        for name, value in startup().items():
+            print(_row(name, value))
+    for workload in args.workloads.split(","):
+        frameworks = args.frameworks.split(",")
+        if workload == "W3":
+            frameworks = [f for f in frameworks if f != "graphgrad-layers"]
+        result = compare(workload, frameworks, args.rounds, args.round_seconds, args.pause)
+        print(f"{workload}: time per step")
+        for f, t in result.items():
+            extra = ""
+            if "torch" in result and f != "torch":
+                extra += f"   {t / result['torch']:5.2f}x torch"
+            if "numpy" in result and f != "numpy":
+                extra += f"   {t / result['numpy']:5.2f}x numpy"
+            print(_row(f, t, "µs") + extra)
+        if "graphgrad" in result and "torch" in result:
+            ratio = result["graphgrad"] / result["torch"]
+            verdict = "met" if ratio <= TARGETS[workload] else "MISSED"
+            print(f"  target graphgrad <= {TARGETS[workload]}x torch: {verdict} ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The benchmark workloads, each written for graphgrad, PyTorch and plain NumPy.
+
+``build(framework, workload, seed=0)`` returns a ``step()`` callable that runs
+one training step (W1, W2) or one forward+backward (W3) and returns the loss.
+
+* W1: MLP 784-256-128-10, ReLU, batch 128, softmax cross-entropy (mean),
+  SGD with momentum 0.9, float32.
+* W2: MLP 64-32-10, tanh, batch 32, otherwise as W1.
+* W3: ``sum(tanh(x·w + b)·sigmoid(x) + relu(x)²)`` on three float32 vectors of
+  10^6 elements, forward and backward to all three.
+
+Frameworks: ``graphgrad`` (plain tensors and ops, the momentum update through
+the ``sgd_update`` kernel), ``graphgrad-layers`` (``gg.Sequential`` of
+``gg.layers`` with ``gg.optimizers.SGD``), ``torch`` (eager, 2 threads,
+``torch.optim.SGD``) and ``numpy`` (hand-written forward and backward: the
+lower bound of an engine that adds nothing to the arrays).  Every framework
+starts from the same weights and data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MLPS = {"W1": ((784, 256, 128, 10), 128, "relu"), "W2": ((64, 32, 10), 32, "tanh")}
+W3_SIZE = 10**6
+LR, MOMENTUM = 0.01, 0.9
+FRAMEWORKS = ("graphgrad", "graphgrad-layers", "torch", "numpy")
+
+
+def _mlp_data(sizes, batch, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    weights = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
+               for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [np.zeros(b, np.float32) for b in sizes[1:]]
+    return x, y, weights, biases
+
+
+def _w3_data(seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(W3_SIZE).astype(np.float32) for _ in range(3)]
+
+
+# ---------------------------------------------------------------- graphgrad
+def _graphgrad_mlp(sizes, batch, act, seed):
+    import graphgrad as gg
+    from graphgrad.kernels import K
+
+    x, y, weights, biases = _mlp_data(sizes, batch, seed)
+    params = []
+    for w, b in zip(weights, biases):
+        params += [gg.tensor(w, requires_grad=True), gg.tensor(b, requires_grad=True)]
+    velocity = [np.zeros_like(p.data) for p in params]
+    x = gg.tensor(x)
+
+    def step():
+        h = x
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                h = h.relu() if act == "relu" else h.tanh()
+        loss = gg.softmax_cross_entropy(h, y).mean()
+        loss.backward()
+        for p, u in zip(params, velocity):
+            K.sgd_update(p.data, p.grad.data, u, LR, MOMENTUM, False, 0.0, 0.0)
+            p._bump_version()
+            p.grad = None
+        return loss.item()
+
+    return step
+
+
+def _graphgrad_layers_mlp(sizes, batch, act, seed):
+    import graphgrad as gg
+
+    x, y, weights, biases = _mlp_data(sizes, batch, seed)
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        linear = gg.layers.Linear(w.shape[0], w.shape[1])
+        # the layer's weight may be stored (in, out) or (out, in): fill it from ours
+        linear.weight.data[...] = w if linear.weight.shape == w.shape else w.T
+        linear.bias.data[...] = b
+        layers.append(linear)
+        if i + 1 < len(weights):
+            layers.append(gg.layers.ReLU() if act == "relu" else gg.layers.Tanh())
+    model = gg.Sequential(*layers)
+    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x = gg.tensor(x)
+
+    def step():
+        loss = gg.softmax_cross_entropy(model(x), y).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def _graphgrad_w3(seed):
+    import graphgrad as gg
+
+    x, w, b = (gg.tensor(a, requires_grad=True) for a in _w3_data(seed))
+
+    def step():
+        out = ((x * w + b).tanh() * x.sigmoid() + x.relu() ** 2).sum()
+        for t in (x, w, b):
+            t.grad = None
+        out.backward()
+        return out.item()
+
+    return step
+
+
+# -------------------------------------------------------------------- torch
+def _torch_mlp(sizes, batch, act, seed):
+    import torch
+
+    x, y, weights, biases = _mlp_data(sizes, batch, seed)
+    params = []
+    for w, b in zip(weights, biases):
+        params += [torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)]
+    opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    x, y = torch.tensor(x), torch.tensor(y)
+    activation = torch.relu if act == "relu" else torch.tanh
+
+    def step():
+        h = x
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                h = activation(h)
+        loss = torch.nn.functional.cross_entropy(h, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def _torch_w3(seed):
+    import torch
+
+    x, w, b = (torch.tensor(a, requires_grad=True) for a in _w3_data(seed))
+
+    def step():
+        out = (torch.tanh(x * w + b) * torch.sigmoid(x) + torch.relu(x) ** 2).sum()
+        for t in (x, w, b):
+            t.grad = None
+        out.backward()
+        return out.item()
+
+    return step
+
+
+# -------------------------------------------------------------------- numpy
+def _numpy_mlp(sizes, batch, act, seed):
+    x, y, weights, biases = _mlp_data(sizes, batch, seed)
+    params = [a for pair in zip(weights, biases) for a in pair]
+    velocity = [np.zeros_like(p) for p in params]
+    rows = np.arange(batch)
+
+    def step():
+        hs, h = [x], x
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                h = np.maximum(h, 0) if act == "relu" else np.tanh(h)
+            hs.append(h)
+        z = h - h.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(s[:, 0]) - z[rows, y]))
+        g = e / s
+        g[rows, y] -= 1
+        g /= batch
+        grads = [None] * len(params)
+        for i in range(len(params) - 2, -1, -2):
+            grads[i], grads[i + 1] = hs[i // 2].T @ g, g.sum(axis=0)
+            if i:
+                g = g @ params[i].T
+                a = hs[i // 2]
+                g = g * (a > 0) if act == "relu" else g * (1 - a * a)
+        for p, u, d in zip(params, velocity, grads):
+            u *= MOMENTUM
+            u -= LR * d
+            p += u
+        return loss
+
+    return step
+
+
+def _numpy_w3(seed):
+    x, w, b = _w3_data(seed)
+
+    grads = {}
+
+    def step():
+        t = np.tanh(x * w + b)
+        s = 1 / (1 + np.exp(-x))
+        r = np.maximum(x, 0)
+        out = float(np.sum(t * s + r * r))
+        du = s * (1 - t * t)  # ∂out/∂(xw + b)
+        grads["x"] = du * w + t * s * (1 - s) + 2 * r
+        grads["w"] = du * x
+        grads["b"] = du
+        return out
+
+    return step
+
+
+def build(framework: str, workload: str, seed: int = 0):
+    """A step() callable for one framework and workload (see the module docstring)."""
+    if workload == "W3":
+        builders = {"graphgrad": _graphgrad_w3, "torch": _torch_w3, "numpy": _numpy_w3}
+        if framework not in builders:
+            raise ValueError(f"bench: W3 has no {framework!r} variant; use {sorted(builders)}")
+        return builders[framework](seed)
+    if workload not in MLPS:
+        raise ValueError(f"bench: unknown workload {workload!r}; use W1, W2 or W3")
+    builders = {"graphgrad": _graphgrad_mlp, "graphgrad-layers": _graphgrad_layers_mlp,
+                "torch": _torch_mlp, "numpy": _numpy_mlp}
+    if framework not in builders:
+        raise ValueError(f"bench: unknown framework {framework!r}; use {sorted(builders)}")
+    sizes, batch, act = MLPS[workload]
+    return builders[framework](sizes, batch, act, seed)
