@@ -8,19 +8,21 @@ afterwards, see ``graphgrad.experiment.borrowed``) and runs, on a few samples:
   symmetry: every unit gets the same gradient forever;
 * **initial_loss** — the loss at initialisation against chance level: log C
   for cross-entropy over C classes (the loss of uniform predictions), log 2
-  for binary cross-entropy, (C − 1)·margin for the multiclass hinge;
+  for binary cross-entropy, (C − 1)·margin for the multiclass hinge; flagged
+  when more than a factor ``initial_loss_factor`` (2) away;
 * **gradient_check** — the whole model in float64 (evaluation mode):
   analytic ∂J/∂θ_i against central differences (J(θ + εe_i) − J(θ − εe_i))/2ε
   on a random subset of coordinates of every parameter, J the mean loss;
 * **dead_relu** — the fraction of ReLU units that output 0 for every sample,
   at initialisation and after a few updates at the chosen learning rate;
 * **update_ratio** — ‖Δθ‖ / ‖θ‖ of each weight tensor for one update (about
-  1e-3 is healthy; much larger means the learning rate is too high, much
-  smaller too low);
+  1e-3 is healthy; flagged outside ``ratio_range`` = [1e-4, 1e-1]: the
+  learning rate is too low or too high; a failure above 1);
 * **overfit** — training on ``n_overfit`` samples without regularisation (in
-  evaluation mode, so dropout is off) must drive the loss to about 0;
-* **regularization** — the same with an L2 penalty λ/2·Σ‖W‖² must end at a
-  higher data loss.
+  evaluation mode, so dropout is off) must drive the loss below
+  ``overfit_tolerance`` (5 %) of its start within ``overfit_steps`` updates;
+* **regularization** — as many updates with an L2 penalty λ/2·Σ‖W‖² on the
+  weights must end at a higher data loss.
 
 Each check gets a status ``ok``, ``warn``, ``fail`` or ``skip``; the report
 prints as a table and converts to a dict.
@@ -30,95 +32,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from .autograd import enable_grad, topological_order
+from .babysit_report import BabysitReport, Check
 from .experiment import borrowed, loss_value, make_optimizer, sample_arrays
 from .lr_find import LRFindResult, lr_find
 from .tensor import Tensor
 
 __all__ = ["babysit", "lr_find", "BabysitReport", "Check", "LRFindResult", "chance_loss"]
-
-STATUSES = ("ok", "warn", "fail", "skip")
-
-
-@dataclass
-class Check:
-    """One line of the report: a name, a status, the key number and an explanation."""
-
-    name: str
-    status: str
-    value: float | None
-    detail: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (non-finite numbers become None)."""
-        return {"status": self.status, "value": _json_number(self.value),
-                "detail": self.detail, "data": _json_ready(self.data)}
-
-
-def _json_number(value):
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    return _json_number(value)
-
-
-class BabysitReport:
-    """The checks in order. ``ok`` is False if any failed; ``flags`` names the checks
-    that warned or failed; ``report["overfit"]`` is one Check."""
-
-    def __init__(self, checks: list[Check]):
-        self.checks = checks
-
-    @property
-    def ok(self) -> bool:
-        """True when no check failed (warnings allowed)."""
-        return all(c.status != "fail" for c in self.checks)
-
-    @property
-    def flags(self) -> list[str]:
-        """Names of the checks that warned or failed."""
-        return [c.name for c in self.checks if c.status in ("warn", "fail")]
-
-    def __getitem__(self, name: str) -> Check:
-        for check in self.checks:
-            if check.name == name:
-                return check
-        raise KeyError(f"no check named {name!r}; checks: {[c.name for c in self.checks]}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"ok": ..., "flags": [...], "checks": {name: {status, value, detail, data}}}``."""
-        return {"ok": self.ok, "flags": self.flags,
-                "checks": {c.name: c.to_dict() for c in self.checks}}
-
-    def table(self) -> str:
-        """The report as a printable table."""
-        width = max(len(c.name) for c in self.checks)
-        lines = [f"{'check':<{width}}  {'status':<6}  {'value':>10}  detail"]
-        for c in self.checks:
-            value = "" if c.value is None else f"{c.value:.3g}"
-            lines.append(f"{c.name:<{width}}  {c.status.upper():<6}  {value:>10}  {c.detail}")
-        verdict = "no problems found" if not self.flags else f"flagged: {', '.join(self.flags)}"
-        lines.append(f"babysit: {verdict}")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
-
 
 # -- chance level ---------------------------------------------------------------------
 

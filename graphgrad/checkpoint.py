@@ -91,6 +91,53 @@ def module_generators(model) -> dict[str, np.random.Generator]:
     return found
 
 
+# -- states that live in the loaders and the early stopping -------------------------
+# A checkpoint is loaded before ``fit`` receives the loaders and the EarlyStopping;
+# their states wait in ``trainer.pending`` until then (and are saved again from
+# there if the trainer is checkpointed before its next fit).
+
+
+def loader_states(trainer) -> dict[str, Any]:
+    """The generator states of the trainer's training/validation loaders (or pending ones)."""
+    states = dict(trainer.pending.get("loaders") or {})
+    for key, loader in (("train", trainer.train_loader), ("val", trainer.val_loader)):
+        if loader is not None and hasattr(loader, "state_dict"):
+            states[key] = loader.state_dict()
+    return states
+
+
+def transform_state(trainer) -> dict[str, Any] | None:
+    """Fitted statistics of the training loader's transform (or pending ones)."""
+    transform = getattr(trainer.train_loader, "transform", None)
+    if transform is not None and hasattr(transform, "state_dict"):
+        return transform.state_dict() if getattr(transform, "fitted", True) else None
+    return trainer.pending.get("transform")
+
+
+def early_stopping_state(trainer) -> dict[str, Any] | None:
+    """The early-stopping progress of the current (or pending) run."""
+    if trainer.early_stopping is not None:
+        return trainer.early_stopping.state_dict()
+    return trainer.pending.get("early_stopping")
+
+
+def apply_pending(trainer) -> None:
+    """Give the loaders, transform and EarlyStopping now attached to ``trainer`` the states
+    a loaded checkpoint kept for them."""
+    pending, trainer.pending = trainer.pending, {}
+    if not pending:
+        return
+    loaders = pending.get("loaders") or {}
+    for key, loader in (("train", trainer.train_loader), ("val", trainer.val_loader)):
+        if key in loaders and loader is not None and hasattr(loader, "load_state_dict"):
+            loader.load_state_dict(loaders[key])
+    transform = getattr(trainer.train_loader, "transform", None)
+    if pending.get("transform") is not None and hasattr(transform, "load_state_dict"):
+        transform.load_state_dict(pending["transform"])
+    if pending.get("early_stopping") is not None and trainer.early_stopping is not None:
+        trainer.early_stopping.load_state_dict(pending["early_stopping"])
+
+
 # -- writing ---------------------------------------------------------------------
 
 
@@ -112,7 +159,7 @@ def save(path, trainer) -> Path:
 
 def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
-    transform = trainer.transform_state()
+    transform = transform_state(trainer)
     for key, value in (transform or {}).items():
         arrays[f"transform.{key}"] = np.asarray(value)
     schedule = trainer.schedule
@@ -131,9 +178,9 @@ def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             "state": encode(schedule.state_dict(), "schedule", arrays),
         },
         "history": encode(trainer.history.to_dict(), "history", arrays),
-        "loaders": encode(trainer.loader_states(), "loaders", arrays),
+        "loaders": encode(loader_states(trainer), "loaders", arrays),
         "transform": transform is not None,
-        "early_stopping": encode(trainer.early_stopping_state(), "early_stopping", arrays),
+        "early_stopping": encode(early_stopping_state(trainer), "early_stopping", arrays),
         "rng": encode(gg_random.get_rng_state(), "rng", arrays),
         "module_rngs": {k: g.bit_generator.state
                         for k, g in module_generators(trainer.model).items()},
@@ -256,5 +303,6 @@ def restore(path, trainer) -> None:
     if meta["transform"]:
         transform = {k[len("transform."):]: v for k, v in arrays.items()
                      if k.startswith("transform.")}
-    trainer.set_pending(loaders=decode(meta["loaders"], arrays), transform=transform,
-                        early_stopping=decode(meta["early_stopping"], arrays))
+    trainer.pending = {"loaders": decode(meta["loaders"], arrays) or {}, "transform": transform,
+                       "early_stopping": decode(meta["early_stopping"], arrays)}
+    trainer.train_loader = trainer.val_loader = trainer.early_stopping = None

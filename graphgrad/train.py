@@ -126,7 +126,7 @@ class Trainer:
         self.train_loader = None
         self.val_loader = None
         self.early_stopping: EarlyStopping | None = None
-        self._pending: dict[str, Any] = {}
+        self.pending: dict[str, Any] = {}  # checkpoint states awaiting the next fit
 
     # -- training ----------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, epochs: int = 1,
@@ -160,8 +160,8 @@ class Trainer:
                 )
         self.train_loader, self.val_loader = train_loader, val_loader
         self.early_stopping, self.target_epochs = early_stopping, int(epochs)
-        resumed_stopper = bool(self._pending.get("early_stopping"))
-        self._apply_pending()
+        resumed_stopper = bool(self.pending.get("early_stopping"))
+        checkpoint.apply_pending(self)
         if early_stopping is not None and not resumed_stopper:
             early_stopping.reset()  # a fresh run; a resumed one keeps its progress
         hooks = ([early_stopping] if early_stopping is not None else []) + list(callbacks)
@@ -367,50 +367,6 @@ class Trainer:
             trainer.fit(train_loader, val_loader, epochs=20)
         """
         return cls(model, loss, optimizer, schedule, **kwargs).load_checkpoint(path)
-
-    # state pieces the checkpoint module reads and writes
-    def loader_states(self) -> dict[str, Any]:
-        """The current (or pending) generator states of the training/validation loaders."""
-        states = dict(self._pending.get("loaders") or {})
-        for key, loader in (("train", self.train_loader), ("val", self.val_loader)):
-            if loader is not None and hasattr(loader, "state_dict"):
-                states[key] = loader.state_dict()
-        return states
-
-    def transform_state(self) -> dict[str, Any] | None:
-        """Fitted statistics of the training loader's transform (or pending ones)."""
-        transform = getattr(self.train_loader, "transform", None)
-        if transform is not None and hasattr(transform, "state_dict"):
-            if getattr(transform, "fitted", True):
-                return transform.state_dict()
-            return None
-        return self._pending.get("transform")
-
-    def early_stopping_state(self) -> dict[str, Any] | None:
-        """The early-stopping progress of the current (or pending) run."""
-        if self.early_stopping is not None:
-            return self.early_stopping.state_dict()
-        return self._pending.get("early_stopping")
-
-    def set_pending(self, loaders=None, transform=None, early_stopping=None) -> None:
-        """Keep states from a checkpoint until ``fit`` receives the objects they belong to."""
-        self._pending = {"loaders": loaders or {}, "transform": transform,
-                         "early_stopping": early_stopping}
-        self.train_loader = self.val_loader = self.early_stopping = None
-
-    def _apply_pending(self) -> None:
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        loaders = pending.get("loaders") or {}
-        for key, loader in (("train", self.train_loader), ("val", self.val_loader)):
-            if key in loaders and loader is not None and hasattr(loader, "load_state_dict"):
-                loader.load_state_dict(loaders[key])
-        transform = getattr(self.train_loader, "transform", None)
-        if pending.get("transform") is not None and hasattr(transform, "load_state_dict"):
-            transform.load_state_dict(pending["transform"])
-        if pending.get("early_stopping") is not None and self.early_stopping is not None:
-            self.early_stopping.load_state_dict(pending["early_stopping"])
 
     def __repr__(self) -> str:
         return (f"Trainer(model={type(self.model).__name__}, loss={type(self.loss).__name__}, "
