@@ -56,3 +56,9 @@ def test_missing_scikit_learn_names_the_examples_extra(monkeypatch, capsys):
     assert main(["demo", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "needs scikit-learn" in err and "graphgrad[examples]" in err
+
+
+@pytest.mark.parametrize("command", ["train", "babysit", "demo"])
+def test_each_command_has_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert f"usage: graphgrad {command}" in capsys.readouterr().out
