@@ -135,8 +135,10 @@ class Trainer:
 
         ``callbacks`` are objects with ``on_train_start`` / ``on_epoch_end`` /
         ``on_train_end`` methods (see ``graphgrad.callbacks``); ``early_stopping``
-        an ``EarlyStopping``. Raises ``NonFiniteLossError`` naming the epoch and
-        step if the loss becomes NaN or infinite.
+        an ``EarlyStopping``, which starts afresh unless its progress comes from a
+        loaded checkpoint (``trainer.pending`` holds such states until this call).
+        Raises ``NonFiniteLossError`` naming the epoch and step if the loss becomes
+        NaN or infinite.
         """
         from .registry import call_event
 
