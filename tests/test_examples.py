@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -194,3 +195,29 @@ def test_an_example_runs_as_a_script_with_the_environment_switch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "t=19" in done.stdout  # quick: 20 steps
     assert_png(tmp_path / "lr_schedules.png")  # --out defaults to the working directory
+
+
+# -- the docs that walk through the examples ------------------------------------------------
+
+DOCS = EXAMPLES.parent / "docs"
+
+
+def test_plugin_guide_shows_the_example_package_as_it_is():
+    guide = (DOCS / "plugins.md").read_text(encoding="utf-8")
+    for part in ("pyproject.toml", "graphgrad_swish/__init__.py"):
+        text = (EXAMPLES / "graphgrad-swish" / part).read_text(encoding="utf-8")
+        assert text.strip() in guide, f"docs/plugins.md is out of date with graphgrad-swish/{part}"
+
+
+def test_docs_index_links_resolve():
+    index = DOCS / "index.md"
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", index.read_text(encoding="utf-8"))
+    assert targets, "docs/index.md links nothing"
+    missing = [t for t in targets if not (index.parent / t).exists()]
+    assert not missing, f"docs/index.md links missing files: {missing}"
+    linked = {(index.parent / t).resolve() for t in targets}
+    # the pages there were when the index was written; pages added later get their line
+    # in the docs pass (a hard failure here would block whoever adds a page)
+    for page in ("autodiff.md", "networks.md", "layers.md", "training-components.md",
+                 "training.md", "visualization.md", "plugins.md", "architecture.md"):
+        assert (DOCS / page).resolve() in linked, f"docs/index.md does not link {page}"
