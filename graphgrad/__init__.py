@@ -62,7 +62,7 @@ _LAZY = {
     "EarlyStopping": "graphgrad.train",
     "History": "graphgrad.train",
 }
-_LAZY_MODULES = {"data", "regularizers", "viz", "registry", "kernels", "optim"}
+_LAZY_MODULES = {"data", "regularizers", "viz", "registry", "kernels", "optim", "callbacks"}
 _REGISTRIES = ("layers", "losses", "initializers", "optimizers", "schedules", "transforms")
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import enable_grad
+from .autograd import enable_grad, run_backward
 from .autograd import grad as _grad
-from .autograd import run_backward
 from .tensor import Tensor
 
 
@@ -155,6 +154,6 @@ def jacobian(fn, x) -> np.ndarray:
         raise TypeError(f"jacobian: fn must return one Tensor, got {type(out).__name__}")
     (jac,) = _analytic_jacobians([out], [x])
     return jac.reshape(out.shape + x.shape)
-from .shapes import shapes  # noqa: E402,F401
-from .module_check import module  # noqa: E402,F401
 from .babysit import babysit, lr_find  # noqa: E402,F401
+from .module_check import module  # noqa: E402,F401
+from .shapes import shapes  # noqa: E402,F401

@@ -87,14 +87,8 @@ class Run:
 
 
 def _toml_module():
-    try:
-        import tomllib  # Python >= 3.11
-    except ImportError:
-        try:
-            import tomli as tomllib  # the same parser, for Python 3.10
-        except ImportError as exc:
-            raise ConfigError("reading TOML configs needs Python 3.11+ (tomllib) or "
-                              "`pip install tomli` on Python 3.10") from exc
+    import tomllib  # graphgrad needs Python >= 3.11
+
     return tomllib
 
 
