@@ -173,11 +173,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 captured[id(node)] = list(grads)
             if record:
                 node.grad_outputs = [None if g is None else g.detach() for g in grads]
-            if all(g is None for g in grads):
-                continue
             if node.n_outputs == 1:
+                if grads[0] is None:
+                    continue
                 in_grads = node.backward(node, grads[0])
             else:
+                if all(g is None for g in grads):
+                    continue
                 grads = [
                     Tensor._wrap(np.zeros(s, d)) if g is None else g
                     for g, (s, d) in zip(grads, node.out_meta)
@@ -185,19 +187,31 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 in_grads = node.backward(node, *grads)
             if not retain_graph:
                 node._free()
-            in_grads = _check_grads(node, in_grads)
-            for edge, g in zip(node.next_edges, in_grads):
+            # The per-edge loop is the engine's hot path: checks and accumulation inline.
+            edges = node.next_edges
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if len(in_grads) != len(edges):
+                _wrong_count(node, in_grads)
+            for i, edge in enumerate(edges):
+                g = in_grads[i]
                 if edge is None or g is None:
                     continue
+                if not isinstance(g, Tensor):
+                    g = Tensor._wrap(np.asarray(g))
+                if g.data.shape != node.in_shapes[i]:
+                    _wrong_shape(node, i, g)
                 target, nr = edge
                 if nr is None:  # a leaf
-                    _, old = leaf_grads.get(id(target), (target, None))
-                    leaf_grads[id(target)] = (target, _accumulate(old, g, create_graph))
+                    old = leaf_grads.get(id(target))
+                    leaf_grads[id(target)] = (
+                        target, g if old is None else _accumulate(old[1], g, create_graph))
                 else:
                     buf = buffers.get(id(target))
                     if buf is None:
                         buf = buffers[id(target)] = [None] * target.n_outputs
-                    buf[nr] = _accumulate(buf[nr], g, create_graph)
+                    old = buf[nr]
+                    buf[nr] = g if old is None else _accumulate(old, g, create_graph)
     finally:
         STATE.enabled = prev_enabled
 
@@ -227,28 +241,19 @@ def _prune_to_inputs(order, inputs):
     return [n for n in order if id(n) in needed]
 
 
-def _check_grads(node, in_grads):
-    if not isinstance(in_grads, tuple):
-        in_grads = (in_grads,)
-    if len(in_grads) != len(node.next_edges):
-        raise RuntimeError(
-            f"{type(node).__name__}.backward returned {len(in_grads)} gradients but its "
-            f"forward took {len(node.next_edges)} inputs; return one per input (None "
-            "where there is none)"
-        )
-    out = []
-    for i, (edge, g) in enumerate(zip(node.next_edges, in_grads)):
-        if g is not None and not isinstance(g, Tensor):
-            g = Tensor._wrap(np.asarray(g))
-        if edge is not None and g is not None:
-            shape = node.in_shapes[i]
-            if g.shape != shape:
-                raise RuntimeError(
-                    f"{type(node).__name__}.backward returned a gradient of shape "
-                    f"{g.shape} for input {i} of shape {shape}"
-                )
-        out.append(g)
-    return out
+def _wrong_count(node, in_grads):
+    raise RuntimeError(
+        f"{type(node).__name__}.backward returned {len(in_grads)} gradients but its "
+        f"forward took {len(node.next_edges)} inputs; return one per input (None "
+        "where there is none)"
+    )
+
+
+def _wrong_shape(node, i, g):
+    raise RuntimeError(
+        f"{type(node).__name__}.backward returned a gradient of shape "
+        f"{g.shape} for input {i} of shape {node.in_shapes[i]}"
+    )
 
 
 def _store_leaf_grad(leaf, g, create_graph, handed_out):

@@ -30,17 +30,6 @@ from .autograd import STATE
 from .tensor import Tensor
 
 
-class _Saved:
-    """One saved value: a Tensor (input or output of this node) or a plain array."""
-
-    __slots__ = ("tensor", "array", "output_nr", "version_cell", "version")
-
-    def __init__(self, tensor=None, array=None, output_nr=None, version_cell=None):
-        self.tensor, self.array, self.output_nr = tensor, array, output_nr
-        self.version_cell = version_cell
-        self.version = version_cell[0] if version_cell is not None else 0
-
-
 class _DiscardingContext:
     """The context forward gets when no graph is recorded: it saves nothing."""
 
@@ -65,25 +54,34 @@ class Function:
         """Return one gradient (Tensor or None) per forward input."""
         raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
 
+    # Defaults for what a node may not set: most ops have one output, save
+    # nothing extra and run outside any Module.
+    module = None
+    _to_save = None
+    _saved = ()
+
     # ------------------------------------------------------------- recording
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on Tensors (or plain values), recording a node when needed."""
+        # The hot path of every op: one pass over the arguments, no helper calls.
+        arrays = []
         record = False
-        if STATE.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a.requires_grad:
                     record = True
-                    break
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        if not record:
+            else:
+                arrays.append(a)
+        if not (record and STATE.enabled):
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
-            if isinstance(out, tuple):
+            if type(out) is tuple:
                 return tuple(Tensor._wrap(_as_array(o)) for o in out)
-            return Tensor._wrap(_as_array(out))
+            return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
 
         ctx = cls.__new__(cls)
-        needs, edges, infos, shapes = [], [], [], []
+        needs, edges, shapes, infos = [], [], [], []
         for a, arr in zip(args, arrays):
             if isinstance(a, Tensor):
                 shapes.append(arr.shape)
@@ -92,34 +90,42 @@ class Function:
                     needs.append(True)
                     edges.append((producer, a._output_nr))
                     infos.append(None)
-                    continue
-                needs.append(a.requires_grad)
-                edges.append((a, None) if a.requires_grad else None)
-                infos.append(_leaf_info(a))
+                else:
+                    needs.append(a.requires_grad)
+                    edges.append((a, None) if a.requires_grad else None)
+                    infos.append(_leaf_info(a))
             else:
                 needs.append(False)
                 edges.append(None)
-                shapes.append(np.shape(a) if isinstance(a, (np.ndarray, float, int)) else ())
-                infos.append(_constant_info(a))
+                shapes.append(arr.shape if isinstance(arr, np.ndarray) else ())
+                infos.append(_constant_info(arr))
         ctx.needs_input_grad = tuple(needs)
-        ctx._to_save = None
         out = cls.forward(ctx, *arrays, **kwargs)
-        multi = isinstance(out, tuple)
-        outs = [_as_array(o) for o in out] if multi else [_as_array(out)]
-        ctx.n_outputs = len(outs)
-        ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
         ctx.in_shapes = tuple(shapes)
         ctx.next_edges = tuple(edges)
         ctx.inputs_info = tuple(infos)
         scope = STATE.module_scope
-        ctx.module = scope[-1] if scope else None
-        results = [
-            Tensor._from_op(o, ctx, i) if o.dtype.kind in "fc" else Tensor._wrap(o)
-            for i, o in enumerate(outs)
-        ]
-        ctx._saved = _resolve_saved(ctx._to_save, args, arrays, results)
-        del ctx._to_save
-        return tuple(results) if multi else results[0]
+        if scope:
+            ctx.module = scope[-1]
+        if type(out) is not tuple:
+            o = out if type(out) is np.ndarray else np.asarray(out)
+            ctx.out_meta = ((o.shape, o.dtype),)
+            result = Tensor._from_op(o, ctx, 0) if o.dtype.kind in "fc" else Tensor._wrap(o)
+            results = (result,)
+        else:
+            outs = [_as_array(o) for o in out]
+            ctx.n_outputs = len(outs)
+            ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
+            results = tuple(
+                Tensor._from_op(o, ctx, i) if o.dtype.kind in "fc" else Tensor._wrap(o)
+                for i, o in enumerate(outs)
+            )
+            result = results
+        to_save = ctx._to_save
+        if to_save is not None:
+            ctx._saved = _resolve_saved(to_save, args, arrays, results)
+            del ctx._to_save
+        return result
 
     # -------------------------------------------------------------- context
     def save_for_backward(self, *values):
@@ -137,22 +143,21 @@ class Function:
                 "retain_graph=True to the first backward (or gg.grad) to keep them"
             )
         out = []
-        for s in saved:
-            if s.version_cell is not None and s.version_cell[0] != s.version:
+        for tensor, array, output_nr, cell, version in saved:
+            if cell is not None and cell[0] != version:
                 raise RuntimeError(
                     f"{type(self).__name__}: a tensor it saved for backward was modified "
-                    f"in place (version {s.version_cell[0]}, saved at version "
-                    f"{s.version}); backward would be wrong. Use an out-of-place op, or "
-                    "modify a copy"
+                    f"in place (version {cell[0]}, saved at version {version}); backward "
+                    "would be wrong. Use an out-of-place op, or modify a copy"
                 )
-            if s.tensor is not None:
-                out.append(s.tensor)
-            elif s.output_nr is not None:
-                out.append(Tensor._from_op(s.array, self, s.output_nr, s.version_cell))
-            elif isinstance(s.array, np.ndarray):
-                out.append(Tensor._wrap(s.array))
+            if tensor is not None:
+                out.append(tensor)
+            elif output_nr is not None:
+                out.append(Tensor._from_op(array, self, output_nr, cell))
+            elif isinstance(array, np.ndarray):
+                out.append(Tensor._wrap(array))
             else:  # Python scalars stay weak scalars
-                out.append(s.array)
+                out.append(array)
         return tuple(out)
 
     @property
@@ -161,8 +166,8 @@ class Function:
         if not getattr(self, "_saved", None):
             return 0
         total = 0
-        for s in self._saved:
-            arr = s.tensor.data if s.tensor is not None else s.array
+        for tensor, array, _, _, _ in self._saved:
+            arr = tensor.data if tensor is not None else array
             total += getattr(arr, "nbytes", 0)
         return total
 
@@ -209,24 +214,27 @@ def _constant_info(a):
 
 
 def _resolve_saved(values, args, arrays, results):
-    from .tensor import Tensor
+    """Each saved value as (tensor, array, output_nr, version_cell, version_at_save).
 
-    if not values:
-        return ()
+    An input's array is kept through its Tensor, an output's as (array,
+    output_nr) so that no reference cycle node → output → node is made; both
+    remember the version, to catch in-place changes before backward uses them.
+    """
     saved = []
     for v in values:
         if isinstance(v, Tensor):
-            saved.append(_Saved(tensor=v, version_cell=v._version))
+            saved.append((v, None, None, v._version, v._version[0]))
             continue
         for a, arr in zip(args, arrays):
             if v is arr and isinstance(a, Tensor):
-                saved.append(_Saved(tensor=a, version_cell=a._version))
+                saved.append((a, None, None, a._version, a._version[0]))
                 break
         else:
             for r in results:
                 if v is r.data:
-                    saved.append(_Saved(array=v, output_nr=r._output_nr, version_cell=r._version))
+                    cell = r._version
+                    saved.append((None, v, r._output_nr, cell, cell[0]))
                     break
             else:
-                saved.append(_Saved(array=v))
+                saved.append((None, v, None, None, 0))
     return tuple(saved)
