@@ -65,6 +65,10 @@ def build_model(hidden: int = 128, dropout: float = 0.2):
 
 
 def main(argv=None) -> dict:
+    """Run the example with the command-line arguments `argv` (default: sys.argv).
+
+    Returns what it measured and wrote, so tests can check it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."),
                         help="folder for the pictures and the history (default: here)")

@@ -169,6 +169,10 @@ def plot(results: dict, class_counts, head_times: dict, path: Path) -> None:
 
 
 def main(argv=None) -> dict:
+    """Run the example with the command-line arguments `argv` (default: sys.argv).
+
+    Returns what it measured and wrote, so tests can check it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--per-class", type=int, default=20, help="training samples per class")

@@ -119,6 +119,10 @@ def plot(curves: dict, steps: int, path: Path) -> None:
 
 
 def main(argv=None) -> dict:
+    """Run the example with the command-line arguments `argv` (default: sys.argv).
+
+    Returns what it measured and wrote, so tests can check it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.1, help="the starting rate η₀")

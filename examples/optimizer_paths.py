@@ -162,6 +162,10 @@ def plot(surface_name: str, surface: Surface, paths: dict, path: Path) -> None:
 
 
 def main(argv=None) -> dict:
+    """Run the example with the command-line arguments `argv` (default: sys.argv).
+
+    Returns what it measured and wrote, so tests can check it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--surface", choices=sorted(SURFACES), default="rosenbrock")
     parser.add_argument("--steps", type=int, default=600, help="steps per optimizer")

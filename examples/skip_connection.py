@@ -83,6 +83,10 @@ def render_all(net: gg.Network, x: np.ndarray, y: np.ndarray, out: Path) -> list
 
 
 def main(argv=None) -> dict:
+    """Run the example with the command-line arguments `argv` (default: sys.argv).
+
+    Returns what it measured and wrote, so tests can check it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."),
                         help="folder for the SVG pictures (default: here)")
