@@ -5,7 +5,9 @@
     python bench/run.py --frameworks graphgrad,graphgrad@numpy,torch,numpy
 
 Each framework runs in its own worker process (``--worker``), so no library's
-threads or allocator state leak into another's timings.  The parent
+threads or allocator state leak into another's timings.  Besides wall time the
+workers report CPU time (all threads): on a shared, noisy machine it shows
+whether a slow round was descheduled or really worked longer.  The parent
 interleaves the workers round by round (a different order each round), pauses
 between rounds so idle OpenBLAS/OpenMP threads stop spinning, and reports the
 median time per step over rounds with ratios against PyTorch and NumPy.
@@ -33,13 +35,13 @@ TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0}  # graphgrad / torch, from the issue
 def worker(framework: str, workload: str) -> None:
     """Serve timing requests on stdin: "N" runs N steps and prints the seconds per step."""
     sys.path.insert(0, str(HERE))
-    if framework == "torch":
+    if _base(framework) == "torch":
         import torch
 
         torch.set_num_threads(2)
     import workloads
 
-    step = workloads.build(framework.split("@")[0], workload)
+    step = workloads.build(_base(framework), workload)
     t0 = time.perf_counter()
     warm = 0
     while warm < 5 or time.perf_counter() - t0 < 1.0:  # compile, caches, allocator
@@ -48,14 +50,26 @@ def worker(framework: str, workload: str) -> None:
     print(json.dumps({"ready": (time.perf_counter() - t0) / warm}), flush=True)
     for line in sys.stdin:
         n = int(line)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             step()
-        print(json.dumps({"per_step": (time.perf_counter() - t) / n}), flush=True)
+        print(json.dumps({"per_step": (time.perf_counter() - t) / n,
+                          "cpu_per_step": (time.process_time() - cpu) / n}), flush=True)
+
+
+_KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28),
+                      "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def _base(framework: str) -> str:
+    return framework.split("@")[0].split("+")[0]
 
 
 def _env(framework: str) -> dict:
     env = dict(os.environ)
+    if framework.endswith("+malloc"):
+        env.update(_KEEP_FREED_MEMORY)
+        framework = framework[:-len("+malloc")]
     if "@" in framework:
         env["GRAPHGRAD_BACKEND"] = framework.split("@")[1]
     return env
@@ -77,10 +91,12 @@ class Worker:
             raise RuntimeError(f"bench worker {self.framework} died (see its stderr above)")
         return json.loads(line)
 
-    def time(self, steps: int) -> float:
+    def time(self, steps: int) -> tuple[float, float]:
+        """Run `steps` steps: (wall seconds, CPU seconds of all threads) per step."""
         self.proc.stdin.write(f"{steps}\n")
         self.proc.stdin.flush()
-        return self._read()["per_step"]
+        answer = self._read()
+        return answer["per_step"], answer["cpu_per_step"]
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -88,8 +104,8 @@ class Worker:
 
 
 def compare(workload: str, frameworks: list[str], rounds: int, round_seconds: float,
-            pause: float) -> dict[str, float]:
-    """Median seconds per step of each framework, interleaved round by round."""
+            pause: float) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per step of each framework, interleaved round by round."""
     workers = [Worker(f, workload) for f in frameworks]
     try:
         steps = {w.framework: max(1, int(round_seconds / w.estimate)) for w in workers}
@@ -102,7 +118,8 @@ def compare(workload: str, frameworks: list[str], rounds: int, round_seconds: fl
     finally:
         for w in workers:
             w.close()
-    return {f: statistics.median(ts) for f, ts in times.items()}
+    return {f: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
+            for f, ts in times.items()}
 
 
 # ------------------------------------------------------- start-up timings
@@ -174,11 +191,12 @@ def main(argv=None) -> None:
     for workload in args.workloads.split(","):
         frameworks = args.frameworks.split(",")
         if workload == "W3":
-            frameworks = [f for f in frameworks if f != "graphgrad-layers"]
-        result = compare(workload, frameworks, args.rounds, args.round_seconds, args.pause)
-        print(f"{workload}: time per step")
+            frameworks = [f for f in frameworks if _base(f) != "graphgrad-layers"]
+        timings = compare(workload, frameworks, args.rounds, args.round_seconds, args.pause)
+        result = {f: wall for f, (wall, _) in timings.items()}
+        print(f"{workload}: wall time per step (CPU time of all threads in brackets)")
         for f, t in result.items():
-            extra = ""
+            extra = f"  [{timings[f][1] * 1e6:9.1f} µs]"
             if "torch" in result and f != "torch":
                 extra += f"   {t / result['torch']:5.2f}x torch"
             if "numpy" in result and f != "numpy":

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference as ref
 from ._jit import lazy_module
-from ._wrap import flat, ok
+from ._wrap import c, flat, ok
 
 _opt = lazy_module("graphgrad.kernels.optim")
 
@@ -31,7 +31,7 @@ def _state_ok(param, *state) -> bool:
 def _grad(grad, param):
     if type(grad) is not np.ndarray or grad.shape != param.shape or grad.dtype != param.dtype:
         return None
-    return flat(np.ascontiguousarray(grad))
+    return flat(c(grad))
 
 
 def sgd_update(param, grad, buf, lr, momentum, nesterov, weight_decay, l1):
