@@ -207,10 +207,3 @@ def index_add(shape, index, g, dtype=None):
         return ref.index_add(shape, index, g, dtype)  # out of range: NumPy's IndexError
     return out
 
-
-KERNELS = {
-    "sum": sum, "mean": mean, "var": var, "logsumexp": logsumexp, "sum_to_shape": sum_to_shape,
-    "softmax": softmax, "log_softmax": log_softmax, "softmax_backward": softmax_backward,
-    "log_softmax_backward": log_softmax_backward, "softmax_cross_entropy": softmax_cross_entropy,
-    "softmax_cross_entropy_backward": softmax_cross_entropy_backward, "index_add": index_add,
-}

@@ -71,6 +71,3 @@ def rmsprop_update(param, grad, sq_avg, lr, alpha, eps, weight_decay):
     _opt.rmsprop_update(flat(param), g, flat(sq_avg), float(lr), float(alpha), float(eps),
                         float(weight_decay))
 
-
-KERNELS = {"sgd_update": sgd_update, "adam_update": adam_update,
-           "adagrad_update": adagrad_update, "rmsprop_update": rmsprop_update}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _reductions, _updates
 from . import opcodes as op
 from . import reference as ref
 from ._jit import lazy_module
@@ -194,13 +193,30 @@ def clip(x, lo, hi):
     return out
 
 
-KERNELS = {
-    name: globals()[name]
-    for name in (
-        "sigmoid", "softplus", "relu", "leaky_relu", "tanh_backward", "sigmoid_backward",
-        "relu_backward", "leaky_relu_backward", "mask_grad",
-        "add", "sub", "mul", "div", "maximum", "minimum", "where", "clip",
-    )
-}
-KERNELS.update(_reductions.KERNELS)
-KERNELS.update(_updates.KERNELS)
+from ._reductions import (  # noqa: E402 - reductions, softmax, cross-entropy, scatter
+    index_add,
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    mean,
+    softmax,
+    softmax_backward,
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    sum,
+    sum_to_shape,
+    var,
+)
+from ._updates import adagrad_update, adam_update, rmsprop_update, sgd_update  # noqa: E402
+
+__all__ = [
+    "sigmoid", "softplus", "relu", "leaky_relu", "tanh_backward", "sigmoid_backward",
+    "relu_backward", "leaky_relu_backward", "mask_grad",
+    "add", "sub", "mul", "div", "maximum", "minimum", "where", "clip",
+    "sum", "mean", "var", "logsumexp", "sum_to_shape", "softmax", "log_softmax",
+    "softmax_backward", "log_softmax_backward", "softmax_cross_entropy",
+    "softmax_cross_entropy_backward", "index_add",
+    "sgd_update", "adam_update", "adagrad_update", "rmsprop_update",
+]
+#: Every Numba kernel by name; the kernel table lays these over the reference twins.
+KERNELS = {name: globals()[name] for name in __all__}
