@@ -27,7 +27,7 @@ inf/nan like NumPy.  The fastmath flags below keep NaN and inf semantics (no
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 
 #: Elementwise kernels: FMA contraction, reciprocal and approximate-function
@@ -45,22 +45,31 @@ PARALLEL_MIN_SIZE = 1 << 20
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
-def lazy_module(name: str):
-    """Return module `name`, executed only on its first attribute access.
+class _LazyModule:
+    """Stands for a module until an attribute is first needed, then imports it.
 
-    After that first access it is the ordinary module object, so attribute
-    lookup (the per-call hot path) costs nothing extra.
+    Each attribute is fetched once and kept on the proxy, so later lookups are
+    plain instance-dictionary hits (the per-call hot path).  The import itself
+    goes through ``importlib``, whose module locks make concurrent first calls
+    from several threads wait for one import instead of seeing half a module.
     """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        value = getattr(importlib.import_module(self._name), attr)
+        setattr(self, attr, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
+def lazy_module(name: str):
+    """Module `name` if it is imported already, else a proxy that imports it on first use."""
     module = sys.modules.get(name)
-    if module is not None:
-        return module
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    return module if module is not None else _LazyModule(name)
 
 
 def kernel(fn=None, *, reduction: bool = False, inline: bool = False):

@@ -102,14 +102,22 @@ def test_lazy_module_defers_execution():
 
     assert lazy_module("graphgrad.kernels.scatter") is sys.modules["graphgrad.kernels.scatter"]
     result = _run("""
-        import json, sys
+        import json, sys, threading
         from graphgrad.kernels._jit import lazy_module
         m = lazy_module("graphgrad.kernels.scatter")
         loaded_before = "numba" in sys.modules
-        m.index_add_rows
-        print(json.dumps([loaded_before, "numba" in sys.modules]))
+        found = []
+        # two threads race for the first use: both must get the compiled kernel
+        threads = [threading.Thread(target=lambda: found.append(m.index_add_rows))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        same = found[0] is found[1] is sys.modules["graphgrad.kernels.scatter"].index_add_rows
+        print(json.dumps([loaded_before, "numba" in sys.modules, len(found), same]))
     """)
-    assert result == [False, True]
+    assert result == [False, True, 2, True]
 
 
 def test_backend_results_agree_through_the_ops():
