@@ -14,10 +14,12 @@ Three facts measured on the 2-core reference machine shape the policy:
   loop is a scalar libm call.  float32 kernels call the vectorisable
   approximations in ``approx.py`` instead; :func:`by_dtype` picks, at compile
   time, the float32 approximation or exact ``math`` for float64.
-* **Serial.**  Numba's worker threads next to OpenBLAS's spinning idle threads
-  were 20x slower on two cores, and serial kernels were fastest at MLP sizes, so
-  every kernel is serial (``parallel=False``); see ``docs/kernels.md``.  The
-  :data:`PARALLEL_MIN_SIZE` threshold is the policy a parallel kernel would use.
+* **Serial.**  On an idle machine a ``parallel=True`` loop over 10^6 float32
+  takes 0.14 ms instead of 0.28 ms, but right after a matmul (OpenBLAS's idle
+  threads still spinning) or with another process on a core, the same launch
+  stalls for ~8 ms: 20-50x slower.  A training step always has a matmul just
+  before its elementwise kernels, so :data:`PARALLEL` is False and every kernel
+  is serial; see ``docs/kernels.md``.
 
 ``error_model="numpy"`` drops the zero-division check that Python semantics put
 in every loop with a division (it blocks vectorisation); division by zero gives
@@ -38,11 +40,10 @@ FASTMATH = frozenset({"nsz", "arcp", "contract", "afn"})
 #: (accumulated in float64, so the reordering costs no accuracy).
 REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 
-#: Elements below which a parallel kernel would run serially: a parallel launch
-#: costs microseconds and fights BLAS threads for the two cores.
-PARALLEL_MIN_SIZE = 1 << 20
+#: Numba threads for the kernels: off (measured above).
+PARALLEL = False
 
-_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
+_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True, "parallel": PARALLEL}
 
 
 class _LazyModule:
