@@ -184,3 +184,12 @@ def test_softplus_sigmoid_stable_for_large_inputs(backend):
     x = gg.tensor(np.array([-1000.0, 0.0, 1000.0]))
     np.testing.assert_allclose(gg.softplus(x).data, [0.0, np.log(2), 1000.0])
     np.testing.assert_allclose(gg.sigmoid(x).data, [0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("p", [2, 3.0, 0.5, -1.5, 1, 0])
+def test_pow_scalar_exponents(p, backend):
+    x = np.abs(np.random.default_rng(11).standard_normal((3, 4))) + 0.5
+    np.testing.assert_allclose((gg.tensor(x) ** p).data, x**p, rtol=1e-12)
+    assert (gg.tensor(x.astype(np.float32)) ** p).dtype == np.float32
+    assert gradcheck(lambda t: t**p, [gg.tensor(x, requires_grad=True)])
+    assert gradgradcheck(lambda t: t**p, [gg.tensor(x, requires_grad=True)])

@@ -96,6 +96,22 @@ def pow(a, b):  # noqa: A001
     return np.power(a, b)
 
 
+def pow_scalar(x, p):
+    """x ** p for a Python-number exponent (x·x when p == 2)."""
+    if p == 2:
+        return x * x
+    return np.power(x, p)
+
+
+def pow_scalar_backward(g, x, p):
+    """g · p · x^(p−1), the vector-Jacobian product of x ** p."""
+    if p == 1:
+        return g.copy()
+    out = g * x if p == 2 else g * np.power(x, p - 1)
+    out *= p
+    return out
+
+
 def maximum(a, b):
     """elementwise max(a, b)"""
     return np.maximum(a, b)

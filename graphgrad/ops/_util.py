@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import STATE
+from ..kernels import K
 from ..tensor import Tensor
+
+
+def recording() -> bool:
+    """Whether ops record a graph right now.
+
+    Inside backward this is False unless ``create_graph=True``; backward
+    functions then take a fast path that calls kernels directly, because
+    nobody will differentiate the gradient again.
+    """
+    return STATE.enabled
+
+
+def wrap(array) -> Tensor:
+    """A graph-less Tensor around a kernel's result (for backward fast paths)."""
+    return Tensor._wrap(array)
 
 
 def as_tensor(x) -> Tensor:
@@ -32,6 +49,8 @@ def unbroadcast(g: Tensor, shape) -> Tensor:
     """Sum a gradient back to the shape of the input that was broadcast (the one helper)."""
     if g.shape == tuple(shape):
         return g
+    if not STATE.enabled:
+        return Tensor._wrap(K.sum_to_shape(g.data, tuple(shape)))
     from .shape import sum_to_shape
 
     return sum_to_shape(g, shape)

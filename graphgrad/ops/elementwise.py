@@ -14,17 +14,20 @@ import numpy as np
 from ..function import Function
 from ..kernels import K
 from ..tensor import Tensor
-from ._util import as_tensor, broadcast_shapes, unbroadcast
+from ._util import as_tensor, broadcast_shapes, recording, unbroadcast, wrap
 
 
 def _shape(x):
     return np.shape(x)
 
 
-def _check_broadcast(op, a, b):
-    sa, sb = _shape(a), _shape(b)
-    if sa != sb and sa != () and sb != ():
-        broadcast_shapes(op, sa, sb)
+def _binary(op, kernel, a, b):
+    """kernel(a, b); a shape mismatch becomes an error naming the op and both shapes."""
+    try:
+        return kernel(a, b)
+    except ValueError:
+        broadcast_shapes(op, np.shape(a), np.shape(b))  # raises the clear error
+        raise
 
 
 # ------------------------------------------------------------------ binary
@@ -33,8 +36,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("add", a, b)
-        return K.add(a, b)
+        return _binary("add", K.add, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -48,8 +50,7 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("sub", a, b)
-        return K.sub(a, b)
+        return _binary("sub", K.sub, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -63,9 +64,8 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("mul", a, b)
         ctx.save_for_backward(a, b)
-        return K.mul(a, b)
+        return _binary("mul", K.mul, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -80,9 +80,8 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("div", a, b)
         ctx.save_for_backward(a, b)
-        return K.div(a, b)
+        return _binary("div", K.div, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -99,8 +98,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("pow", a, b)
-        y = K.pow(a, b)
+        y = _binary("pow", K.pow, a, b)
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -121,14 +119,36 @@ class Pow(Function):
         return ga, gb
 
 
+class PowScalar(Function):
+    """x ** p for a Python-number exponent p;  ∂/∂x = g·p·x^(p−1) (one fused kernel).
+
+    The common x**2 runs as x·x, far cheaper than a general power.
+    """
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return K.pow_scalar(x, p)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        if not recording():
+            return wrap(K.pow_scalar_backward(g.data, x.data, p)), None
+        if p == 1:
+            return g, None
+        return g * (p * PowScalar.apply(x, p - 1)), None
+
+
 class Maximum(Function):
     """max(a, b);  the gradient goes to the larger input, split evenly on ties."""
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("maximum", a, b)
         ctx.save_for_backward(a, b)
-        return K.maximum(a, b)
+        return _binary("maximum", K.maximum, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -141,9 +161,8 @@ class Minimum(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        _check_broadcast("minimum", a, b)
         ctx.save_for_backward(a, b)
-        return K.minimum(a, b)
+        return _binary("minimum", K.minimum, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -299,6 +318,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        if not recording():
+            return wrap(K.tanh_backward(g.data, y.data))
         return TanhBackward.apply(g, y)
 
 
@@ -332,6 +353,8 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        if not recording():
+            return wrap(K.sigmoid_backward(g.data, y.data))
         return SigmoidBackward.apply(g, y)
 
 
@@ -363,6 +386,8 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        if not recording():
+            return wrap(K.relu_backward(g.data, y.data))
         return ReluBackward.apply(g, y)
 
 
@@ -392,6 +417,8 @@ class LeakyRelu(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
+        if not recording():
+            return wrap(K.leaky_relu_backward(g.data, x.data, ctx.slope)), None
         return LeakyReluBackward.apply(g, x, ctx.slope), None
 
 
@@ -447,6 +474,8 @@ def div(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:  # noqa: A001
     """a ** b with broadcasting (scalar or tensor exponent)."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return PowScalar.apply(a, b)
     return Pow.apply(a, b)
 
 

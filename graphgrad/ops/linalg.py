@@ -7,7 +7,7 @@ import numpy as np
 from ..function import Function
 from ..kernels import K
 from ..tensor import Tensor
-from ._util import as_tensor, unbroadcast
+from ._util import as_tensor, recording, unbroadcast, wrap
 from .shape import reshape, swapaxes
 
 
@@ -43,6 +43,10 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2 and not recording():
+            ga = wrap(K.matmul(g.data, b.data.T)) if na else None
+            gb = wrap(K.matmul(a.data.T, g.data)) if nb else None
+            return ga, gb
         a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
         b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
         g_shape = list(g.shape)

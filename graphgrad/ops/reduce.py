@@ -14,7 +14,7 @@ from ..autograd import is_grad_enabled
 from ..function import Function
 from ..kernels import K
 from ..tensor import Tensor
-from ._util import as_tensor
+from ._util import as_tensor, recording, wrap
 from .elementwise import exp
 from .shape import broadcast_to, reshape
 
@@ -23,6 +23,8 @@ def normalize_axis(op, axis, ndim):
     """axis as a sorted tuple of non-negative ints, with an error naming the op."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
@@ -38,9 +40,16 @@ def _kept_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _expand(g, ctx):
-    """Reshape g to the input's rank (reduced axes as 1) and broadcast to its shape."""
+def _expand(g, ctx, scale=None):
+    """Reshape g·scale to the input's rank (reduced axes as 1) and broadcast to its shape."""
     shape = ctx.in_shapes[0]
+    if not recording():  # nobody differentiates this gradient: skip the graph ops
+        arr = g.data if scale is None else g.data * scale
+        if len(ctx.axes) == len(shape):
+            return wrap(np.full(shape, arr.reshape(()), dtype=arr.dtype))
+        return wrap(np.broadcast_to(arr.reshape(_kept_shape(shape, ctx.axes)), shape))
+    if scale is not None:
+        g = g * scale
     return broadcast_to(reshape(g, _kept_shape(shape, ctx.axes)), shape)
 
 
@@ -66,12 +75,12 @@ class Mean(Function):
         ctx.axes = axes
         if x.size == 0:
             raise ValueError(f"mean: the tensor is empty (shape {x.shape})")
-        ctx.count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+        ctx.count = x.size if axis is None else int(np.prod([x.shape[a] for a in axes]))
         return K.mean(x, axes if axis is not None else None, keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        return _expand(g / ctx.count, ctx), None, None
+        return _expand(g, ctx, 1.0 / ctx.count), None, None
 
 
 class _Extremum(Function):
