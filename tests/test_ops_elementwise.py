@@ -146,6 +146,23 @@ def test_maximum_ties_split_gradient():
     np.testing.assert_allclose(b.grad.data, [0.5, 1.0, 0.0])
 
 
+@pytest.mark.parametrize("fn", [
+    lambda x: gg.maximum(x, 0.5),
+    lambda x: gg.maximum(0.5, x),
+    lambda x: gg.minimum(x, 0.5),
+    lambda x: gg.minimum(0.5, x),
+    lambda x: x.maximum(0.5),
+], ids=["maximum", "rmaximum", "minimum", "rminimum", "method"])
+def test_maximum_minimum_with_a_python_scalar(fn, backend):
+    # Regression: backward read `.data` of the saved operands, and a Python
+    # scalar has none (AttributeError in backward).
+    x = gg.tensor(np.array([0.1, 0.5, 0.9, -0.3]), requires_grad=True)
+    assert gradcheck(fn, [x])
+    x32 = gg.tensor(np.array([0.1, 0.5, 0.9], np.float32), requires_grad=True)
+    fn(x32).sum().backward()
+    assert x32.grad.dtype == np.float32
+
+
 @given(shapes=mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3),
        seed=st.integers(0, 1000))
 def test_where_broadcast_gradcheck(shapes, seed, backend):

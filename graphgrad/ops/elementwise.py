@@ -152,8 +152,8 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        return _select_grads(ctx, g, a.data > b.data, a.data == b.data)
+        a, b = _values(ctx.saved_tensors)
+        return _select_grads(ctx, g, a > b, a == b)
 
 
 class Minimum(Function):
@@ -166,12 +166,17 @@ class Minimum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        return _select_grads(ctx, g, a.data < b.data, a.data == b.data)
+        a, b = _values(ctx.saved_tensors)
+        return _select_grads(ctx, g, a < b, a == b)
+
+
+def _values(saved):
+    """The arrays of saved Tensors; a Python-scalar operand stays a scalar."""
+    return tuple(v.data if isinstance(v, Tensor) else v for v in saved)
 
 
 def _select_grads(ctx, g, a_wins, tie):
-    weight_a = a_wins + 0.5 * tie
+    weight_a = np.asarray(a_wins + 0.5 * tie)
     sa, sb = ctx.in_shapes
     na, nb = ctx.needs_input_grad
     dtype = g.dtype
