@@ -77,8 +77,8 @@ class Function:
         if not (record and STATE.enabled):
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
             if type(out) is tuple:
-                return tuple(Tensor._wrap(_as_array(o)) for o in out)
-            return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+                return tuple(_wrap_output(_as_array(o), args) for o in out)
+            return _wrap_output(out if type(out) is np.ndarray else np.asarray(out), args)
 
         ctx = cls.__new__(cls)
         needs, edges, shapes, infos = [], [], [], []
@@ -110,14 +110,19 @@ class Function:
         if type(out) is not tuple:
             o = out if type(out) is np.ndarray else np.asarray(out)
             ctx.out_meta = ((o.shape, o.dtype),)
-            result = Tensor._from_op(o, ctx, 0) if o.dtype.kind in "fc" else Tensor._wrap(o)
+            if o.dtype.kind in "fc":
+                result = Tensor._from_op(
+                    o, ctx, 0, None if o.base is None else _view_version(o, args))
+            else:
+                result = _wrap_output(o, args)
             results = (result,)
         else:
             outs = [_as_array(o) for o in out]
             ctx.n_outputs = len(outs)
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
             results = tuple(
-                Tensor._from_op(o, ctx, i) if o.dtype.kind in "fc" else Tensor._wrap(o)
+                Tensor._from_op(o, ctx, i, None if o.base is None else _view_version(o, args))
+                if o.dtype.kind in "fc" else _wrap_output(o, args)
                 for i, o in enumerate(outs)
             )
             result = results
@@ -185,6 +190,32 @@ class Function:
 
 def _as_array(x):
     return x if type(x) is np.ndarray else np.asarray(x)
+
+
+def _view_version(out, args):
+    """The version cell of the input Tensor whose memory `out` is a view of, else None.
+
+    A view (reshape, transpose, basic indexing) shares its base's version
+    counter, so an in-place change through either one invalidates what the
+    graph saved of the other.
+    """
+    base = out.base
+    for a in args:
+        if isinstance(a, Tensor):
+            data = a.data
+            if data is base or (data.base is not None and data.base is base):
+                return a._version
+    return None
+
+
+def _wrap_output(out, args):
+    """A graph-less Tensor around an op's output (sharing the version of a viewed input)."""
+    t = Tensor._wrap(out)
+    if out.base is not None:
+        cell = _view_version(out, args)
+        if cell is not None:
+            t._version = cell
+    return t
 
 
 class InputInfo:

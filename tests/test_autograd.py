@@ -74,6 +74,43 @@ def test_version_counter_on_saved_output():
         z.backward()
 
 
+@pytest.mark.parametrize("view", [
+    lambda a: a.reshape(3),
+    lambda a: a[:2],
+    lambda a: a.T,
+    lambda a: a.detach(),
+], ids=["reshape", "slice", "transpose", "detach"])
+def test_in_place_change_through_a_view_is_caught(view):
+    # Regression: a view had a version counter of its own, so changing the data
+    # through it left the base's saved value stale and backward silently wrong.
+    w = leaf([3.0, 4.0, 5.0])
+    a = gg.tensor(np.array([1.0, 2.0, 3.0]))
+    v = view(a)
+    y = (a * w).sum()  # Mul saves a
+    v.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"Mul: a tensor it saved for backward was modified"):
+        y.backward()
+
+
+def test_in_place_change_of_the_base_invalidates_a_saved_view():
+    w = leaf([3.0, 4.0, 5.0])
+    h = w * 1.0
+    row = h[1:]  # a recorded view of h
+    y = (row * row).sum()  # Mul saves the view
+    with gg.no_grad():
+        h.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"Mul: a tensor it saved for backward was modified"):
+        y.backward()
+
+
+def test_views_that_stay_unchanged_backpropagate_normally():
+    w = leaf([3.0, 4.0, 5.0])
+    a = gg.tensor(np.array([1.0, 2.0, 3.0]))
+    (a.reshape(3) * w).sum().backward()
+    np.testing.assert_allclose(w.grad.data, [1.0, 2.0, 3.0])
+    assert (w * 2).reshape(3)._version is not w._version  # a fresh result has its own
+
+
 def test_in_place_on_requires_grad_tensor_refused_outside_no_grad():
     x = leaf([1.0])
     with pytest.raises(RuntimeError, match="add_: in-place change"):
