@@ -176,6 +176,21 @@ def test_where_broadcast_gradcheck(shapes, seed, backend):
                      [gg.tensor(a, requires_grad=True), gg.tensor(b, requires_grad=True)])
 
 
+def test_clip_with_tensor_bounds_gradcheck(backend):
+    # Regression: a bound that required grad (with x not requiring it) hit an
+    # AttributeError in backward, and a bound never got a gradient.
+    x = gg.tensor(np.array([0.1, 0.5, 2.0, 0.7]), requires_grad=True)
+    lo = gg.tensor(np.array([0.2, 0.2, 0.2, 0.9]), requires_grad=True)
+    hi = gg.tensor(np.array([1.0]), requires_grad=True)
+    assert gradcheck(lambda x, lo, hi: gg.clip(x, lo, hi), [x, lo, hi])
+    assert gradcheck(lambda x, lo: gg.clip(x, lo, None), [x, lo])
+    assert gradcheck(lambda x, hi: x.clip(None, hi), [x, hi])
+    constant = gg.tensor(np.array([0.1, 0.5, 2.0, 0.7]))
+    gg.clip(constant, lo, hi).sum().backward()
+    np.testing.assert_allclose(lo.grad.data, [1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(hi.grad.data, [1.0])
+
+
 def test_sign_has_zero_gradient():
     x = gg.tensor(np.array([-2.0, 3.0]), requires_grad=True)
     (gg.sign(x) * 5).sum().backward()

@@ -208,24 +208,33 @@ class Where(Function):
 
 
 class Clip(Function):
-    """min(max(x, lo), hi);  ∂/∂x = g where lo ≤ x ≤ hi, else 0."""
+    """min(max(x, lo), hi);  ∂/∂x = g where lo ≤ x ≤ hi, ∂/∂lo = g where x < lo,
+    ∂/∂hi = g where max(x, lo) > hi (bounds may be Tensors that require grad)."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):
         if lo is None and hi is None:
             raise ValueError("clip: give at least one of min and max")
-        if ctx.needs_input_grad and ctx.needs_input_grad[0]:
-            inside = np.ones(np.shape(x), dtype=bool)
-            if lo is not None:
-                inside &= x >= lo
-            if hi is not None:
-                inside &= x <= hi
-            ctx.inside = inside
+        if ctx.needs_input_grad:
+            nx, nlo, nhi = ctx.needs_input_grad
+            below = np.False_ if lo is None else x < lo
+            above = np.False_ if hi is None else (x if lo is None else np.maximum(x, lo)) > hi
+            if nlo:
+                ctx.below = below & ~above
+            if nhi:
+                ctx.above = above
+            if nx:
+                ctx.inside = ~(below | above)
         return K.clip(x, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        return where(ctx.inside, g, 0.0), None, None
+        nx, nlo, nhi = ctx.needs_input_grad
+        sx, slo, shi = ctx.in_shapes
+        gx = unbroadcast(where(ctx.inside, g, 0.0), sx) if nx else None
+        glo = unbroadcast(where(ctx.below, g, 0.0), slo) if nlo else None
+        ghi = unbroadcast(where(ctx.above, g, 0.0), shi) if nhi else None
+        return gx, glo, ghi
 
 
 # ------------------------------------------------------------------- unary
