@@ -52,8 +52,9 @@ def load_digits(layout: str) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError as exc:
         raise ConfigError(
-            "[data] source = 'digits' needs scikit-learn, which is not installed; "
-            "pip install 'graphgrad[examples]' (or pip install scikit-learn)"
+            "[data] source = 'digits' needs scikit-learn, which is not installed; install "
+            "the examples extra: python -m pip install -e \".[examples]\" in a graphgrad "
+            "checkout, or pip install 'graphgrad[examples]' (or just pip install scikit-learn)"
         ) from exc
     digits = sk_load_digits()
     if layout not in ("images", "flat"):

@@ -9,6 +9,7 @@ signature, so a typo is an error that lists the valid keys.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any
 
@@ -17,13 +18,24 @@ class ConfigError(ValueError):
     """A training config is invalid; the message names the section and the key."""
 
 
+def did_you_mean(unknown, valid) -> str:
+    """``"; did you mean 'momentum'?"`` for misspelt keys that are close to a valid one."""
+    pairs = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.6)
+        if close:
+            pairs.append(f"{close[0]!r} for {key!r}" if len(unknown) > 1 else repr(close[0]))
+    return f"; did you mean {', '.join(pairs)}?" if pairs else ""
+
+
 def check_keys(section: str, table: Any, valid) -> None:
     """Raise ConfigError for keys of ``table`` not in ``valid``, listing the valid ones."""
     if not isinstance(table, dict):
         raise ConfigError(f"[{section}] must be a table, got {type(table).__name__}: {table!r}")
     unknown = sorted(set(table) - set(valid))
     if unknown:
-        raise ConfigError(f"[{section}]: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        raise ConfigError(f"[{section}]: unknown key(s) {unknown}; valid keys: {sorted(valid)}"
+                          f"{did_you_mean(unknown, valid)}")
 
 
 def parse_spec(spec: Any, section: str) -> tuple[str, dict[str, Any]]:
@@ -72,7 +84,7 @@ def build_component(kind: str, spec: Any, section: str, args: tuple = (),
         unknown = sorted(set(kwargs) - set(valid))
         if unknown:
             raise ConfigError(f"[{section}] {name}: unknown key(s) {unknown}; valid keys: "
-                              f"{valid}")
+                              f"{valid}{did_you_mean(unknown, valid)}")
         for key, value in (defaults or {}).items():
             if key in valid and key not in kwargs:
                 kwargs[key] = value
