@@ -52,10 +52,16 @@ those installed distributions declare under the entry-point group "graphgrad",
 with the distribution, its version and the components registered per kind.
 Broken plugins are listed with their error (they are skipped by graphgrad).
 
-With --check, every registered layer that has an `example_input(rng)` method is
-built (with `cls.example(rng)` if it defines that classmethod, else `cls()`) and
-checked by graphgrad.check.module (gradients, double backward, float32 vs
-float64, train/eval), and a pass/fail table is printed.
+With --check, every registered layer that has an `example_input(rng)` method
+is built (with `cls.example(rng)` if it defines that classmethod, else
+`cls()`) and checked by graphgrad.check.module (gradients, double backward,
+float32 vs float64, train/eval), and a pass/fail table is printed.
+
+  graphgrad plugins
+  graphgrad plugins --check
+  GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD=1 graphgrad plugins   # built-ins only
+
+Writing a plugin: docs/plugins.md in the graphgrad repository.
 
 Exits with 1 if a plugin is broken, two components share a name, or a layer
 fails its check; with 0 otherwise."""
@@ -256,6 +262,19 @@ SUBCOMMANDS: list[Subcommand] = [
 ]
 
 
+_EPILOG = """\
+examples:
+  graphgrad demo                                  # digits MLP (examples extra)
+  graphgrad babysit examples/configs/digits.toml  # sanity checks first
+  graphgrad train examples/configs/digits.toml    # train, write runs/digits/
+  graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)
+  graphgrad plugins --check                       # list plugins, check layers
+
+Exit codes: 0 success, 1 the command ran and found problems, 2 usage or
+error. `python -m graphgrad` is the same command. Documentation: docs/index.md
+in the graphgrad repository."""
+
+
 def _version() -> str:
     try:
         return importlib.metadata.version("graphgrad")
@@ -267,8 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``graphgrad``, one sub-parser per ``SUBCOMMANDS`` row."""
     parser = argparse.ArgumentParser(
         prog="graphgrad",
-        description="graphgrad: reverse-mode autodiff with plugins. "
-        "Run `graphgrad COMMAND --help` for the options of a command.",
+        description="graphgrad: reverse-mode autodiff with plugins.\n"
+        "Run `graphgrad COMMAND --help` for the options and an example of a command.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"graphgrad {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

@@ -13,31 +13,49 @@ from pathlib import Path
 
 TRAIN_DESCRIPTION = """\
 Train the model a TOML config describes and write a run folder (default
-runs/<config name>): checkpoint.npz (after every epoch, atomic), history.json,
-curves.png, graph.svg, model.npz, metrics.json and config.json. One line per
-epoch is printed; a progress bar is shown on a terminal when tqdm is installed.
+runs/<config name>): checkpoint.npz (atomic, after every epoch or every
+[train] checkpoint_every epochs), history.json, curves.png, graph.svg and
+graph.dot, model.npz, metrics.json and config.json; curves.png needs matplotlib
+and graph.svg Graphviz's `dot` (a missing one only costs its file, with a
+note). One line per epoch is printed; a progress bar is shown on a terminal
+when tqdm is installed.
 
   graphgrad train examples/configs/digits.toml
-  graphgrad train examples/configs/digits.toml --resume   # continue from the checkpoint
+  graphgrad train examples/configs/digits.toml --resume   # continue from it
+
+The config format: docs/training.md ("From the command line: a TOML config");
+examples/configs/digits.toml is a complete, commented example to copy. Every
+key is checked: a misspelt one is an error that lists the valid keys.
 
 Exits with 0 when training finished, 2 on an error (bad config, NaN loss...)."""
 
 BABYSIT_DESCRIPTION = """\
 Run gg.check.babysit on the model a TOML config describes, before training it:
-gradient check in float64, initial loss vs chance, overfitting 20 samples with
-and without regularisation, dead ReLUs, update/weight ratios and symmetric
-initialisation, with the config's optimizer and learning rate. With --lr-find a
+gradient check in float64, initial loss vs chance, overfitting a few samples
+([babysit] n_overfit, default 20) with and without regularisation, dead ReLUs,
+update/weight ratios and symmetric initialisation, with the config's optimizer
+and learning rate, on its training split. With --lr-find a
 learning-rate sweep (1e-5 ... 1) follows and suggests a rate.
 
-Exits with 1 if a check failed, 0 otherwise."""
+  graphgrad babysit examples/configs/digits.toml
+  graphgrad babysit examples/configs/digits.toml --lr-find --plot lr.png
+
+Exits with 1 if a check failed, 0 otherwise, 2 on an error (bad config...)."""
 
 DEMO_DESCRIPTION = """\
 Train an MLP on scikit-learn's bundled 8x8 digits (no download) with
 standardisation and augmentation, printing the losses of every epoch and the
 final test accuracy (target: 97%; the full run takes well under a minute).
-Needs the `examples` extra: pip install 'graphgrad[examples]'.
+Needs scikit-learn, from the `examples` extra: in a graphgrad checkout
+  python -m pip install -e ".[examples]"
+(or pip install "graphgrad[examples]" where graphgrad is installed already).
 
-Exits with 0 when the target accuracy is reached (always with --quick)."""
+  graphgrad demo
+  graphgrad demo --quick                  # a few-second smoke run
+  graphgrad demo --out runs/demo          # also write curves.png, graph.svg...
+
+Exits with 0 when the target accuracy is reached (always with --quick),
+1 when it is not, 2 on an error."""
 
 
 def _cli_error(message: str):
@@ -50,11 +68,17 @@ def _load_run(path: str):
     from .config import ConfigError, from_file
 
     if not Path(path).is_file():
-        raise _cli_error(f"no config file at {path!r}")
+        what = "is a directory, not a config file" if Path(path).is_dir() else "does not exist"
+        raise _cli_error(f"no config file at {path!r}: it {what} (working directory: "
+                         f"{Path.cwd()}); give the path of a TOML file, e.g. "
+                         "examples/configs/digits.toml in the graphgrad repository, "
+                         "a complete example to copy")
     try:
         return from_file(path)
     except ConfigError as exc:
-        raise _cli_error(f"{path}: {exc}") from exc
+        message = str(exc)  # messages about reading the file name it already
+        raise _cli_error(message if repr(str(path)) in message else f"{path}: {message}") \
+            from exc
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +126,8 @@ def add_babysit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-find", action="store_true",
                         help="also sweep learning rates and suggest one")
     parser.add_argument("--plot", metavar="PATH", default=None,
-                        help="with --lr-find: save the sweep's curve here (needs matplotlib)")
+                        help="with --lr-find: save the sweep's curve here (needs matplotlib, "
+                             "from the examples extra)")
 
 
 def run_babysit(args: argparse.Namespace) -> int:
