@@ -62,6 +62,22 @@ def test_reshape_transpose_broadcast():
         t(x).reshape(5, 5)
 
 
+@pytest.mark.parametrize("axes", [(-1, 0, 1), (2, -3, -2), (-1, -2, -3)])
+def test_transpose_with_negative_axes_backward(axes):
+    # Regression: backward inverted the permutation with argsort of the raw axes,
+    # so negative axes gave a gradient of the wrong shape (or wrong values).
+    x = gg.tensor(np.random.default_rng(0).standard_normal((2, 3, 4)), requires_grad=True)
+    y = x.transpose(*axes)
+    assert y.shape == np.transpose(x.data, axes).shape
+    assert gradcheck(lambda t: t.transpose(*axes), [x])
+
+
+def test_transpose_rejects_axes_that_are_not_a_permutation():
+    x = gg.tensor(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"transpose: axes \(0, 0, 1\) are not a permutation"):
+        x.transpose(0, 0, 1)
+
+
 def test_concatenate_and_stack():
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))

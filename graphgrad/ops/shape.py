@@ -35,9 +35,13 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, x, axes):
-        axes = tuple(range(np.ndim(x)))[::-1] if axes is None else tuple(axes)
-        ctx.axes = axes
-        return np.transpose(x, axes)
+        ndim = np.ndim(x)
+        axes = tuple(range(ndim))[::-1] if axes is None else tuple(axes)
+        if sorted(a % ndim if -ndim <= a < ndim else a for a in axes) != list(range(ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} "
+                             f"axes of a tensor of shape {np.shape(x)}")
+        ctx.axes = tuple(a % ndim for a in axes)  # non-negative, so argsort inverts them
+        return np.transpose(x, ctx.axes)
 
     @staticmethod
     def backward(ctx, g):
