@@ -155,10 +155,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         root_nodes.append(t.grad_fn)
 
     order = topological_order(root_nodes)
-    wanted = None
+    wanted = run = None
     if inputs is not None:
         wanted = {id(t.grad_fn) for t in inputs if t.grad_fn is not None}
-        order = _prune_to_inputs(order, inputs)
+        order, run = _prune_to_inputs(order, inputs, wanted)
     captured = {}
     record = STATE.record_grads
 
@@ -169,8 +169,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             grads = buffers.pop(id(node), None)
             if grads is None:
                 continue
-            if wanted is not None and id(node) in wanted:
-                captured[id(node)] = list(grads)
+            if wanted is not None:
+                if id(node) in wanted:
+                    captured[id(node)] = list(grads)
+                if id(node) not in run:  # an input's creator: its gradient is all we need
+                    continue
             if record:
                 node.grad_outputs = [None if g is None else g.detach() for g in grads]
             if node.n_outputs == 1:
@@ -230,15 +233,20 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     return None
 
 
-def _prune_to_inputs(order, inputs):
-    """Keep only the nodes from which some input is reachable (producers first)."""
-    targets = {id(t.grad_fn) for t in inputs if t.grad_fn is not None}
-    targets |= {id(t) for t in inputs if t.grad_fn is None}
-    needed = set(targets)
-    for node in reversed(order):
-        if any(e is not None and id(e[0]) in needed for e in node.next_edges):
-            needed.add(id(node))
-    return [n for n in order if id(n) in needed]
+def _prune_to_inputs(order, inputs, targets):
+    """The nodes to visit for gradients of `inputs` and, of those, the ones to run.
+
+    A node runs only if some input is reachable through its edges; the creator
+    of a non-leaf input (in `targets`) is visited to read its gradient, but is
+    not run (nor freed) unless another input lies behind it.
+    """
+    reach = set(targets) | {id(t) for t in inputs if t.grad_fn is None}
+    run = set()
+    for node in reversed(order):  # producers first
+        if any(e is not None and id(e[0]) in reach for e in node.next_edges):
+            run.add(id(node))
+            reach.add(id(node))
+    return [n for n in order if id(n) in run or id(n) in targets], run
 
 
 def _wrong_count(node, in_grads):

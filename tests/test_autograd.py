@@ -193,6 +193,18 @@ def test_grad_of_intermediate_and_unused():
     np.testing.assert_allclose(gx.data, 8 * x.data)
 
 
+def test_grad_of_an_intermediate_does_not_run_or_free_its_creator():
+    # Regression: gg.grad(y, h) also ran h's own creator (wasted work) and freed
+    # its saved values, so a later gradient through h -> x failed.
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * x
+    (gh,) = gg.grad((h * h).sum(), h)
+    np.testing.assert_allclose(gh.data, 2 * h.data)
+    gx, gh = gg.grad(h.exp().sum(), [x, h])  # h's creator Mul still has its values
+    np.testing.assert_allclose(gx.data, np.exp(h.data) * 2 * x.data)
+    np.testing.assert_allclose(gh.data, np.exp(h.data))
+
+
 def test_hessian_vector_product_with_create_graph():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((3, 3))
