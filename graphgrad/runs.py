@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from .callbacks import EpochLogger, SaveCheckpoint
-from .history import History, write_text_atomic
+from .history import History
+from .serialize import write_text_atomic
 
 
 @dataclass

@@ -7,7 +7,9 @@ half-written one.  Loading uses ``allow_pickle=False``, so a file can hold only
 plain numeric/bool/string arrays and can never run code.
 
 The metadata dict is stored as JSON text in the reserved entry ``META_KEY``.
-Used by ``Module.save``/``Module.load`` and by the trainer's checkpoints.
+Used by ``Module.save``/``Module.load`` and by the trainer's checkpoints;
+``atomic_open`` and ``write_text_atomic`` are the same atomic write for any
+other file a user keeps (histories, run records, Graphviz sources).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -68,11 +72,27 @@ def save_npz_atomic(path, arrays: dict[str, Any], meta: dict[str, Any] | None = 
         raise FileNotFoundError(
             f"save_npz_atomic: directory {str(directory)!r} does not exist; create it first"
         )
+    with atomic_open(path, "wb") as f:
+        writer = np.savez_compressed if compress else np.savez
+        writer(f, **arrays, **{META_KEY: np.array(meta_text)})
+    return path
+
+
+@contextmanager
+def atomic_open(path, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file next to `path` for writing; on a clean exit move it onto `path`.
+
+    The one way graphgrad writes a file a user keeps: the temporary file is
+    flushed and fsync'ed, ``os.replace``'d over `path` (atomic on POSIX and
+    Windows), then the directory is fsync'ed so the rename survives a crash.  If
+    the block raises, the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            writer = np.savez_compressed if compress else np.savez
-            writer(f, **arrays, **{META_KEY: np.array(meta_text)})
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
@@ -81,7 +101,13 @@ def save_npz_atomic(path, arrays: dict[str, Any], meta: dict[str, Any] | None = 
             os.unlink(tmp_name)
         raise
     _fsync_directory(directory)
-    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see ``atomic_open``); returns the path."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return Path(path)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import graphviz
 
+from .serialize import atomic_open, write_text_atomic
 from .shapes import shapes
 from .viz_dot import graph_to_dot, to_dot
 from .viz_graph import backward_view, to_networkx
@@ -75,8 +76,7 @@ def render(root, path, format=None, **to_dot_options) -> Path:
         dot = root
     else:
         dot = to_dot(root, **to_dot_options)
-    source = out.with_suffix(".dot")
-    source.write_text(dot.source, encoding="utf-8")
+    source = write_text_atomic(out.with_suffix(".dot"), dot.source)
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizNotFoundError(
@@ -85,9 +85,11 @@ def render(root, path, format=None, **to_dot_options) -> Path:
             f"{INSTALL_HINT}; then run `dot -T{format} {source} -o {out}` (or call render "
             "again)"
         )
-    done = subprocess.run([exe, f"-T{format}", str(source), "-o", str(out)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"render: `dot -T{format}` failed on {source} (exit code "
-                           f"{done.returncode}): {done.stderr.strip()}")
+    with atomic_open(out, "wb") as picture:  # a failed run leaves any old picture intact
+        done = subprocess.run([exe, f"-T{format}", str(source)], stdout=picture,
+                              stderr=subprocess.PIPE, check=False)
+        if done.returncode != 0:
+            stderr = done.stderr.decode(errors="replace").strip()
+            raise RuntimeError(f"render: `dot -T{format}` failed on {source} (exit code "
+                               f"{done.returncode}): {stderr}")
     return out

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad.serialize import META_KEY, SerializationError, load_npz, save_npz_atomic
+from graphgrad.serialize import (
+    META_KEY,
+    SerializationError,
+    atomic_open,
+    load_npz,
+    save_npz_atomic,
+    write_text_atomic,
+)
 
 
 def test_round_trip_keeps_values_dtypes_and_meta(tmp_path):
@@ -68,6 +75,19 @@ def test_failed_write_keeps_the_old_file_and_removes_the_temp_file(tmp_path, mon
     np.testing.assert_array_equal(arrays["a"], np.arange(4.0))
     assert meta == {"v": 1}
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def test_write_text_atomic_replaces_and_a_failed_write_keeps_the_old_text(tmp_path):
+    path = tmp_path / "history.json"
+    assert write_text_atomic(path, "first\n") == path
+    assert write_text_atomic(path, "second ✓\n") == path
+    assert path.read_text(encoding="utf-8") == "second ✓\n"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            f.write("half a fi")
+            raise RuntimeError("interrupted")
+    assert path.read_text(encoding="utf-8") == "second ✓\n"
+    assert sorted(os.listdir(tmp_path)) == ["history.json"]
 
 
 def test_missing_file_names_the_path(tmp_path):

@@ -333,6 +333,25 @@ def test_render_png_and_a_prebuilt_digraph(tmp_path):
     assert "MatMulBackward" in svg.read_text()
 
 
+def test_render_failure_keeps_the_previous_picture(tmp_path, monkeypatch):
+    need_dot()
+    loss, _ = hand_mlp()
+    svg = gg.render(loss, tmp_path / "g.svg")
+    before = svg.read_bytes()
+    failing = tmp_path / "bin" / "dot"
+    failing.parent.mkdir()
+    failing.write_text(  # writes half a picture wherever it is told to, then fails
+        "#!/bin/sh\n"
+        'while [ $# -gt 0 ]; do [ "$1" = -o ] && echo partial > "$2"; shift; done\n'
+        "echo partial\necho 'dot: broken' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("PATH", str(failing.parent))
+    with pytest.raises(RuntimeError, match="dot: broken"):
+        gg.render(loss, tmp_path / "g.svg")
+    assert svg.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "g.dot", "g.svg"]
+
+
 def test_render_without_dot_writes_source_and_explains(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     loss, _ = hand_mlp()
