@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from graphgrad import cli, registry
+from graphgrad import cli, plugin_loader, registry
 from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
 
 
@@ -25,7 +25,7 @@ def sandbox(tmp_path, monkeypatch):
     (tmp_path / builtins).mkdir()
     (tmp_path / builtins / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "BUILTIN_PACKAGE", builtins)
+    monkeypatch.setattr(plugin_loader, "BUILTIN_PACKAGE", builtins)
     monkeypatch.setenv(AUTOLOAD_ENV, "1")
     registry.reload()
     yield tmp_path / builtins
@@ -271,7 +271,7 @@ def _real_check_available() -> bool:
     reason="graphgrad.check.module is not written yet (issue 4); this test runs once it exists",
 )
 def test_check_passes_on_every_builtin_layer(capsys, monkeypatch):
-    monkeypatch.setattr(registry, "BUILTIN_PACKAGE", "graphgrad_plugins")
+    monkeypatch.setattr(plugin_loader, "BUILTIN_PACKAGE", "graphgrad_plugins")
     registry.reload()
     layers = registry.Registry("layers")
     declared = sorted(name for name, cls in layers.items() if hasattr(cls, "example_input"))

@@ -1,4 +1,4 @@
-"""The plugin manager and the component registries (graphgrad/registry.py).
+"""The plugin manager and the component registries (graphgrad/plugin_loader.py, registry.py).
 
 Every test runs against a sandbox: an empty stand-in for the built-in plugin
 package, entry-point autoload off unless the test turns it on, and a fresh
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from graphgrad import registry
+from graphgrad import plugin_loader, registry
 from graphgrad.registry import (
     AUTOLOAD_ENV,
     DuplicateComponentError,
@@ -40,7 +40,7 @@ class Sandbox:
         (root / self.builtins).mkdir()
         (root / self.builtins / "__init__.py").write_text("")
         monkeypatch.syspath_prepend(str(root))
-        monkeypatch.setattr(registry, "BUILTIN_PACKAGE", self.builtins)
+        monkeypatch.setattr(plugin_loader, "BUILTIN_PACKAGE", self.builtins)
         monkeypatch.setenv(AUTOLOAD_ENV, "1")
 
     def builtin(self, name: str, source: str) -> str:
