@@ -1,25 +1,21 @@
 """The built-in differentiable ops, one Function class each, and their functions."""
 
+from .activations import leaky_relu, relu, sigmoid, softplus, tanh
 from .elementwise import (
     abs,
     add,
     clip,
     div,
     exp,
-    leaky_relu,
     log,
     maximum,
     minimum,
     mul,
     neg,
     pow,
-    relu,
-    sigmoid,
     sign,
-    softplus,
     sqrt,
     sub,
-    tanh,
     where,
 )
 from .linalg import matmul
