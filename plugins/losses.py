@@ -29,11 +29,12 @@ def _scores(who: str, prediction: Tensor, what: str = "scores") -> None:
 
 
 def _target_like(who: str, prediction: Tensor, target) -> Tensor:
-    """A float target of the prediction's shape; arrays are cast to the prediction's dtype."""
+    """A float target of the prediction's shape and dtype (float64 targets must not turn a
+    float32 model's loss and whole backward pass into float64)."""
     check_float(who, "the target", target)
     check_same_shape(who, prediction, target)
     if isinstance(target, Tensor):
-        return target
+        return target.astype(prediction.dtype)  # differentiable; a no-op when dtypes agree
     return Tensor._wrap(np.asarray(target, dtype=prediction.dtype))
 
 

@@ -257,6 +257,20 @@ def test_float32_stays_float32():
         assert loss(z, target).dtype == np.float32
 
 
+@pytest.mark.parametrize("case", ["cross_entropy_soft", "bce_with_logits", "mse", "sse", "l1"])
+def test_a_float64_target_tensor_keeps_a_float32_loss_and_backward(case):
+    # Regression: a float64 target *Tensor* (what a DataLoader makes of float64
+    # data) turned the loss, and with it the whole backward pass, into float64.
+    cls, make, _ = CASES[case]
+    pred, target = make()
+    z = gg.tensor(pred.astype(np.float32), requires_grad=True)
+    t = gg.tensor(np.asarray(target, np.float64), requires_grad=True)
+    loss = cls()(z, t)
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert z.grad.dtype == np.float32 and t.grad.dtype == np.float64
+
+
 # ------------------------------------------------------------------- errors
 LABEL_LOSSES = [CrossEntropy, NLL, MulticlassHinge, SquaredHinge]
 
