@@ -39,6 +39,7 @@ from .autograd import enable_grad, topological_order
 from .babysit_report import BabysitReport, Check
 from .experiment import borrowed, loss_value, make_optimizer, sample_arrays
 from .lr_find import LRFindResult, lr_find
+from .ops import softmax_cross_entropy
 from .tensor import Tensor
 
 __all__ = ["babysit", "lr_find", "BabysitReport", "Check", "LRFindResult", "chance_loss"]
@@ -46,33 +47,20 @@ __all__ = ["babysit", "lr_find", "BabysitReport", "Check", "LRFindResult", "chan
 # -- chance level ---------------------------------------------------------------------
 
 
-def _loss_name(loss) -> str:
-    from .registry import snake_case
-
-    name = getattr(loss, "name", None)
-    if isinstance(name, str):
-        return name
-    name = getattr(loss, "__name__", None) or type(loss).__name__
-    return snake_case(name)
-
-
 def chance_loss(loss, n_classes: int) -> float | None:
     """The loss of an uninformed model with ``n_classes`` outputs, or None if unknown.
 
-    cross-entropy / NLL: log C (uniform probabilities 1/C); bce_with_logits: log 2
-    (logits 0); multiclass hinge: (C − 1)·margin and squared hinge (C − 1)·margin²
-    (all scores equal).
+    A loss states its own chance level with a method ``chance_loss(n_classes)``;
+    the built-in classification losses have one (cross-entropy / NLL: log C,
+    uniform probabilities 1/C; bce_with_logits: log 2, logits 0; multiclass
+    hinge: (C − 1)·margin and squared hinge (C − 1)·margin², all scores equal).
+    The core op ``gg.softmax_cross_entropy`` is log C.
     """
-    name = _loss_name(loss)
-    margin = float(getattr(loss, "margin", 1.0))
-    if name in ("cross_entropy", "nll", "softmax_cross_entropy") and n_classes > 1:
+    method = getattr(loss, "chance_loss", None)
+    if callable(method):
+        return method(n_classes)
+    if loss is softmax_cross_entropy and n_classes > 1:
         return math.log(n_classes)
-    if name == "bce_with_logits":
-        return math.log(2.0)
-    if name == "multiclass_hinge" and n_classes > 1:
-        return (n_classes - 1) * margin
-    if name == "squared_hinge" and n_classes > 1:
-        return (n_classes - 1) * margin**2
     return None
 
 

@@ -10,6 +10,8 @@ Classification: ``cross_entropy``, ``nll``, ``bce_with_logits``,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import graphgrad as gg
@@ -52,6 +54,10 @@ class CrossEntropy(Loss):
     Per sample; "mean" averages over the N samples.
     """
 
+    def chance_loss(self, n_classes: int) -> float | None:
+        """log C: the loss of uniform predictions over C classes (babysit's chance level)."""
+        return math.log(n_classes) if n_classes > 1 else None
+
     def forward(self, prediction, target):
         _scores("CrossEntropy", prediction, "logits")
         kind = as_array(target).dtype.kind
@@ -74,6 +80,8 @@ class NLL(Loss):
     Pair it with ``log_softmax`` (together they are ``cross_entropy``).
     Per sample; "mean" averages over the N samples.
     """
+
+    chance_loss = CrossEntropy.chance_loss
 
     def forward(self, prediction, target):
         _scores("NLL", prediction, "log-probabilities")
@@ -105,6 +113,10 @@ class BCEWithLogits(Loss):
     label: one binary problem per column); "mean" averages over all elements.
     """
 
+    def chance_loss(self, n_classes: int) -> float:
+        """log 2: the loss of logits 0 (babysit's chance level)."""
+        return math.log(2.0)
+
     def forward(self, prediction, target):
         target = _target_like("BCEWithLogits", prediction, target)
         t = target.data
@@ -127,6 +139,10 @@ class MulticlassHinge(Loss):
     def __init__(self, margin=1.0, reduction="mean"):
         super().__init__(reduction)
         self.margin = float(margin)
+
+    def chance_loss(self, n_classes: int) -> float | None:
+        """(C − 1)·marginᵖ: the loss when all scores are equal (babysit's chance level)."""
+        return (n_classes - 1) * self.margin**self.power if n_classes > 1 else None
 
     def forward(self, prediction, target):
         who = type(self).__name__

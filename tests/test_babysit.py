@@ -11,6 +11,7 @@ import pytest
 import graphgrad as gg
 from graphgrad.babysit import chance_loss, relu_activity
 from graphgrad.data import ArrayDataset, DataLoader
+from graphgrad.losses_base import Loss
 
 
 def blobs(n=200, d=6, classes=4, seed=0):
@@ -151,6 +152,9 @@ def test_chance_levels():
     assert chance_loss(gg.losses.CrossEntropy(), 10) == pytest.approx(math.log(10))
     assert chance_loss(gg.softmax_cross_entropy, 3) == pytest.approx(math.log(3))
     assert chance_loss(gg.losses.MulticlassHinge(margin=2.0), 5) == pytest.approx(8.0)
+    assert chance_loss(gg.losses.SquaredHinge(margin=2.0), 5) == pytest.approx(16.0)
+    assert chance_loss(gg.losses.NLL(), 4) == pytest.approx(math.log(4))
+    assert chance_loss(gg.losses.BCEWithLogits(), 3) == pytest.approx(math.log(2))
     assert chance_loss(gg.losses.MSE(), 5) is None
     # an unknown chance level is a skip, unless given
     x, y = blobs()
@@ -159,6 +163,19 @@ def test_chance_levels():
     assert report["initial_loss"].status == "skip"
     report = gg.check.babysit(mlp(), gg.losses.MSE(), (x, onehot), chance=0.25, verbose=False)
     assert report["initial_loss"].status in ("ok", "warn")
+
+
+def test_a_loss_states_its_own_chance_level():
+    # The core knows no concrete loss by name: a loss declares chance_loss(n_classes).
+    class Focal(Loss):
+        def chance_loss(self, n_classes):
+            return 0.5 * math.log(n_classes)
+
+    class NamedLikeABuiltin(Loss):
+        name = "cross_entropy"
+
+    assert chance_loss(Focal(), 4) == pytest.approx(0.5 * math.log(4))
+    assert chance_loss(NamedLikeABuiltin(), 4) is None
 
 
 def test_data_from_a_loader_with_its_transform():
