@@ -291,9 +291,10 @@ def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
 def backward_view(graph: nx.DiGraph) -> nx.DiGraph:
     """The gradient-flow graph of a forward graph from `to_networkx` (see there)."""
     keep = [n for n, d in graph.nodes(data=True) if d["requires_grad"]]
+    kept = set(keep)
     view = nx.DiGraph()
     view.graph.update(graph.graph, direction="backward")
-    view.graph["order"] = [n for n in graph.graph["order"] if n in set(keep)]
+    view.graph["order"] = [n for n in graph.graph["order"] if n in kept]
     for n in keep:
         data = dict(graph.nodes[n])
         data["forward_op"] = data["op"]
