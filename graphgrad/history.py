@@ -20,7 +20,8 @@ from typing import Any
 
 from .serialize import write_text_atomic
 
-EXAMPLES_HINT = "pip install 'graphgrad[examples]' (or pip install {package})"
+EXAMPLES_HINT = ("pip install 'graphgrad[examples]' (from a clone: python -m pip install -e "
+                 "\".[examples]\"), or pip install {package}")
 
 
 def require_matplotlib(who: str):

@@ -143,7 +143,8 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate a group's hyperparameters (subclasses extend this)."""
         lr = group.get("lr")
-        if lr is None or not np.isfinite(lr) or lr < 0:
+        number = isinstance(lr, (int, float, np.integer, np.floating)) and not isinstance(lr, bool)
+        if not number or not np.isfinite(lr) or lr < 0:
             raise ValueError(f"{self._who}: lr must be a finite number >= 0, got {lr!r}")
 
     def _params(self) -> list[Tensor]:

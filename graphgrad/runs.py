@@ -113,7 +113,8 @@ def _write_outputs(run, trainer, test, out: Path, notes: list[str]) -> list[str]
     except ImportError as exc:
         notes.append(f"curves.png not written: {exc}")
     try:
-        written.append(str(render_graph(run, out / "graph.svg")))
+        svg = render_graph(run, out / "graph.svg")
+        written += [str(svg.with_suffix(".dot")), str(svg)]  # render writes the source too
     except GraphvizNotFoundError as exc:
         notes.append(f"graph.svg not drawn: {exc}")
     written.append(str(run.model.save(out / "model.npz", meta={"test": test})))

@@ -231,6 +231,7 @@ def test_graphgrad_train_writes_a_run_folder_and_resumes(workdir, capsys):
     names = {p.name for p in folder.iterdir()}
     assert {"checkpoint.npz", "history.json", "curves.png", "model.npz", "metrics.json",
             "config.json", "graph.dot"} <= names
+    assert f"wrote {len(names)} files to" in out  # the count names every file written
     history = json.loads((folder / "history.json").read_text())
     assert [row["epoch"] for row in history["epochs"]] == [0, 1]
     assert json.loads((folder / "config.json").read_text()) == load_config("run.toml")

@@ -202,3 +202,12 @@ def test_schedule_load_state_dict_rejects_foreign_keys():
 def test_a_schedule_without_lr_at_says_what_to_implement():
     with pytest.raises(NotImplementedError, match="lr_at"):
         Schedule(SignDescent([tensor(1.0)]))
+
+
+def test_a_non_numeric_lr_gets_the_clear_error():
+    import graphgrad as gg
+
+    p = gg.tensor([1.0], requires_grad=True)
+    for lr in ("fast", None, True, float("nan"), -1.0):
+        with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+            gg.optimizers.SGD([p], lr=lr)

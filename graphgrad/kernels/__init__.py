@@ -49,7 +49,8 @@ def set_backend(name: str) -> None:
                 f"graphgrad.set_backend: the {name!r} backend is not available "
                 f"({exc}); use set_backend('numpy')"
             ) from exc
-    vars(K).clear()
+    # Update rather than clear-and-refill: an op running on another thread always
+    # finds every kernel (each backend's table has every reference name).
     vars(K).update(table)
     _current[0] = name
 
