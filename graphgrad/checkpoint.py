@@ -216,8 +216,13 @@ def read(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
+def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries of ``arrays`` whose name starts with ``prefix``, with it removed."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
 def _model_problems(model, arrays: dict[str, np.ndarray]) -> list[str]:
-    saved = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    saved = _prefixed(arrays, "model.")
     mine = model.state_dict()
     problems = []
     missing = [k for k in mine if k not in saved]
@@ -291,18 +296,14 @@ def restore(path, trainer) -> None:
         raise CheckpointError(
             f"checkpoint {str(path)!r}: the optimizer or schedule state does not fit ({exc})"
         ) from exc
-    trainer.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items()
-                                   if k.startswith("model.")})
+    trainer.model.load_state_dict(_prefixed(arrays, "model."))
     generators = module_generators(trainer.model)
     for key, state in meta["module_rngs"].items():
         generators[key].bit_generator.state = state
     gg_random.set_rng_state(decode(meta["rng"], arrays))
     trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
     trainer.history = History.from_dict(decode(meta["history"], arrays))
-    transform = None
-    if meta["transform"]:
-        transform = {k[len("transform."):]: v for k, v in arrays.items()
-                     if k.startswith("transform.")}
+    transform = _prefixed(arrays, "transform.") if meta["transform"] else None
     trainer.pending = {"loaders": decode(meta["loaders"], arrays) or {}, "transform": transform,
                        "early_stopping": decode(meta["early_stopping"], arrays)}
     trainer.train_loader = trainer.val_loader = trainer.early_stopping = None
