@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,23 @@ def _set_transform_mode(loader, training: bool) -> bool | None:
 def _restore_transform_mode(loader, was: bool | None) -> None:
     if was is not None:
         loader.transform.train(was)
+
+
+@contextmanager
+def _evaluating(model, loader=None) -> Iterator[None]:
+    """The model (every module) and the loader's transform in evaluation mode, for the
+    ``with`` block; their modes are restored afterwards."""
+    modes = [(m, m.training) for _, m in model.named_modules()] if hasattr(
+        model, "named_modules") else []
+    if hasattr(model, "eval"):
+        model.eval()
+    was = _set_transform_mode(loader, False)
+    try:
+        yield
+    finally:
+        _restore_transform_mode(loader, was)
+        for module, training in modes:
+            module.training = training
 
 
 def _split_batch(batch, who: str) -> tuple[Tensor, Tensor]:
@@ -289,25 +307,15 @@ class Trainer:
         Keys are ``"loss"`` and the metric names, each with ``prefix`` before it.
         The model's and the transform's modes are restored afterwards.
         """
-        modes = [(m, m.training) for _, m in self.model.named_modules()] if hasattr(
-            self.model, "named_modules") else []
-        if hasattr(self.model, "eval"):
-            self.model.eval()
-        was = _set_transform_mode(loader, False)
         averager = Averager()
-        try:
-            with no_grad():
-                for batch in loader:
-                    x, y = _split_batch(batch, "Trainer.evaluate")
-                    out = self.model(x)
-                    n = len(y)
-                    averager.add("loss", float(self.loss(out, y).data.mean()), n)
-                    for name, metric in self.metrics:
-                        averager.add(name, metric(out.data, y.data), n)
-        finally:
-            _restore_transform_mode(loader, was)
-            for module, training in modes:
-                module.training = training
+        with _evaluating(self.model, loader), no_grad():
+            for batch in loader:
+                x, y = _split_batch(batch, "Trainer.evaluate")
+                out = self.model(x)
+                n = len(y)
+                averager.add("loss", float(self.loss(out, y).data.mean()), n)
+                for name, metric in self.metrics:
+                    averager.add(name, metric(out.data, y.data), n)
         if not averager.counts:
             raise ValueError("Trainer.evaluate: the loader yielded no batches")
         return averager.means(prefix)
@@ -315,26 +323,18 @@ class Trainer:
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """The model's outputs for the inputs ``x`` (ndarray or Tensor, batched along axis
         0, or a DataLoader whose first field is used), in evaluation mode, as an ndarray."""
+        loader = None
         if isinstance(x, (np.ndarray, Tensor)) or not hasattr(x, "__iter__"):
             arr = x.data if isinstance(x, Tensor) else np.asarray(x)
             batches = (arr[i:i + batch_size] for i in range(0, len(arr), batch_size))
-            was = None
         else:
-            was = _set_transform_mode(x, False)
+            loader = x
             batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
-        modes = [(m, m.training) for _, m in self.model.named_modules()]
-        self.model.eval()
         outs = []
-        try:
-            with no_grad():
-                for xb in batches:
-                    xb = xb if isinstance(xb, Tensor) else Tensor(xb)
-                    outs.append(self.model(xb).data)
-        finally:
-            if was is not None:
-                _restore_transform_mode(x, was)
-            for module, training in modes:
-                module.training = training
+        with _evaluating(self.model, loader), no_grad():
+            for xb in batches:
+                xb = xb if isinstance(xb, Tensor) else Tensor(xb)
+                outs.append(self.model(xb).data)
         if not outs:
             raise ValueError("Trainer.predict: no inputs were given")
         return np.concatenate(outs, axis=0)
