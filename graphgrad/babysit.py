@@ -73,16 +73,17 @@ def _weights(model) -> list[tuple[str, Tensor]]:
 
 def check_symmetric_init(model) -> Check:
     """Flag weight tensors that are constant or whose units are all identical."""
+    weights = _weights(model)
+    if not weights:
+        return Check("symmetric_init", "skip", None, "the model has no weight matrices")
     bad = []
-    for name, p in _weights(model):
+    for name, p in weights:
         w = p.data
         if np.ptp(w) == 0:
             bad.append(f"{name} is constant ({w.flat[0]:.3g})")
         elif (w.shape[0] > 1 and np.all(w == w[:1])) or (w.shape[-1] > 1
                                                            and np.all(w == w[..., :1])):
             bad.append(f"{name} has identical units")
-    if not _weights(model):
-        return Check("symmetric_init", "skip", None, "the model has no weight matrices")
     if bad:
         return Check("symmetric_init", "fail", float(len(bad)),
                      "; ".join(bad) + ": every unit gets the same gradient, symmetry never "
