@@ -34,6 +34,7 @@ import numpy as np
 from . import random as _random
 from .autograd import enable_grad, no_grad
 from .check import GradcheckError, gradcheck, gradgradcheck
+from .checkpoint import module_generators
 from .module import Module, Parameter
 from .tensor import Tensor
 
@@ -137,9 +138,7 @@ class _FrozenRandomness:
     """Snapshot of every random generator a module can draw from, restorable in place."""
 
     def __init__(self, module: Module):
-        gens = [_random.default_rng()]
-        for m in module.modules():
-            gens += [v for v in vars(m).values() if isinstance(v, np.random.Generator)]
+        gens = [_random.default_rng(), *module_generators(module).values()]
         unique = {id(g): g for g in gens}
         self.states = [(g, copy.deepcopy(g.bit_generator.state)) for g in unique.values()]
 
