@@ -172,11 +172,16 @@ class Module:
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
         """(dotted name, ndarray) for every registered buffer."""
+        for name, _, _, value in self._buffer_slots(prefix):
+            yield name, value
+
+    def _buffer_slots(self, prefix: str = "") -> Iterator[tuple[str, Module, str, np.ndarray]]:
+        """(dotted name, owning module, attribute, ndarray) for every buffer that is not None."""
         for path, module in self.named_modules(prefix):
             for name in vars(module).get("_buffer_names", ()):
                 value = getattr(module, name)
                 if value is not None:
-                    yield _join(path, name), value
+                    yield _join(path, name), module, name, value
 
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter) and value.name is None:
@@ -219,11 +224,9 @@ class Module:
                     p.data = p.data.astype(dtype)
                     p.grad = None
                     p._bump_version()
-        for _, module in self.named_modules():
-            for name in vars(module).get("_buffer_names", ()):
-                value = getattr(module, name)
-                if value is not None and value.dtype.kind == "f":
-                    setattr(module, name, value.astype(dtype))
+        for _, module, name, value in list(self._buffer_slots()):
+            if value.dtype.kind == "f":
+                setattr(module, name, value.astype(dtype))
         return self
 
     def float(self) -> Module:
@@ -243,10 +246,8 @@ class Module:
 
     def _state_targets(self) -> dict[str, tuple]:
         targets: dict[str, tuple] = {name: ("parameter", p) for name, p in self.named_parameters()}
-        for path, module in self.named_modules():
-            for name in vars(module).get("_buffer_names", ()):
-                if getattr(module, name) is not None:
-                    targets[_join(path, name)] = ("buffer", module, name)
+        for dotted, module, name, _ in self._buffer_slots():
+            targets[dotted] = ("buffer", module, name)
         return targets
 
     def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
