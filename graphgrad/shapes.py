@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .viz_table import format_table
+from .viz_table import format_table, shape_str
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,6 @@ class ShapeTable:
         return len(self.rows)
 
     def __str__(self) -> str:
-        from .viz_graph import shape_str
-
         body = []
         for r in self.rows:
             many = len(r.outputs) > 1

@@ -13,7 +13,8 @@ import graphviz
 import networkx as nx
 
 from .viz_collapse import collapse, elide, level, max_level, module_types
-from .viz_graph import shape_str, to_networkx
+from .viz_graph import to_networkx
+from .viz_table import bytes_str, shape_str
 
 FONT = "Helvetica"
 STYLES = {
@@ -27,14 +28,6 @@ STYLES = {
     "elided": {"shape": "note", "style": "filled", "fillcolor": "#ffffff"},
 }
 CLUSTER_FILLS = ("#f6f6f6", "#ffffff")
-
-
-def _nbytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _escape(text: str) -> str:
@@ -70,7 +63,7 @@ def _op_lines(data, opts, backward) -> list[str]:
         elif data["is_root"]:
             lines.append(f"out {shape_str(data['shape'])} {data['dtype']}")
     if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {_nbytes(data['saved_bytes'])}")
+        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
     if opts["show_grads"] and data["grad_norm"] is not None:
         lines.append(f"‖grad‖ = {data['grad_norm']:.3g}")
     return lines
@@ -83,7 +76,7 @@ def _module_lines(data, opts) -> list[str]:
     if opts["show_shapes"] and data["shapes"]:
         lines.append("out " + ", ".join(shape_str(s) for s in data["shapes"]))
     if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {_nbytes(data['saved_bytes'])}")
+        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
     return lines
 
 

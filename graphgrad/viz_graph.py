@@ -71,15 +71,6 @@ def parameter_names(params) -> dict[int, str]:
     return names
 
 
-def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def shape_str(shape) -> str:
-    """``(4, 10)``-style text for a shape (``()`` for a scalar)."""
-    return _shape_str(tuple(shape))
-
-
 _DTYPE_NAMES: dict = {}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import graphviz
 
 from .viz_dot import FONT, STYLES, _label, _restyler
-from .viz_graph import shape_str
+from .viz_table import shape_str
 
 
 def network_to_dot(net) -> graphviz.Digraph:

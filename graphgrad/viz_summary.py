@@ -15,8 +15,8 @@ import numpy as np
 from .autograd import enable_grad
 from .tensor import Tensor
 from .viz_collapse import within
-from .viz_graph import shape_str, to_networkx
-from .viz_table import format_table
+from .viz_graph import to_networkx
+from .viz_table import bytes_str, format_table, shape_str
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,9 @@ class Summary:
         self.output_shapes: tuple = output_shapes
 
     def __str__(self) -> str:
-        from .viz_dot import _nbytes
-
         body = [[r.path or "(model)", r.type,
                  ", ".join(shape_str(s) for s in r.output_shapes) or "-",
-                 f"{r.params:,}", _nbytes(r.saved_bytes) if r.saved_bytes else "0"]
+                 f"{r.params:,}", bytes_str(r.saved_bytes) if r.saved_bytes else "0"]
                 for r in self.rows]
         footer = [
             f"Input shape: {', '.join(shape_str(s) for s in self.input_shapes)}    "
@@ -58,8 +56,8 @@ class Summary:
             f"Total params: {self.total_params:,}    Trainable params: "
             f"{self.trainable_params:,}    Non-trainable params: "
             f"{self.total_params - self.trainable_params:,}",
-            f"Params size: {_nbytes(self.param_bytes)}    Saved for backward: "
-            f"{_nbytes(self.saved_bytes)}",
+            f"Params size: {bytes_str(self.param_bytes)}    Saved for backward: "
+            f"{bytes_str(self.saved_bytes)}",
         ]
         headers = ["Layer (path)", "Type", "Output shape", "Params", "Saved"]
         return format_table(headers, body, right=(3, 4), footer=footer)

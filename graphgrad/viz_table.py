@@ -1,6 +1,22 @@
-"""Plain-text tables for the inspection reports (`gg.summary`, `gg.check.shapes`)."""
+"""Plain text for the inspection reports (`gg.summary`, `gg.check.shapes`, Graphviz labels):
+tables, shapes and byte counts."""
 
 from __future__ import annotations
+
+
+def shape_str(shape) -> str:
+    """``(4, 10)``-style text for a shape (``()`` for a scalar, ``(3,)`` for one axis)."""
+    shape = tuple(shape)
+    return "(" + ", ".join(str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def bytes_str(n: int) -> str:
+    """A byte count in B, KiB, MiB or GiB (``"512 B"``, ``"1.5 KiB"``)."""
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def format_table(headers: list[str], rows: list[list[str]], right: tuple[int, ...] = (),
