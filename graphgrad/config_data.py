@@ -156,8 +156,9 @@ def build_sampler(spec, y_train: np.ndarray, batch_size: int, seed: int):
     """None (the loader shuffles), a StratifiedSampler or a HardExampleSampler."""
     if spec is None or spec == "random":
         return None
-    kind, options = (spec, {}) if isinstance(spec, str) else (spec.get("type"), {
-        k: v for k, v in spec.items() if k != "type"})
+    kind, options = spec, {}
+    if isinstance(spec, dict):
+        kind, options = spec.get("type"), {k: v for k, v in spec.items() if k != "type"}
     if kind == "stratified":
         check_keys("data.sampler", options, ("drop_last",))
         return StratifiedSampler(y_train, batch_size, seed=seed, **options)

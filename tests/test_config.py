@@ -191,6 +191,8 @@ def test_network_samplers_and_ready_made_splits(workdir):
     ("patience = 3", "patients = 3", r"\[early_stopping\]: unknown key\(s\) \['patients'\]; "
                                      r"valid keys: \['min_delta', 'mode', 'monitor'"),
     ("epochs = 2", "epochs = 0", r"\[train\] epochs must be a positive integer"),
+    ("batch_size = 16", "batch_size = 16\nsampler = 5",
+     r"\[data\] sampler must be one of \['random', 'stratified', 'hard_example'\].*got 5"),
     ('path = "data.npz"', 'path = "nowhere.npz"', r"\[data\] path: no file at"),
     ('source = "npz"', 'source = "mnist"', r"\[data\] source must be 'digits' or 'npz'"),
     ("val_fraction = 0.25", "val_fraction = 0.0", r"monitor = 'val_loss' needs validation"),
