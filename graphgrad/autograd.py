@@ -65,19 +65,29 @@ class enable_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
     _value = True
 
 
-@contextmanager
-def module_scope(path: str, type_name: str = ""):
+class module_scope:  # noqa: N801 - used like a function: `with module_scope(...):`
     """Record the running Module on every node created inside.
 
     Nodes get ``node.module = (path, type_name)``: the module's dotted path from
     the model that was called (``""`` for that model itself, ``"fc1"``,
     ``"blocks.0.conv"``) and its class name.  Outside any module it is None.
+    A plain class rather than a generator context manager: every Module call
+    enters one, and a generator-based one costs several times more.
     """
-    STATE.module_scope.append((path, type_name))
-    try:
-        yield
-    finally:
-        STATE.module_scope.pop()
+
+    __slots__ = ("_entry", "_scope")
+
+    def __init__(self, path: str, type_name: str = ""):
+        self._entry = (path, type_name)
+
+    def __enter__(self):
+        self._scope = STATE.module_scope  # this thread's stack
+        self._scope.append(self._entry)
+        return self
+
+    def __exit__(self, *exc):
+        self._scope.pop()
+        return False
 
 
 @contextmanager

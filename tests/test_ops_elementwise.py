@@ -225,3 +225,23 @@ def test_pow_scalar_exponents(p, backend):
     assert (gg.tensor(x.astype(np.float32)) ** p).dtype == np.float32
     assert gradcheck(lambda t: t**p, [gg.tensor(x, requires_grad=True)])
     assert gradgradcheck(lambda t: t**p, [gg.tensor(x, requires_grad=True)])
+
+
+def test_where_shape_mismatch_names_op_and_shapes(backend):
+    with pytest.raises(ValueError, match=r"where: shapes \(2, 3\) and \(4,\)"):
+        gg.where(np.ones((2, 3), bool), gg.tensor(np.ones(4)), 0.0)
+
+
+def test_module_scope_nests_and_unwinds_on_error():
+    from graphgrad.autograd import STATE, module_scope
+
+    x = gg.tensor([1.0], requires_grad=True)
+    with module_scope("outer", "Outer"):
+        with module_scope("outer.inner", "Inner"):
+            y = x * 2
+        z = y + 1
+    assert (y.grad_fn.module, z.grad_fn.module) == (("outer.inner", "Inner"), ("outer", "Outer"))
+    with pytest.raises(RuntimeError, match="inside a module"):
+        with module_scope("broken", "Broken"):
+            raise RuntimeError("inside a module")
+    assert STATE.module_scope == [] and (x * 1).grad_fn.module is None

@@ -190,13 +190,13 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        try:
-            np.broadcast_shapes(_shape(cond), _shape(a), _shape(b))
-        except ValueError:
-            broadcast_shapes("where", _shape(cond), _shape(a), _shape(b))
         cond = np.asarray(cond, dtype=bool)
         ctx.cond = cond
-        return K.where(cond, a, b)
+        try:
+            return K.where(cond, a, b)
+        except ValueError:  # like _binary: check shapes only when the kernel fails
+            broadcast_shapes("where", _shape(cond), _shape(a), _shape(b))
+            raise
 
     @staticmethod
     def backward(ctx, g):
