@@ -15,10 +15,6 @@ from graphgrad.module import Module, Parameter
 from graphgrad.random import resolve_rng
 
 
-def _example(rng, shape):
-    return gg.tensor(resolve_rng(rng).standard_normal(shape).astype(np.float32))
-
-
 def _check_features(layer: str, x, in_features: int) -> None:
     if x.ndim < 1 or x.shape[-1] != in_features:
         raise ValueError(
@@ -69,7 +65,7 @@ class Linear(Module):
     @classmethod
     def example_input(cls, rng=None):
         """A (5, 4) float32 input."""
-        return _example(rng, (5, 4))
+        return gg.randn(5, 4, rng=rng)
 
 
 class RBF(Module):
@@ -124,7 +120,7 @@ class RBF(Module):
     @classmethod
     def example_input(cls, rng=None):
         """A (5, 3) float32 input."""
-        return _example(rng, (5, 3))
+        return gg.randn(5, 3, rng=rng)
 
 
 class Dropout(Module):
@@ -160,7 +156,7 @@ class Dropout(Module):
     @classmethod
     def example_input(cls, rng=None):
         """A (4, 5) float32 input."""
-        return _example(rng, (4, 5))
+        return gg.randn(4, 5, rng=rng)
 
 
 class Flatten(Module):
@@ -182,7 +178,7 @@ class Flatten(Module):
     @classmethod
     def example_input(cls, rng=None):
         """A (2, 3, 2, 2) float32 input."""
-        return _example(rng, (2, 3, 2, 2))
+        return gg.randn(2, 3, 2, 2, rng=rng)
 
 
 class Add(Module):
@@ -200,7 +196,7 @@ class Add(Module):
     def example_input(cls, rng=None):
         """Two (3, 4) float32 inputs."""
         rng = resolve_rng(rng)
-        return _example(rng, (3, 4)), _example(rng, (3, 4))
+        return gg.randn(3, 4, rng=rng), gg.randn(3, 4, rng=rng)
 
 
 class Concat(Module):
@@ -222,7 +218,7 @@ class Concat(Module):
     def example_input(cls, rng=None):
         """Inputs of shape (3, 2) and (3, 4)."""
         rng = resolve_rng(rng)
-        return _example(rng, (3, 2)), _example(rng, (3, 4))
+        return gg.randn(3, 2, rng=rng), gg.randn(3, 4, rng=rng)
 
 
 @gg.hookimpl

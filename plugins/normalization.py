@@ -97,7 +97,7 @@ class BatchNorm(Module):
     @classmethod
     def example_input(cls, rng=None):
         """A (6, 3) float32 input."""
-        return gg.tensor(resolve_rng(rng).standard_normal((6, 3)).astype(np.float32))
+        return gg.randn(6, 3, rng=rng)
 
 
 @gg.hookimpl
