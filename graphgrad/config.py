@@ -29,7 +29,7 @@ from typing import Any
 from .babysit import babysit as _babysit
 from .callbacks import EarlyStopping
 from .config_data import DataSplits, build_data
-from .config_parts import ConfigError, accepted_keys, build_component, check_keys
+from .config_parts import ConfigError, accepted_keys, build_component, check_keys, positive_int
 
 __all__ = ["ConfigError", "Run", "load_config", "build_run", "from_file"]
 
@@ -118,9 +118,7 @@ def check_config(config: dict[str, Any]) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     check_keys("train", config["train"], TRAIN_KEYS)
-    epochs = config["train"].get("epochs")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ConfigError(f"[train] epochs must be a positive integer, got {epochs!r}")
+    positive_int("train", "epochs", config["train"].get("epochs"))
     if "early_stopping" in config:
         check_keys("early_stopping", config["early_stopping"], accepted_keys(EarlyStopping))
     if "babysit" in config:
@@ -206,9 +204,7 @@ def build_run(config: dict[str, Any], base_dir=".") -> Run:
     metrics = train.get("metrics", ["accuracy"])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"[train] metrics must be a list of names, got {metrics!r}")
-    every = train.get("checkpoint_every", 1)
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        raise ConfigError(f"[train] checkpoint_every must be a positive integer, got {every!r}")
+    every = positive_int("train", "checkpoint_every", train.get("checkpoint_every", 1))
     return Run(config, seed, model, loss, optimizer, schedule, interval, early,
                train["epochs"], metrics, bool(train.get("progress", True)), every, data,
                dict(config.get("babysit", {})))

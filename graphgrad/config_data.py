@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .config_parts import ConfigError, build_component, check_keys
+from .config_parts import ConfigError, build_component, check_keys, positive_int
 from .data import ArrayDataset, DataLoader, HardExampleSampler, StratifiedSampler
 
 DATA_KEYS = ("source", "path", "layout", "val_fraction", "test_fraction", "max_samples",
@@ -88,11 +88,7 @@ def _fraction(table: dict, key: str, default: float) -> float:
 
 def _positive_int(table: dict, key: str, default: int | None) -> int | None:
     value = table.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"[data] {key} must be a positive integer, got {value!r}")
-    return value
+    return None if value is None else positive_int("data", key, value)
 
 
 def split_arrays(table: dict, base_dir: Path, seed: int) -> dict[str, np.ndarray | None]:

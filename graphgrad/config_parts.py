@@ -38,6 +38,13 @@ def check_keys(section: str, table: Any, valid) -> None:
                           f"{did_you_mean(unknown, valid)}")
 
 
+def positive_int(section: str, key: str, value: Any) -> int:
+    """``value`` if it is an integer >= 1 (not a bool), else a ConfigError naming the key."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"[{section}] {key} must be a positive integer, got {value!r}")
+    return value
+
+
 def parse_spec(spec: Any, section: str) -> tuple[str, dict[str, Any]]:
     """``"name"`` or ``{type = "name", ...}`` → ``(name, keyword arguments)``."""
     if isinstance(spec, str):
