@@ -42,9 +42,7 @@ def _label(lines: list[str]) -> str:
 
 def _leaf_lines(data, opts) -> list[str]:
     title = data["name"] or data["kind"]
-    lines = [title if data["op"] != "AccumulateGrad" else "AccumulateGrad", ]
-    if data["op"] == "AccumulateGrad":
-        lines.append(title)
+    lines = ["AccumulateGrad", title] if data["op"] == "AccumulateGrad" else [title]
     if opts["show_shapes"]:
         lines.append(f"{shape_str(data['shape'])} {data['dtype']}")
     if opts["show_grads"] and data["grad_norm"] is not None:
@@ -162,14 +160,21 @@ class _ClusterTree:
             parent.subgraph(sub)
 
 
-def _restyler():
+def _node_finisher():
+    """``finish(data, nid, attrs)``: a node's attributes as they are written, restyled by
+    the ``graphgrad_dot_node_attrs`` hook (when a plugin implements it), values as text."""
     from . import registry
 
-    hook = registry.plugin_manager().hook.graphgrad_dot_node_attrs
-    if not hook.get_hookimpls():
-        return None
-    return lambda node, attrs: registry.call_event("graphgrad_dot_node_attrs",
-                                                   node=node, attrs=attrs)
+    restyle = bool(registry.plugin_manager().hook.graphgrad_dot_node_attrs.get_hookimpls())
+
+    def finish(data, nid, attrs):
+        if restyle:
+            registry.call_event("graphgrad_dot_node_attrs", node=dict(data, id=nid),
+                                attrs=attrs)
+        return {k: v if isinstance(v, graphviz.quoting.NoHtml) else str(v)
+                for k, v in attrs.items()}
+
+    return finish
 
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
@@ -186,17 +191,14 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
         dot.attr("graph", label=_label([note]), labelloc="t")
     dot.attr("node", fontname=FONT, fontsize="10", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    restyle = _restyler()
+    finish = _node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
         attrs["tooltip"] = _escape(n)
-        if restyle is not None:
-            restyle(dict(data, id=n), attrs)
-        attrs = {k: (v if isinstance(v, graphviz.quoting.NoHtml) else str(v))
-                 for k, v in attrs.items()}
+        attrs = finish(data, n, attrs)
         path = data["module"] if group_by_module else None
         if data["kind"] == "module":  # the node stands for the module: draw it in the parent
             path = ".".join(path.split(".")[:-1]) or None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import graphviz
 
-from .viz_dot import FONT, STYLES, _label, _restyler
+from .viz_dot import FONT, STYLES, _label, _node_finisher
 from .viz_table import shape_str
 
 
@@ -27,7 +27,7 @@ def network_to_dot(net) -> graphviz.Digraph:
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10")
     dot.attr("node", fontname=FONT, fontsize="10")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    restyle = _restyler()
+    finish = _node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(graph.nodes)}
     for n, data in graph.nodes(data=True):
         if data["kind"] == "input":
@@ -41,10 +41,7 @@ def network_to_dot(net) -> graphviz.Digraph:
         attrs["label"] = _label(lines)
         if data.get("is_output"):
             attrs["penwidth"] = "2"
-        if restyle is not None:
-            restyle(dict(data, id=n), attrs)
-        dot.node(names[n], **{k: v if isinstance(v, graphviz.quoting.NoHtml) else str(v)
-                              for k, v in attrs.items()})
+        dot.node(names[n], **finish(data, n, attrs))
     for u, v, data in graph.edges(data=True):
         ports = data.get("ports") or []
         many = len(graph.nodes[v].get("inputs", [])) > 1
