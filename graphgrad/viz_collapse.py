@@ -10,6 +10,8 @@ rest by one placeholder node that says how many it stands for.
 
 from __future__ import annotations
 
+from math import prod
+
 import networkx as nx
 
 
@@ -78,7 +80,7 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
         node["members"].append(n)
         node["n_ops"] += data["kind"] == "op"
         if data["kind"] == "parameter" or (data["kind"] != "op" and data["requires_grad"]):
-            node["params"] += _numel(data["shape"])
+            node["params"] += prod(int(d) for d in data["shape"])
         node["saved_bytes"] += data["saved_bytes"]
         node["is_root"] = node["is_root"] or data["is_root"]
         node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
@@ -101,13 +103,6 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             out.nodes[n]["shape"] = (out.nodes[n]["shapes"] or (None,))[0]
     out.graph["order"] = list(dict.fromkeys(mapping[n] for n in graph.graph["order"]))
     return out
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 ELIDED = "[elided]"
