@@ -109,50 +109,47 @@ def _axis_ok(x, axis):
     return ok(x) and type(axis) is int and -x.ndim <= axis < x.ndim
 
 
-def softmax(x, axis=-1):
-    """e^(x − max) / Σ e^(x − max) along axis."""
+def _forward_rows(loop, x, axis, fallback):
+    """Run the softmax-module loop `loop` (``loop(x2, out, row_maxima)``) along `axis`,
+    or the NumPy `fallback` (the loop module is loaded only when it is used)."""
     if not _axis_ok(x, axis):
-        return ref.softmax(x, axis)
+        return fallback(x, axis)
     x2, moved = _rows(x, axis)
     out = np.empty_like(x2)
-    _sm.softmax_rows(x2, out, _row_maxima(x2))
+    getattr(_sm, loop)(x2, out, _row_maxima(x2))
     return _unrows(out, moved, axis, x.ndim)
+
+
+def _backward_rows(loop, g, y, axis, fallback):
+    """Run the softmax-module loop `loop` (``loop(g2, y2, out)``) along `axis`, or the
+    NumPy `fallback`."""
+    if not (_axis_ok(g, axis) and ok(y) and g.shape == y.shape and g.dtype == y.dtype):
+        return fallback(g, y, axis)
+    g2, moved = _rows(g, axis)
+    y2, _ = _rows(y, axis)
+    out = np.empty_like(g2)
+    getattr(_sm, loop)(g2, y2, out)
+    return _unrows(out, moved, axis, g.ndim)
+
+
+def softmax(x, axis=-1):
+    """e^(x − max) / Σ e^(x − max) along axis."""
+    return _forward_rows("softmax_rows", x, axis, ref.softmax)
 
 
 def log_softmax(x, axis=-1):
     """x − logsumexp(x) along axis."""
-    if not _axis_ok(x, axis):
-        return ref.log_softmax(x, axis)
-    x2, moved = _rows(x, axis)
-    out = np.empty_like(x2)
-    _sm.log_softmax_rows(x2, out, _row_maxima(x2))
-    return _unrows(out, moved, axis, x.ndim)
-
-
-def _pair_ok(g, y, axis):
-    return _axis_ok(g, axis) and ok(y) and g.shape == y.shape and g.dtype == y.dtype
+    return _forward_rows("log_softmax_rows", x, axis, ref.log_softmax)
 
 
 def softmax_backward(g, y, axis=-1):
     """y · (g − Σ g·y), the vector-Jacobian product of softmax with output y."""
-    if not _pair_ok(g, y, axis):
-        return ref.softmax_backward(g, y, axis)
-    g2, moved = _rows(g, axis)
-    y2, _ = _rows(y, axis)
-    out = np.empty_like(g2)
-    _sm.softmax_backward_rows(g2, y2, out)
-    return _unrows(out, moved, axis, g.ndim)
+    return _backward_rows("softmax_backward_rows", g, y, axis, ref.softmax_backward)
 
 
 def log_softmax_backward(g, y, axis=-1):
     """g − e^y · Σ g, the vector-Jacobian product of log_softmax with output y."""
-    if not _pair_ok(g, y, axis):
-        return ref.log_softmax_backward(g, y, axis)
-    g2, moved = _rows(g, axis)
-    y2, _ = _rows(y, axis)
-    out = np.empty_like(g2)
-    _sm.log_softmax_backward_rows(g2, y2, out)
-    return _unrows(out, moved, axis, g.ndim)
+    return _backward_rows("log_softmax_backward_rows", g, y, axis, ref.log_softmax_backward)
 
 
 def _labels(labels, n):
