@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import STATE, enable_grad, no_grad
+from .autograd import enable_grad, module_scope, no_grad
 from .parameter import Parameter, resolve_initializer  # noqa: F401 - re-exported
 from .tensor import Tensor
 
@@ -73,13 +73,10 @@ class Module:
         else:
             path = ""
         stack.append((self, path))
-        # module_scope() inlined: a generator context manager per call costs ~2 µs
-        scope = STATE.module_scope
-        scope.append((path, type(self).__name__))
         try:
-            return self.forward(*args, **kwargs)
+            with module_scope(path, type(self).__name__):
+                return self.forward(*args, **kwargs)
         finally:
-            scope.pop()
             stack.pop()
 
     def _child_name(self, child: Module) -> str:
