@@ -48,26 +48,17 @@ def render_graph(run, path: Path) -> Path:
     """Render the graph of the loss on 4 training samples (evaluation mode) to ``path``."""
     from .autograd import enable_grad
     from .tensor import Tensor
+    from .train import _evaluating
     from .viz import render
 
     data = run.data
     x, y = data.x_train[:4], data.y_train[:4]
-    modes = [(m, m.training) for _, m in run.model.named_modules()]
-    transform = data.transform
-    was = getattr(transform, "training", None)
-    try:
-        run.model.eval()
-        if transform is not None:
-            transform.eval()
-            x = np.asarray(transform(x))
+    with _evaluating(run.model, data):  # data.transform is switched like a loader's
+        if data.transform is not None:
+            x = np.asarray(data.transform(x))
         with enable_grad():
             root = run.loss(run.model(Tensor(x)), Tensor(y))
         return render(root, path)
-    finally:
-        for module, training in modes:
-            module.training = training
-        if was is not None:
-            transform.train(was)
 
 
 def train_run(run, out_dir=None, resume: bool = False, progress: bool | None = None,
