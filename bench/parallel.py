@@ -6,7 +6,7 @@ Times ``out = g·(1 − y²)`` (tanh's backward) compiled serially and with
 ``parallel=True``, on idle cores and right after a (784×256) matmul, the
 situation of every training step.  This script compiles its own loops with
 the same flags as graphgrad's kernels; graphgrad's package code imports numba
-only in graphgrad/kernels/_jit.py.
+only in graphgrad/kernels/numba_backend/_jit.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import numba
 import numpy as np
 
-from graphgrad.kernels._jit import FASTMATH
+from graphgrad.kernels.numba_backend._jit import FASTMATH
 
 
 def _body(g, y, out):

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads  # noqa: E402
 
 import graphgrad as gg  # noqa: E402
-from graphgrad.function import Function  # noqa: E402
+from graphgrad.autograd.function import Function  # noqa: E402
 from graphgrad.kernels import K  # noqa: E402
 
 clock = time.thread_time

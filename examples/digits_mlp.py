@@ -33,7 +33,7 @@ matplotlib.use("Agg")  # no display needed: pictures go to files
 import numpy as np  # noqa: E402
 
 import graphgrad as gg  # noqa: E402
-from graphgrad.callbacks import EpochLogger  # noqa: E402
+from graphgrad.training.callbacks import EpochLogger  # noqa: E402
 
 
 def load_splits(seed: int):

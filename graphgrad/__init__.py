@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import importlib
 
-from . import check, ops
-from .autograd import enable_grad, grad, is_grad_enabled, no_grad
-from .function import Function
-from .kernels import get_backend, set_backend
-from .ops import (
+from graphgrad import _legacy, ops
+from graphgrad.autograd.engine import grad
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
+from graphgrad.autograd.tensor import (
+    Tensor,
+    arange,
+    full,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from graphgrad.kernels import get_backend, set_backend
+from graphgrad.ops import (
     abs,
     broadcast_to,
     clip,
@@ -42,27 +53,42 @@ from .ops import (
     var,
     where,
 )
-from .random import manual_seed, rand, randn
-from .tensor import Tensor, arange, full, ones, ones_like, tensor, zeros, zeros_like
+from graphgrad.random import manual_seed, rand, randn
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-# Heavier parts load on first use, so `import graphgrad` stays fast.
+_legacy.install()  # 0.1 import paths keep working, with a DeprecationWarning
+
+# Everything above the core loads on first use, so `import graphgrad` stays fast
+# and loads only autograd, ops, the kernel table and the random generator
+# (tests/contract/test_lazy_imports.py holds the list).
 _LAZY = {
-    "Module": "graphgrad.module",
-    "Parameter": "graphgrad.module",
-    "Sequential": "graphgrad.module",
-    "Network": "graphgrad.network",
+    "Module": "graphgrad.nn",
+    "Parameter": "graphgrad.nn",
+    "Sequential": "graphgrad.nn",
+    "Network": "graphgrad.nn",
     "hookimpl": "graphgrad.registry",
     "to_networkx": "graphgrad.viz",
     "to_dot": "graphgrad.viz",
     "render": "graphgrad.viz",
     "summary": "graphgrad.viz",
-    "Trainer": "graphgrad.train",
-    "EarlyStopping": "graphgrad.train",
-    "History": "graphgrad.train",
+    "Trainer": "graphgrad.training",
+    "EarlyStopping": "graphgrad.training",
+    "History": "graphgrad.training",
 }
-_LAZY_MODULES = {"data", "regularizers", "viz", "registry", "kernels", "optim", "callbacks"}
+_LAZY_MODULES = {
+    "check": "graphgrad.check",
+    "data": "graphgrad.data",
+    "viz": "graphgrad.viz",
+    "registry": "graphgrad.registry",
+    "kernels": "graphgrad.kernels",
+    "optim": "graphgrad.optim",
+    "regularizers": "graphgrad.nn.regularizers",
+    "callbacks": "graphgrad.training.callbacks",
+    "nn": "graphgrad.nn",
+    "training": "graphgrad.training",
+    "extend": "graphgrad.extend",
+}
 _REGISTRIES = ("layers", "losses", "initializers", "optimizers", "schedules", "transforms")
 
 
@@ -70,9 +96,9 @@ def __getattr__(name):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     elif name in _LAZY_MODULES:
-        value = importlib.import_module(f"graphgrad.{name}")
+        value = importlib.import_module(_LAZY_MODULES[name])
     elif name in _REGISTRIES:
-        from .registry import Registry
+        from graphgrad.registry import Registry
 
         value = Registry(name)
     else:
@@ -82,4 +108,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY) | _LAZY_MODULES | set(_REGISTRIES))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES) | set(_REGISTRIES))

@@ -11,8 +11,7 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.losses_base import check_float, check_labels, check_reduction, reduce
-from graphgrad.random import resolve_rng
+from graphgrad.extend import check_float, check_labels, check_reduction, reduce, resolve_rng
 
 # Added to the logits of the padding slots of the last cluster: e^(-1e30) = 0.
 _MASKED = -1e30

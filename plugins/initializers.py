@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.random import resolve_rng
+from graphgrad.extend import resolve_rng
 
 
 def compute_fans(shape) -> tuple[int, int]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.module import Module, Parameter
-from graphgrad.random import resolve_rng
+from graphgrad.extend import Module, Parameter, resolve_rng
 
 
 def _check_features(layer: str, x, in_features: int) -> None:

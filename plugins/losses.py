@@ -1,7 +1,7 @@
 """Built-in losses, registered exactly as a third-party plugin would.
 
 Every loss is called as ``loss(prediction, target)`` and has
-``reduction="mean" | "sum" | "none"`` (see ``graphgrad.losses_base``).
+``reduction="mean" | "sum" | "none"`` (see ``graphgrad.nn.loss``).
 Classification: ``cross_entropy``, ``nll``, ``bce_with_logits``,
 ``multiclass_hinge``, ``squared_hinge``, ``multilabel_hinge``; regression:
 ``sse``, ``mse``, ``l1``.  ``hierarchical_softmax`` (many classes) lives in
@@ -15,14 +15,7 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.losses_base import (
-    Loss,
-    as_array,
-    check_float,
-    check_labels,
-    check_same_shape,
-)
-from graphgrad.tensor import Tensor
+from graphgrad.extend import Loss, Tensor, as_array, check_float, check_labels, check_same_shape
 
 
 def _scores(who: str, prediction: Tensor, what: str = "scores") -> None:

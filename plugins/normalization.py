@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.module import Module, Parameter
-from graphgrad.random import resolve_rng
+from graphgrad.extend import Module, Parameter, resolve_rng
 
 
 class BatchNorm(Module):

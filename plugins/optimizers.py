@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.kernels import K
-from graphgrad.optim import Optimizer
+from graphgrad.extend import K, Optimizer
 
 
 def _check(who: str, name: str, value, low: float = 0.0, high: float | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import graphgrad as gg
-from graphgrad.optim import Schedule
+from graphgrad.extend import Schedule
 
 
 def _positive(who: str, name: str, value, integer: bool = False, allow_zero: bool = False):

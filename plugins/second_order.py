@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.optim import Optimizer
-from graphgrad.tensor import Tensor
+from graphgrad.extend import Optimizer, Tensor
 
 
 # ---------------------------------------------------------------- flat vectors

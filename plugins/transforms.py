@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.data.samplers import SeedLike
-from graphgrad.data.transform import RandomTransform, Transform, float_output, require_images
+from graphgrad.extend import RandomTransform, SeedLike, Transform, float_output, require_images
 
 
 def _with_dtype_of(y: np.ndarray, x: np.ndarray) -> np.ndarray:

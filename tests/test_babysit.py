@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad.babysit import chance_loss, relu_activity
+from graphgrad.check.babysitting import chance_loss, relu_activity
 from graphgrad.data import ArrayDataset, DataLoader
-from graphgrad.losses_base import Loss
+from graphgrad.nn.loss import Loss
 
 
 def blobs(n=200, d=6, classes=4, seed=0):

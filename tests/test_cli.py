@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from graphgrad import cli, plugin_loader, registry
+from graphgrad import cli, registry
+
+from graphgrad.registry import loader as plugin_loader
 from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad import cli_render
+from graphgrad.cli import render as cli_render
 from graphgrad.cli import SUBCOMMANDS, build_parser, main
-from graphgrad.demo import DEMO_CONFIG
+from graphgrad.cli.demo import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS_TOML = ROOT / "examples" / "configs" / "digits.toml"
@@ -184,7 +184,7 @@ def test_a_misspelt_config_key_lists_the_valid_keys(config_with, capsys, command
 
 
 def test_did_you_mean_pairs_several_misspelt_keys():
-    from graphgrad.config_parts import did_you_mean
+    from graphgrad.config.parts import did_you_mean
 
     assert did_you_mean(["lr"], ["momentum"]) == ""
     assert did_you_mean(["momentun"], ["lr", "momentum"]) == "; did you mean 'momentum'?"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from graphgrad.cli import main
-from graphgrad.demo import DEMO_CONFIG, demo_config, run_demo
+from graphgrad.cli.demo import DEMO_CONFIG, demo_config, run_demo
 
 pytest.importorskip("sklearn")
 

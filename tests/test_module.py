@@ -11,7 +11,8 @@ import pytest
 
 import graphgrad as gg
 from graphgrad.autograd import topological_order
-from graphgrad.module import Module, Parameter, Sequential, resolve_initializer
+from graphgrad.nn import Module, Parameter, Sequential
+from graphgrad.nn.parameter import resolve_initializer
 from graphgrad.serialize import SerializationError
 
 

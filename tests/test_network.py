@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import graphgrad as gg
 from graphgrad.autograd import topological_order
-from graphgrad.module import Module, Parameter
-from graphgrad.network import Network
+from graphgrad.nn.module import Module, Parameter
+from graphgrad.nn.network import Network
 
 
 class Dense(Module):

@@ -103,7 +103,7 @@ def test_modules_registries_and_hooks():
     assert gg.layers.Linear is gg.layers["linear"]
     assert isinstance(gg.hookimpl, pluggy.HookimplMarker)
     assert gg.hookimpl.project_name == "graphgrad"
-    from graphgrad import hookspecs
+    from graphgrad.registry import hookspecs
 
     for hook in ("graphgrad_register_layers", "graphgrad_register_losses",
                  "graphgrad_register_initializers", "graphgrad_register_optimizers",

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from graphgrad import plugin_loader, registry
+from graphgrad.registry import loader as plugin_loader
+
+from graphgrad import registry
 from graphgrad.registry import (
     AUTOLOAD_ENV,
     DuplicateComponentError,

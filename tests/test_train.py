@@ -11,11 +11,11 @@ import pytest
 
 import graphgrad as gg
 from graphgrad import registry
-from graphgrad.callbacks import Callback, EpochLogger, SaveCheckpoint
-from graphgrad.checkpoint import CheckpointError
+from graphgrad.training.callbacks import Callback, EpochLogger, SaveCheckpoint
+from graphgrad.training.checkpoint import CheckpointError
 from graphgrad.data import ArrayDataset, DataLoader, HardExampleSampler
-from graphgrad.metrics import accuracy
-from graphgrad.train import NonFiniteLossError
+from graphgrad.training.metrics import accuracy
+from graphgrad.training.trainer import NonFiniteLossError
 
 
 def blobs(n=120, d=4, seed=0):

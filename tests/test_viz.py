@@ -16,7 +16,7 @@ import pytest
 import graphgrad as gg
 from graphgrad import registry, viz
 from graphgrad.autograd import module_scope, record_grads
-from graphgrad.module import Parameter
+from graphgrad.nn.module import Parameter
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -4,10 +4,15 @@ The concrete transforms (standardize, pca_whiten, random_flip, ...) are plugins,
 found in the ``gg.transforms`` registry.
 """
 
-from .dataset import ArrayDataset, StreamDataset
-from .loader import DataLoader
-from .samplers import HardExampleSampler, RandomSampler, SequentialSampler, StratifiedSampler
-from .transform import RandomTransform, Transform
+from graphgrad.data.dataset import ArrayDataset, StreamDataset
+from graphgrad.data.loader import DataLoader
+from graphgrad.data.samplers import (
+    HardExampleSampler,
+    RandomSampler,
+    SequentialSampler,
+    StratifiedSampler,
+)
+from graphgrad.data.transform import RandomTransform, Transform
 
 __all__ = [
     "ArrayDataset",

@@ -27,16 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import ArrayDataset
-from .samplers import SeedLike, make_rng, rng_state, set_rng_state
+from graphgrad.autograd.tensor import tensor
+from graphgrad.data.dataset import ArrayDataset
+from graphgrad.random import SeedLike, generator_state, make_rng, restore_generator
 
 
 def to_tensor(array: np.ndarray):
     """Wrap one batch field as a ``graphgrad.Tensor``; an ndarray keeps its dtype
     (float64 stays float64, integer labels stay integer); no gradient is required."""
-    import graphgrad
-
-    return graphgrad.tensor(array)
+    return tensor(array)
 
 
 def collate(samples: list[tuple]) -> tuple[np.ndarray, ...]:
@@ -188,7 +187,7 @@ class DataLoader:
         JSON-able data). Take it between epochs; loading it into a loader built
         the same way makes the following epochs equal to an uninterrupted run.
         A stream's position is not included: it lives in the stream's source."""
-        state: dict[str, Any] = {"rng": rng_state(self.rng)}
+        state: dict[str, Any] = {"rng": generator_state(self.rng)}
         if hasattr(self.sampler, "state_dict"):
             state["sampler"] = self.sampler.state_dict()
         if hasattr(self.transform, "rng_state"):
@@ -210,7 +209,7 @@ class DataLoader:
                     f"{mine} one; build the loader with the same sampler and transform as the "
                     "saved one"
                 )
-        set_rng_state(self.rng, state["rng"])
+        restore_generator(self.rng, state["rng"])
         if "sampler" in state:
             self.sampler.load_state_dict(state["sampler"])
         if "transform_rng" in state:

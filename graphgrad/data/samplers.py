@@ -23,35 +23,7 @@ from typing import Any
 
 import numpy as np
 
-SeedLike = int | np.random.Generator | None
-
-
-def make_rng(seed: SeedLike = None) -> np.random.Generator:
-    """Return a PCG64 ``Generator``: ``seed`` may be None (fresh OS entropy), an
-    int, or an existing Generator (shared, not copied)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and not isinstance(seed, (int, np.integer)):
-        raise TypeError(
-            f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}"
-        )
-    return np.random.default_rng(seed)
-
-
-def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """The generator's bit-generator state: a dict of str and int (JSON-able)."""
-    return rng.bit_generator.state
-
-
-def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    """Restore a state returned by :func:`rng_state` (also after a JSON round trip)."""
-    expected = type(rng.bit_generator).__name__
-    if state.get("bit_generator") != expected:
-        raise ValueError(
-            f"RNG state is for bit generator {state.get('bit_generator')!r}, "
-            f"but this generator is {expected!r}; save and load with the same kind"
-        )
-    rng.bit_generator.state = state
+from graphgrad.random import SeedLike, generator_state, make_rng, restore_generator
 
 
 def _is_int(value: Any) -> bool:
@@ -112,10 +84,10 @@ class RandomSampler(Sampler):
         return self.n
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng)}
+        return {"rng": generator_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
+        restore_generator(self.rng, state["rng"])
 
 
 def largest_remainder(quotas: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -186,10 +158,10 @@ class StratifiedSampler(Sampler):
         return iter(batches)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng)}
+        return {"rng": generator_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
+        restore_generator(self.rng, state["rng"])
 
 
 def capped_probabilities(scores: np.ndarray, floor: float, cap: float) -> np.ndarray:
@@ -307,7 +279,7 @@ class HardExampleSampler(Sampler):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "rng": rng_state(self.rng),
+            "rng": generator_state(self.rng),
             "losses": self.losses.tolist(),
             "seen": self.seen.tolist(),
         }
@@ -319,6 +291,6 @@ class HardExampleSampler(Sampler):
                 f"HardExampleSampler.load_state_dict: state holds {losses.size} losses but the "
                 f"sampler has n={self.n}; load a state saved for the same dataset"
             )
-        set_rng_state(self.rng, state["rng"])
+        restore_generator(self.rng, state["rng"])
         self.losses = losses
         self.seen = np.asarray(state["seen"], dtype=bool)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .samplers import SeedLike, make_rng, rng_state, set_rng_state
+from graphgrad.random import SeedLike, generator_state, make_rng, restore_generator
 
 
 def plain(value: Any) -> Any:
@@ -150,10 +150,10 @@ class RandomTransform(Transform):
         return x
 
     def rng_state(self) -> Any:
-        return rng_state(self.rng)
+        return generator_state(self.rng)
 
     def set_rng_state(self, state: Any) -> None:
-        set_rng_state(self.rng, state)
+        restore_generator(self.rng, state)
 
 
 def require_images(x: np.ndarray, who: str) -> tuple[int, int, int, int]:

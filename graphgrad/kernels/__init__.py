@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import os
 
-from . import reference
+from graphgrad.kernels import reference
 
 BACKENDS = ("numba", "numpy")
 # Which module overlays the reference table for each backend.

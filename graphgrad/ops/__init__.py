@@ -1,7 +1,7 @@
 """The built-in differentiable ops, one Function class each, and their functions."""
 
-from .activations import leaky_relu, relu, sigmoid, softplus, tanh
-from .elementwise import (
+from graphgrad.ops.activations import leaky_relu, relu, sigmoid, softplus, tanh
+from graphgrad.ops.elementwise import (
     abs,
     add,
     clip,
@@ -18,10 +18,10 @@ from .elementwise import (
     sub,
     where,
 )
-from .linalg import matmul
-from .nn import log_softmax, softmax, softmax_cross_entropy
-from .reduce import logsumexp, max, mean, min, sum, var
-from .shape import (
+from graphgrad.ops.linalg import matmul
+from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
+from graphgrad.ops.reduce import logsumexp, max, mean, min, sum, var
+from graphgrad.ops.shape import (
     astype,
     broadcast_to,
     concatenate,

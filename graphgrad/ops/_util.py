@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import STATE
-from ..kernels import K
-from ..tensor import Tensor
+from graphgrad.autograd.grad_mode import STATE
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
 
 
 def recording() -> bool:
@@ -51,6 +51,6 @@ def unbroadcast(g: Tensor, shape) -> Tensor:
         return g
     if not STATE.enabled:
         return Tensor._wrap(K.sum_to_shape(g.data, tuple(shape)))
-    from .shape import sum_to_shape
+    from graphgrad.ops.shape import sum_to_shape
 
     return sum_to_shape(g, shape)

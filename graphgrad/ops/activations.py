@@ -8,10 +8,10 @@ backward calls the fused kernel directly.
 
 from __future__ import annotations
 
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor, recording, wrap
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor, recording, wrap
 
 
 class Tanh(Function):

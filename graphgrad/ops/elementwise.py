@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor, broadcast_shapes, recording, unbroadcast, wrap
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor, broadcast_shapes, recording, unbroadcast, wrap
 
 
 def _shape(x):

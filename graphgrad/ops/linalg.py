@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor, recording, unbroadcast, wrap
-from .shape import reshape, swapaxes
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor, recording, unbroadcast, wrap
+from graphgrad.ops.shape import reshape, swapaxes
 
 
 class MatMul(Function):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import is_grad_enabled
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor
-from .elementwise import exp
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.grad_mode import is_grad_enabled
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor
+from graphgrad.ops.elementwise import exp
 
 
 def _axis(op, axis, ndim):

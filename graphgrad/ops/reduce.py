@@ -10,13 +10,13 @@ import builtins
 
 import numpy as np
 
-from ..autograd import is_grad_enabled
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor, recording, wrap
-from .elementwise import exp
-from .shape import broadcast_to, reshape
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.grad_mode import is_grad_enabled
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor, recording, wrap
+from graphgrad.ops.elementwise import exp
+from graphgrad.ops.shape import broadcast_to, reshape
 
 
 def normalize_axis(op, axis, ndim):

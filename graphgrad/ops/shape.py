@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
-from ..kernels import K
-from ..tensor import Tensor
-from ._util import as_tensor, broadcast_shapes
+from graphgrad.autograd.function import Function
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
+from graphgrad.ops._util import as_tensor, broadcast_shapes
 
 
 class Reshape(Function):

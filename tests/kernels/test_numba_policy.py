@@ -1,4 +1,4 @@
-"""The JIT policy of graphgrad/kernels/_jit.py: lazy, cached, NaN-safe, serial."""
+"""The JIT policy of graphgrad/kernels/numba_backend/_jit.py: lazy, cached, NaN-safe, serial."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import graphgrad as gg
 from graphgrad.kernels import K, reference
 
 numba_backend = pytest.importorskip("graphgrad.kernels.numba_backend")
-_jit = pytest.importorskip("graphgrad.kernels._jit")
+_jit = pytest.importorskip("graphgrad.kernels.numba_backend._jit")
 
 LOOP_MODULES = ["approx", "elementwise", "reduce", "softmax", "optim", "scatter"]
 
@@ -58,7 +58,7 @@ def test_set_backend_switches_the_table():
         gg.set_backend("numpy")
         assert K.sigmoid is reference.sigmoid
         gg.set_backend("numba")
-        assert K.sigmoid is numba_backend.sigmoid
+        assert K.sigmoid is numba_backend.elementwise.sigmoid
         assert K.matmul is reference.matmul  # no numba twin: the reference stays
     finally:
         gg.set_backend(previous)
@@ -74,7 +74,7 @@ def test_every_kernel_is_lazy_cached_serial_and_numpy_error_model():
     import importlib
 
     for name in LOOP_MODULES:
-        module = importlib.import_module(f"graphgrad.kernels.{name}")
+        module = importlib.import_module(f"graphgrad.kernels.numba_backend.loops.{name}")
         dispatchers = [v for v in vars(module).values() if hasattr(v, "targetoptions")]
         assert dispatchers, name
         for d in dispatchers:
@@ -88,7 +88,7 @@ def test_every_kernel_is_lazy_cached_serial_and_numpy_error_model():
 def test_kernels_compile_lazily():
     result = _run("""
         import json
-        from graphgrad.kernels import elementwise
+        from graphgrad.kernels.numba_backend.loops import elementwise
         before = len(elementwise.relu.signatures)
         import numpy as np
         elementwise.relu(np.ones(4, np.float32), np.empty(4, np.float32))
@@ -98,13 +98,13 @@ def test_kernels_compile_lazily():
 
 
 def test_lazy_module_defers_execution():
-    from graphgrad.kernels._jit import lazy_module
+    from graphgrad.kernels.numba_backend._jit import lazy_module
 
-    assert lazy_module("graphgrad.kernels.scatter") is sys.modules["graphgrad.kernels.scatter"]
+    assert lazy_module("graphgrad.kernels.numba_backend.loops.scatter") is sys.modules["graphgrad.kernels.numba_backend.loops.scatter"]
     result = _run("""
         import json, sys, threading
-        from graphgrad.kernels._jit import lazy_module
-        m = lazy_module("graphgrad.kernels.scatter")
+        from graphgrad.kernels.numba_backend._jit import lazy_module
+        m = lazy_module("graphgrad.kernels.numba_backend.loops.scatter")
         loaded_before = "numba" in sys.modules
         found = []
         # two threads race for the first use: both must get the compiled kernel
@@ -114,7 +114,7 @@ def test_lazy_module_defers_execution():
             t.start()
         for t in threads:
             t.join()
-        same = found[0] is found[1] is sys.modules["graphgrad.kernels.scatter"].index_add_rows
+        same = found[0] is found[1] is sys.modules["graphgrad.kernels.numba_backend.loops.scatter"].index_add_rows
         print(json.dumps([loaded_before, "numba" in sys.modules, len(found), same]))
     """)
     assert result == [False, True, 2, True]

@@ -128,7 +128,7 @@ BINARY = ["add", "sub", "mul", "div", "maximum", "minimum"]
 def broadcast_threshold(request, monkeypatch):
     """Run with the size threshold off (every row/column broadcast takes the loop) and on."""
     if request.param == "numba loops":
-        monkeypatch.setattr(numba_backend, "BROADCAST_MIN_SIZE", 0)
+        monkeypatch.setattr(numba_backend.elementwise, "BROADCAST_MIN_SIZE", 0)
     return request.param
 
 LAYOUTS = {
@@ -182,7 +182,7 @@ def test_binary_hypothesis_shapes(shapes, dtype, name, broadcast_threshold):
 def test_big_broadcasts_take_the_loops_and_match():
     a, row, col = data((96, 64), np.float32, 20), data((64,), np.float32, 21), data(
         (96, 1), np.float32, 22)
-    assert a.size >= numba_backend.BROADCAST_MIN_SIZE
+    assert a.size >= numba_backend.elementwise.BROADCAST_MIN_SIZE
     for name in BINARY:
         for x, y in ((a, row), (row, a), (a, col), (col, a)):
             want = ref.KERNELS[name](x, y)
@@ -264,7 +264,7 @@ REDUCTIONS = ["sum", "mean", "var", "logsumexp"]
 @pytest.fixture(params=["maxima in the loop", "maxima from numpy"])
 def long_row(request, monkeypatch):
     """Softmax-like kernels take row maxima from NumPy for long rows: test both paths."""
-    monkeypatch.setattr(importlib.import_module("graphgrad.kernels._reductions"), "LONG_ROW",
+    monkeypatch.setattr(importlib.import_module("graphgrad.kernels.numba_backend.reductions"), "LONG_ROW",
                         10**9 if request.param == "maxima in the loop" else 1)
     return request.param
 AXES = [None, 0, 1, 2, -1, (0, 1), (1, 2), (0, 1, 2), (0, 2)]

@@ -12,8 +12,7 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.module import Module, Parameter
-from graphgrad.random import resolve_rng
+from graphgrad.extend import Module, Parameter, resolve_rng
 
 __version__ = "0.1.0"
 

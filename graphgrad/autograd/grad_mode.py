@@ -1,0 +1,99 @@
+"""Grad modes: whether ops record the graph, the running module path, record_grads.
+
+Thread-local state read by every op (`STATE.enabled`) and by graph export
+(`STATE.module_scope`, `STATE.record_grads`).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+
+class _GradMode(threading.local):
+    def __init__(self):
+        self.enabled = True
+        self.module_scope = []  # (dotted path, class name) of the Modules running
+        self.record_grads = False
+
+
+STATE = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record the graph on this thread."""
+    return STATE.enabled
+
+
+class _GradModeContext:
+    _value = True
+
+    def __enter__(self):
+        self._prev = STATE.enabled
+        STATE.enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        STATE.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
+    """Context manager / decorator: ops inside record no graph (thread-local)."""
+
+    _value = False
+
+
+class enable_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
+    """Context manager / decorator: re-enable graph recording inside ``no_grad``."""
+
+    _value = True
+
+
+class module_scope:  # noqa: N801 - used like a function: `with module_scope(...):`
+    """Record the running Module on every node created inside.
+
+    Nodes get ``node.module = (path, type_name)``: the module's dotted path from
+    the model that was called (``""`` for that model itself, ``"fc1"``,
+    ``"blocks.0.conv"``) and its class name.  Outside any module it is None.
+    A plain class rather than a generator context manager: every Module call
+    enters one, and a generator-based one costs several times more.
+    """
+
+    __slots__ = ("_entry", "_scope")
+
+    def __init__(self, path: str, type_name: str = ""):
+        self._entry = (path, type_name)
+
+    def __enter__(self):
+        self._scope = STATE.module_scope  # this thread's stack
+        self._scope.append(self._entry)
+        return self
+
+    def __exit__(self, *exc):
+        self._scope.pop()
+        return False
+
+
+@contextmanager
+def record_grads():
+    """Keep each node's output gradients (``node.grad_outputs``) after backward.
+
+    Used by graph inspection to show gradient shapes and norms; off by default
+    because it keeps every intermediate gradient alive.
+    """
+    prev, STATE.record_grads = STATE.record_grads, True
+    try:
+        yield
+    finally:
+        STATE.record_grads = prev

@@ -1,0 +1,31 @@
+"""gg.check: gradient checks, component checks, babysitting, the learning-rate finder.
+
+The gradient checks load with the package; the heavier checkers load on first
+use (PEP 562), so ``import graphgrad`` does not pull in training or plotting.
+"""
+
+import importlib
+
+from graphgrad.check.gradients import GradcheckError, gradcheck, gradgradcheck, jacobian
+
+# name -> module that defines it (loaded on first use)
+_LAZY = {
+    "module": "graphgrad.check.module_checks",
+    "babysit": "graphgrad.check.babysitting",
+    "lr_find": "graphgrad.check.lr_finder",
+    "shapes": "graphgrad.viz.jacobian_shapes",
+}
+
+__all__ = ["GradcheckError", "gradcheck", "gradgradcheck", "jacobian", *_LAZY]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'graphgrad.check' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

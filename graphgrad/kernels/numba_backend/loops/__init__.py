@@ -1,0 +1,1 @@
+"""The Numba loops, one module per family; each compiles lazily on first call."""

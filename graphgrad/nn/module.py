@@ -1,0 +1,367 @@
+"""Module, Parameter and Sequential: the PyTorch-style way to hold a model's state.
+
+A ``Module`` holds ``Parameter`` s (trainable Tensors), buffers (non-trainable
+arrays such as batch-norm running statistics) and child modules.  Nothing has
+to be registered: parameters and children are discovered from the instance's
+attributes, including lists, tuples and dicts of them, and named with dotted
+paths (``fc1.weight``, ``blocks.0.bias``, ``heads.cls.weight``).
+
+Calling a module runs ``forward`` inside ``graphgrad.autograd.module_scope`` so
+every graph node it creates records the module's dotted path from the model
+that was called (``""`` for the model itself) and its class name; Graphviz
+export groups nodes by it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from graphgrad.autograd.grad_mode import enable_grad, module_scope, no_grad
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.nn.parameter import Parameter, resolve_initializer  # noqa: F401 - re-exported
+
+_LOCAL = threading.local()
+
+
+def _running() -> list:
+    """This thread's stack of (module, dotted path) for the modules being called."""
+    stack = getattr(_LOCAL, "stack", None)
+    if stack is None:
+        stack = _LOCAL.stack = []
+    return stack
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of layers and models (PyTorch semantics).
+
+    Subclasses define ``forward(*inputs)`` and put Parameters, buffers and child
+    Modules in attributes.  ``module(x)`` runs ``forward`` with the module's
+    dotted path recorded on every graph node created.  ``training`` (set by
+    ``train()``/``eval()``) lets layers such as dropout behave differently.
+    """
+
+    training = True
+
+    def __init__(self):
+        self.training = True
+
+    # ---------------------------------------------------------------- calling
+    def forward(self, *args, **kwargs):
+        """The computation; every subclass defines it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define forward(); a Module subclass must "
+            "implement forward(self, *inputs) and return its output Tensor(s)"
+        )
+
+    def __call__(self, *args, **kwargs):
+        stack = _running()
+        if stack:
+            parent, parent_path = stack[-1]
+            path = _join(parent_path, parent._child_name(self))
+        else:
+            path = ""
+        stack.append((self, path))
+        try:
+            with module_scope(path, type(self).__name__):
+                return self.forward(*args, **kwargs)
+        finally:
+            stack.pop()
+
+    def _child_name(self, child: Module) -> str:
+        """The dotted name of `child` relative to this running module.
+
+        A direct child first, then any descendant; a module found nowhere (passed
+        in from outside) is named after its class.
+        """
+        for name, module in self._direct_children():
+            if module is child:
+                return name
+        for name, module in self.named_modules():
+            if module is child and name:
+                return name
+        return type(child).__name__
+
+    # ------------------------------------------------------------- discovery
+    def _direct_children(self) -> Iterator[tuple[str, Module]]:
+        """Child modules held in attributes, lists/tuples (``attr.i``) and dicts (``attr.key``)."""
+        yield from _members(vars(self), Module)
+
+    def _direct_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        yield from _members(vars(self), Parameter)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) for each direct child, each module once."""
+        seen = set()
+        for name, module in self._direct_children():
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        """The direct child modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted path, module) for this module and every descendant, each once, pre-order."""
+        seen = {id(self)}
+        stack = [(prefix, self)]
+        while stack:
+            path, module = stack.pop()
+            yield path, module
+            children = [(_join(path, n), m) for n, m in module.named_children()
+                        if id(m) not in seen]
+            for _, m in children:
+                seen.add(id(m))
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every descendant."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) for every parameter, each once (shared ones by first name)."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for path, module in modules:
+            for name, p in module._direct_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield _join(path, name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every Parameter, each once (pass to an optimizer)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def register_buffer(self, name: str, value) -> None:
+        """Keep a non-trainable array (e.g. running statistics) as attribute `name`.
+
+        Buffers go into ``state_dict`` and are converted by ``astype`` like
+        parameters, but get no gradient.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{type(self).__name__}.register_buffer: bad name {name!r}; "
+                             "use a Python identifier")
+        current = vars(self).get(name)
+        if isinstance(current, (Parameter, Module)):
+            raise ValueError(f"{type(self).__name__}.register_buffer: {name!r} is already a "
+                             f"{type(current).__name__} of this module")
+        if "_buffer_names" not in vars(self):
+            self._buffer_names = []
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, None if value is None else np.array(value, copy=True))
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """(dotted name, ndarray) for every registered buffer."""
+        for name, _, _, value in self._buffer_slots(prefix):
+            yield name, value
+
+    def _buffer_slots(self, prefix: str = "") -> Iterator[tuple[str, Module, str, np.ndarray]]:
+        """(dotted name, owning module, attribute, ndarray) for every buffer that is not None."""
+        for path, module in self.named_modules(prefix):
+            for name in vars(module).get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is not None:
+                    yield _join(path, name), module, name, value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter) and value.name is None:
+            value.name = name  # shown in graph exports
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all descendants; returns self."""
+        for _, module in self.named_modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``.grad = None``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Total number of parameter elements (shared parameters counted once)."""
+        return int(sum(p.data.size for p in self.parameters()
+                       if p.requires_grad or not trainable_only))
+
+    def astype(self, dtype) -> Module:
+        """Cast every floating parameter and buffer to `dtype` in place; returns self."""
+        dtype = np.dtype(dtype)
+        with no_grad():
+            for p in self.parameters():
+                if p.data.dtype.kind == "f" and p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None
+                    p._bump_version()
+        for _, module, name, value in list(self._buffer_slots()):
+            if value.dtype.kind == "f":
+                setattr(module, name, value.astype(dtype))
+        return self
+
+    def float(self) -> Module:
+        """Cast to float32 in place."""
+        return self.astype(np.float32)
+
+    def double(self) -> Module:
+        """Cast to float64 in place."""
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name → ndarray copy of every parameter, then every buffer."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
+
+    def _state_targets(self) -> dict[str, tuple]:
+        targets: dict[str, tuple] = {name: ("parameter", p) for name, p in self.named_parameters()}
+        for dotted, module, name, _ in self._buffer_slots():
+            targets[dotted] = ("buffer", module, name)
+        return targets
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from `state` (name → array) into the parameters and buffers.
+
+        Parameters are overwritten in place (optimizers keep working), cast to
+        their dtype.  With ``strict=True`` a name missing from `state` or
+        unknown to the model is an error; a shape mismatch always is.  Nothing
+        is changed unless every check passes.  Returns ``(missing_keys,
+        unexpected_keys)``.
+        """
+        targets = self._state_targets()
+        missing = [n for n in targets if n not in state]
+        unexpected = [n for n in state if n not in targets]
+        mismatched = []
+        for name, target in targets.items():
+            if name in state:
+                current = target[1].data if target[0] == "parameter" else getattr(*target[1:])
+                got = np.shape(state[name])
+                if got != current.shape:
+                    mismatched.append(f"{name}: state {got} vs model {current.shape}")
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys (in the model, not in the state): {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys (in the state, not in the model): {unexpected}")
+        if mismatched:
+            problems.append("shape mismatch: " + "; ".join(mismatched))
+        if problems:
+            hint = (" Pass strict=False to load only the matching names."
+                    if strict and (missing or unexpected) else "")
+            raise ValueError(f"{type(self).__name__}.load_state_dict: "
+                             + "; ".join(problems) + "." + hint)
+        for name, target in targets.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if target[0] == "parameter":
+                p = target[1]
+                np.copyto(p.data, value, casting="unsafe")
+                p._bump_version()
+            else:
+                _, module, attr = target
+                setattr(module, attr, value.astype(getattr(module, attr).dtype, copy=True))
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path, meta: dict | None = None):
+        """Write ``state_dict()`` to `path` as .npz, atomically (never pickle); returns the path.
+
+        `meta` (JSON-able) is stored alongside; the class name and parameter
+        count are always recorded.
+        """
+        from graphgrad.serialize import save_npz_atomic
+
+        record = {"graphgrad": "module", "class": type(self).__name__,
+                  "num_parameters": self.num_parameters()}
+        record.update(meta or {})
+        return save_npz_atomic(path, self.state_dict(), record)
+
+    def load(self, path, strict: bool = True) -> Module:
+        """Load weights saved by ``save`` into this module (``load_state_dict``); returns self."""
+        from graphgrad.serialize import load_npz
+
+        arrays, _ = load_npz(path)
+        self.load_state_dict(arrays, strict=strict)
+        return self
+
+    # ------------------------------------------------------------ inspection
+    def to_dot(self, example_input, **opts):
+        """Run forward on `example_input` and return its graph via ``graphgrad.viz.to_dot``.
+
+        A floating input that does not require grad is replaced by a copy that
+        does, so the graph is recorded even for a module without parameters.
+        `opts` go to ``to_dot`` (``depth``, ``show_shapes``...); ``params``
+        defaults to this module, so parameters get their dotted names.
+        """
+        from graphgrad import viz
+
+        inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+        inputs = tuple(_traced(x) for x in inputs)
+        with enable_grad():
+            output = self(*inputs)
+        opts.setdefault("params", self)
+        return viz.to_dot(output, **opts)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr`` (override in layers)."""
+        return ""
+
+    def __repr__(self) -> str:
+        n = self.num_parameters()
+        count = f"  # {n:,} parameters" if n else ""
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()}){count}"
+        own = self.extra_repr()
+        body = ([own] if own else []) + [f"({name}): {child!r}" for name, child in children]
+        inner = "\n".join("  " + line for line in "\n".join(body).splitlines())
+        return f"{type(self).__name__}(\n{inner}\n){count}"
+
+
+def _traced(x):
+    if isinstance(x, Tensor) and x.dtype.kind == "f" and not x.requires_grad:
+        return Tensor(x.data, requires_grad=True, name=x.name or "input")
+    return x
+
+
+def _members(attributes: dict, kind: type) -> Iterator[tuple[str, Any]]:
+    """Values of type `kind` among attributes, lists/tuples and dicts of attributes."""
+    for attr, value in attributes.items():
+        if isinstance(value, kind):
+            yield attr, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, kind):
+                    yield f"{attr}.{i}", item
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, kind):
+                    yield f"{attr}.{key}", item

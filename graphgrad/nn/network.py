@@ -1,0 +1,268 @@
+"""Network: a model written as a directed acyclic graph of named layers.
+
+The layers live in a ``networkx.DiGraph``: one node per named input and per
+layer, an edge from every producer to each layer that consumes it.  Forward
+runs the layers in topological order (ties broken by the order they were
+added), feeding each the outputs of its ``inputs`` in the listed order, so
+merge layers (``add``, ``concat``) take several inputs.  Diamonds and skip
+connections are just nodes with more than one consumer or producer.
+
+    net = gg.Network(inputs=["x"])
+    net.add("fc1", gg.layers.Linear(4, 8), inputs=["x"])
+    net.add("act", gg.layers.ReLU())                      # input: the previous layer
+    net.add("fc2", gg.layers.Linear(8, 4))
+    net.add("skip", gg.layers.Add(), inputs=["fc2", "x"])
+    y = net(x)            # or net({"x": x}) or net(x=x)
+
+A Network is a Module: its parameters are named ``<node>.<parameter>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import networkx as nx
+
+from graphgrad.nn.module import Module
+
+
+def _check_name(what: str, name) -> str:
+    if not isinstance(name, str) or not name or "." in name or name.startswith("_"):
+        raise ValueError(
+            f"Network: {what} name {name!r} must be a non-empty string without '.' that does "
+            "not start with '_' (it becomes the prefix of parameter names)"
+        )
+    return name
+
+
+def _name_list(value, what: str) -> list[str]:
+    names = [value] if isinstance(value, str) else list(value)
+    if not names:
+        raise ValueError(f"Network: {what} must name at least one node")
+    return [_check_name(what, n) for n in names]
+
+
+class Network(Module):
+    """A DAG of named layers in a ``networkx.DiGraph`` (``net.graph``).
+
+    ``inputs`` names the network's inputs (default one input ``"x"``);
+    ``outputs`` names the node(s) whose values ``forward`` returns (default:
+    the last layer added).  With one output ``net(...)`` returns a Tensor, with
+    several a tuple in the order of ``outputs``.  Call it with positional
+    tensors in the order of ``inputs``, one dict ``{name: tensor}``, or
+    keywords.  A missing input or a cycle is reported, naming the nodes, when
+    the network is first run (or by ``check()``), so layers may be added in any
+    order.
+    """
+
+    def __init__(self, inputs: str | Sequence[str] = ("x",),
+                 outputs: str | Sequence[str] | None = None):
+        super().__init__()
+        self.graph = nx.DiGraph()
+        self.input_names = _name_list(inputs, "input")
+        if len(set(self.input_names)) != len(self.input_names):
+            raise ValueError(f"Network: input names repeat: {self.input_names}")
+        for i, name in enumerate(self.input_names):
+            self.graph.add_node(name, kind="input", order=i)
+        self._outputs = None if outputs is None else _name_list(outputs, "output")
+        self._last_layer = None
+        self._running_node = None
+        self._plan = None  # cached (topological order of needed layers, outputs)
+
+    # ---------------------------------------------------------------- building
+    def add(self, name: str, layer: Module, inputs: str | Sequence[str] | None = None) -> Network:
+        """Add `layer` as node `name`, fed by the nodes named in `inputs` (in that order).
+
+        ``inputs=None`` feeds it the previously added layer (the network input
+        for the first layer of a one-input network).  Returns the network, so
+        calls chain.
+        """
+        _check_name("layer", name)
+        if self.graph.nodes.get(name, {}).get("kind") is not None:
+            kind = self.graph.nodes[name]["kind"]
+            raise ValueError(f"Network.add: there is already {'an' if kind == 'input' else 'a'} "
+                             f"{kind} named {name!r}; choose another name")
+        if not isinstance(layer, Module):
+            hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
+                    if isinstance(layer, type) else "")
+            raise TypeError(f"Network.add({name!r}): the layer must be a Module, got "
+                            f"{type(layer).__name__}{hint}")
+        if inputs is None:
+            if self._last_layer is not None:
+                inputs = [self._last_layer]
+            elif len(self.input_names) == 1:
+                inputs = list(self.input_names)
+            else:
+                raise ValueError(f"Network.add({name!r}): the network has several inputs "
+                                 f"{self.input_names}; say which feed this layer with inputs=[...]")
+        inputs = _name_list(inputs, "input")
+        order = self.graph.number_of_nodes()
+        self.graph.add_node(name, kind="layer", layer=layer, inputs=inputs, order=order)
+        for port, source in enumerate(inputs):
+            if self.graph.has_edge(source, name):
+                self.graph.edges[source, name]["ports"].append(port)
+            else:
+                self.graph.add_edge(source, name, ports=[port])
+        self._last_layer = name
+        self._plan = None
+        return self
+
+    @property
+    def outputs(self) -> list[str]:
+        """The node names whose values forward returns (default: the last layer added)."""
+        if self._outputs is not None:
+            return list(self._outputs)
+        return [self._last_layer] if self._last_layer is not None else []
+
+    @outputs.setter
+    def outputs(self, names) -> None:
+        self._outputs = _name_list(names, "output")
+        self._plan = None
+
+    def __getitem__(self, name: str) -> Module:
+        attrs = self.graph.nodes.get(name)
+        if attrs is None or attrs.get("kind") != "layer":
+            raise KeyError(f"Network has no layer named {name!r}; layers: {self.layer_names()}")
+        return attrs["layer"]
+
+    def layer_names(self) -> list[str]:
+        """The layer nodes, in the order they were added."""
+        return [n for n, a in self.graph.nodes(data=True) if a.get("kind") == "layer"]
+
+    # -------------------------------------------------------------- checking
+    def check(self) -> list[str]:
+        """Validate the graph and return the order forward runs the layers in.
+
+        Raises ValueError naming the nodes if a layer's input does not exist,
+        an output does not exist, or the layers form a cycle.
+        """
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return list(self._plan[0])
+
+    def _make_plan(self):
+        graph = self.graph
+        missing = {n: sorted(c for c in graph.successors(n))
+                   for n, a in graph.nodes(data=True) if a.get("kind") is None}
+        if missing:
+            detail = "; ".join(f"{n!r} (wanted by {', '.join(map(repr, users))})"
+                               for n, users in missing.items())
+            raise ValueError(
+                f"Network: missing input node(s): {detail}. Each must be a network input "
+                f"({self.input_names}) or an added layer; add it or fix the name"
+            )
+        outputs = self.outputs
+        if not outputs:
+            raise ValueError("Network: it has no layers; add some with net.add(name, layer)")
+        unknown = [o for o in outputs if o not in graph]
+        if unknown:
+            raise ValueError(f"Network: output(s) {unknown} are not nodes; nodes: "
+                             f"{list(graph.nodes)}")
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise ValueError(f"Network: the layers form a cycle {path}; a network must be a "
+                             "DAG, so feed one of them from another node")
+        needed = set(outputs)
+        for o in outputs:
+            needed |= nx.ancestors(graph, o)
+        order = [n for n in nx.lexicographical_topological_sort(
+                     graph, key=lambda n: graph.nodes[n]["order"])
+                 if n in needed and graph.nodes[n]["kind"] == "layer"]
+        return order, outputs
+
+    # --------------------------------------------------------------- running
+    def _feeds(self, args, kwargs) -> dict:
+        if len(args) == 1 and isinstance(args[0], dict):
+            feeds = dict(args[0])
+        else:
+            if len(args) > len(self.input_names):
+                raise TypeError(f"Network: got {len(args)} positional inputs for the "
+                                f"{len(self.input_names)} inputs {self.input_names}")
+            feeds = dict(zip(self.input_names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in feeds:
+                raise TypeError(f"Network: input {key!r} given twice")
+            feeds[key] = value
+        unknown = [k for k in feeds if k not in self.input_names]
+        missing = [k for k in self.input_names if k not in feeds]
+        if unknown or missing:
+            raise TypeError(f"Network: inputs are {self.input_names}; "
+                            + (f"missing {missing}" if missing else "")
+                            + ("; " if missing and unknown else "")
+                            + (f"unknown {unknown}" if unknown else ""))
+        return feeds
+
+    def forward(self, *args, **kwargs):
+        """Run the layers in topological order; return the output node value(s)."""
+        order = self.check()
+        values = self._feeds(args, kwargs)
+        nodes = self.graph.nodes
+        try:
+            for name in order:
+                attrs = nodes[name]
+                self._running_node = name
+                values[name] = attrs["layer"](*[values[i] for i in attrs["inputs"]])
+        finally:
+            self._running_node = None
+        outs = [values[o] for o in self._plan[1]]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    # ------------------------------------------------------------- as Module
+    def _direct_children(self) -> Iterator[tuple[str, Module]]:
+        for name, attrs in self.graph.nodes(data=True):
+            if attrs.get("kind") == "layer":
+                yield name, attrs["layer"]
+        yield from super()._direct_children()
+
+    def _child_name(self, child: Module) -> str:
+        running = self._running_node
+        if running is not None and self.graph.nodes[running]["layer"] is child:
+            return running
+        return super()._child_name(child)
+
+    # ------------------------------------------------------------ inspection
+    def to_networkx(self) -> nx.DiGraph:
+        """A copy of the layer graph with plain attributes (no layer objects).
+
+        Nodes: ``kind`` ("input" | "layer"), ``type`` (class name, "Input" for
+        inputs), ``num_parameters``, ``params`` (name → shape), ``inputs``
+        (ordered), ``is_output``, ``label``.  Edges: ``ports`` (positions of
+        the producer among the consumer's inputs).
+        """
+        out = nx.DiGraph(name=type(self).__name__, inputs=list(self.input_names),
+                         outputs=self.outputs)
+        outputs = set(self.outputs)
+        for name, attrs in self.graph.nodes(data=True):
+            layer = attrs.get("layer")
+            kind = attrs.get("kind") or "missing"
+            type_name = type(layer).__name__ if layer is not None else kind.capitalize()
+            params = ({n: tuple(p.shape) for n, p in layer.named_parameters()}
+                      if layer is not None else {})
+            out.add_node(name, kind=kind, type=type_name,
+                         num_parameters=layer.num_parameters() if layer is not None else 0,
+                         params=params, inputs=list(attrs.get("inputs", [])),
+                         is_output=name in outputs, label=f"{name}\n{type_name}")
+        for u, v, attrs in self.graph.edges(data=True):
+            out.add_edge(u, v, ports=list(attrs["ports"]))
+        return out
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, attrs in self.graph.nodes(data=True):
+            if attrs.get("kind") != "layer":
+                continue
+            layer_repr = repr(attrs["layer"]).splitlines()
+            lines.append(f"({name} <- {', '.join(attrs['inputs'])}): {layer_repr[0]}")
+            lines.extend(layer_repr[1:])
+        n = self.num_parameters()
+        count = f"  # {n:,} parameters" if n else ""
+        head = f"Network(inputs={self.input_names}, outputs={self.outputs}"
+        if not lines:
+            return head + ")" + count
+        inner = "\n".join("  " + line for line in lines)
+        return f"{head})(\n{inner}\n){count}"
+

@@ -1,0 +1,82 @@
+"""Sequential: modules applied one after another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphgrad.nn.module import Module
+
+
+class Sequential(Module):
+    """Modules applied one after another: ``forward(x) = m_n(…m_2(m_1(x)))``.
+
+    ``Sequential(m1, m2, ...)`` names the children ``"0"``, ``"1"``, ...;
+    ``Sequential({"fc1": m1, "act": m2})`` uses the given names.  Supports
+    ``len``, iteration, ``seq[i]`` (a module), ``seq["name"]``, ``seq[a:b]`` (a
+    Sequential) and ``append``.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self._names: list[str] = []
+        self._layers: list[Module] = []
+        self._running_index = None  # position of the layer forward is calling
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            for name, layer in layers[0].items():
+                self.append(layer, name=name)
+        else:
+            for layer in layers:
+                self.append(layer)
+
+    def append(self, layer: Module, name: str | None = None) -> Sequential:
+        """Add `layer` at the end (named by its position unless `name` is given); returns self."""
+        position = len(self._layers)
+        if not isinstance(layer, Module):
+            hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
+                    if isinstance(layer, type) else "")
+            raise TypeError(f"Sequential: item {position} is a {type(layer).__name__}, not a "
+                            f"Module{hint}")
+        if name is None:
+            while str(position) in self._names:
+                position += 1
+            name = str(position)
+        if not isinstance(name, str) or not name or "." in name or name in self._names:
+            raise ValueError(f"Sequential: layer name {name!r} is empty, contains '.', or is "
+                             f"already used (names so far: {self._names})")
+        self._names.append(name)
+        self._layers.append(layer)
+        return self
+
+    def _direct_children(self):
+        yield from zip(self._names, self._layers, strict=True)
+
+    def _child_name(self, child):
+        i = self._running_index
+        if i is not None and i < len(self._layers) and self._layers[i] is child:
+            return self._names[i]
+        return super()._child_name(child)
+
+    def forward(self, x):
+        """Feed x through every layer in order."""
+        try:
+            for i, layer in enumerate(self._layers):
+                self._running_index = i
+                x = layer(x)
+        finally:
+            self._running_index = None
+        return x
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._layers))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(dict(zip(self._names[index], self._layers[index], strict=True)))
+        if isinstance(index, str):
+            if index not in self._names:
+                raise KeyError(f"Sequential has no layer named {index!r}; names: {self._names}")
+            return self._layers[self._names.index(index)]
+        return self._layers[index]

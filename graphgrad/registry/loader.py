@@ -1,0 +1,432 @@
+"""Plugin loading: the pluggy manager, built-in and entry-point plugins, their records.
+
+Nothing is built at import. On first use, ``plugin_manager()`` creates a
+``pluggy.PluginManager("graphgrad")``, adds the hook specs, registers every
+submodule of the built-in package ``graphgrad_plugins`` (sorted by name; modules
+whose name starts with ``_`` are helpers and are skipped), then the plugins
+declared by installed distributions under the entry-point group ``graphgrad``
+(unless ``GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD=1``), and calls each plugin's
+``graphgrad_register_*`` hooks one by one, keeping what each plugin contributed.
+
+A broken outside plugin (it fails to import, has an unknown hook, or one of its
+hooks raises or returns something other than a list of classes or callables)
+is unregistered and reported with a ``GraphgradPluginWarning``; everything else
+keeps working. A broken built-in plugin is a bug in graphgrad and raises
+``PluginError``.  The registries built from the contributions (``gg.layers``...)
+are in ``graphgrad.registry``, which also re-exports this module's public names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import os
+import pkgutil
+import re
+import threading
+import types
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from graphgrad.registry import hookspecs
+from graphgrad.registry.hookspecs import EVENT_HOOKS, KINDS, REGISTRATION_HOOKS
+
+PROJECT = "graphgrad"
+ENTRY_POINT_GROUP = "graphgrad"
+BUILTIN_PACKAGE = "graphgrad_plugins"
+AUTOLOAD_ENV = "GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD"
+
+BUILTIN, ENTRY_POINT, MANUAL = "built-in", "entry point", "manual"
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- errors -------------------------------------------------------------------
+
+
+class GraphgradPluginWarning(UserWarning):
+    """An outside plugin could not be loaded or registered and was skipped."""
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or registered."""
+
+
+class DuplicateComponentError(PluginError):
+    """Two plugins registered components of one kind under the same name."""
+
+
+# -- naming -------------------------------------------------------------------
+
+# Mixed-case abbreviations that the camel-case rules would split ("ReLU" -> "re_lu").
+# Longer atoms first: "PReLU" must win over "ReLU".
+_ATOMS = {
+    "PReLU": "Prelu",
+    "ReLU": "Relu",
+    "GeLU": "Gelu",
+    "SeLU": "Selu",
+    "SiLU": "Silu",
+    "RMSprop": "Rmsprop",
+    "RMSProp": "Rmsprop",
+}
+
+
+def snake_case(name: str) -> str:
+    """Convert a class or function name to snake_case.
+
+    ``ScaledTanh`` -> ``scaled_tanh``, ``SGD`` -> ``sgd``, ``BCEWithLogits`` ->
+    ``bce_with_logits``, ``LeakyReLU`` -> ``leaky_relu``, ``Conv2D`` -> ``conv2d``;
+    names already in snake_case are returned unchanged.
+    """
+    for atom, word in _ATOMS.items():
+        name = name.replace(atom, word)
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)  # end of an acronym: BCEWith
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)  # camel hump: scaledTanh
+    name = re.sub(r"(\d)([A-Z][a-z])", r"\1_\2", name)  # digit then word: Conv2DTranspose
+    return re.sub(r"_+", "_", name).strip("_").lower()
+
+
+def component_name(component: Any) -> str:
+    """The registry name of a component.
+
+    Its own ``name`` attribute if it sets one (on a class, only a ``name``
+    defined by the class itself counts, not an inherited one), else the
+    snake_case of its ``__name__``. Raises ``ValueError`` if that is not a valid
+    Python identifier (e.g. a lambda).
+    """
+    if isinstance(component, type):
+        explicit = vars(component).get("name")
+    else:
+        explicit = getattr(component, "name", None)
+    if isinstance(explicit, str):
+        name = explicit
+    elif isinstance(getattr(component, "__name__", None), str):
+        name = snake_case(component.__name__)
+    else:
+        name = ""
+    if not name.isidentifier():
+        raise ValueError(
+            f"component {component!r} has no usable registry name (got {name!r}); "
+            "give it a `name` attribute that is a valid identifier, e.g. name = 'my_layer'"
+        )
+    return name
+
+
+# -- plugin records -----------------------------------------------------------
+
+
+@dataclass
+class PluginInfo:
+    """What graphgrad knows about one plugin (shown by ``graphgrad plugins``).
+
+    ``source`` is ``"built-in"``, ``"entry point"`` or ``"manual"``;
+    ``components`` maps a kind to the registry names the plugin registered;
+    ``error`` is ``None`` unless the plugin is broken (and then it was skipped).
+    """
+
+    name: str
+    source: str
+    distribution: str | None = None
+    version: str | None = None
+    components: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the plugin loaded and registered without error."""
+        return self.error is None
+
+    def describe(self) -> str:
+        """``'name' (distribution version)`` for messages."""
+        dist = " ".join(filter(None, [self.distribution, self.version])) or "unknown distribution"
+        return f"{self.name!r} ({dist})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the record."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "distribution": self.distribution,
+            "version": self.version,
+            "components": {kind: list(names) for kind, names in self.components.items()},
+            "error": self.error,
+        }
+
+
+@dataclass
+class _State:
+    manager: pluggy.PluginManager
+    plugins: dict[str, PluginInfo] = field(default_factory=dict)
+    # plugin name -> kind -> [(registry name, component)]
+    contributions: dict[str, dict[str, list[tuple[str, Any]]]] = field(default_factory=dict)
+    indexes: dict[str, Any] = field(default_factory=dict)  # kind -> registry index
+
+
+_lock = threading.RLock()
+_state: _State | None = None
+_partial: _State | None = None  # visible to the building thread once built-ins are in
+_building = False
+
+
+# -- building the manager -------------------------------------------------------
+
+
+def autoload_disabled() -> bool:
+    """True if ``GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD`` is set to 1 (or true/yes/on)."""
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _distribution_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _builtin_module_names() -> list[str]:
+    try:
+        package = importlib.import_module(BUILTIN_PACKAGE)
+    except ImportError as exc:
+        raise PluginError(
+            f"the built-in plugin package {BUILTIN_PACKAGE!r} cannot be imported ({exc}); "
+            "graphgrad is not installed correctly: run `pip install -e .` in its checkout"
+        ) from exc
+    found = pkgutil.iter_modules(getattr(package, "__path__", []))
+    return sorted(f"{BUILTIN_PACKAGE}.{m.name}" for m in found if not m.name.startswith("_"))
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(found, key=lambda ep: (ep.name, ep.value))
+
+
+def _build() -> _State:
+    global _partial
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(hookspecs)
+    state = _State(manager)
+    version = _distribution_version(PROJECT)
+    for module in _builtin_module_names():
+        info = PluginInfo(module, BUILTIN, PROJECT, version)
+        _load(state, info, lambda module=module: importlib.import_module(module))
+    _partial = state  # outside plugins may look built-in components up while they import
+    if autoload_disabled():
+        return state
+    for ep in _entry_points():
+        dist, version = (ep.dist.metadata["Name"], ep.dist.version) if ep.dist else (None, None)
+        name = ep.name if ep.name not in state.plugins else f"{dist}:{ep.name}"
+        _load(state, PluginInfo(name, ENTRY_POINT, dist, version), ep.load)
+    return state
+
+
+def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
+    """Import and register one discovered plugin; record it, whatever happens."""
+    state.plugins[info.name] = info
+    try:
+        _register(state, load(), info)
+    except Exception as exc:
+        error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        info.error = " ".join(error.split())  # one line, for warnings and the CLI
+        if info.source == BUILTIN:
+            raise PluginError(
+                f"built-in plugin {info.name!r} is broken: {info.error}. "
+                "This is a bug in graphgrad; please report it."
+            ) from exc
+        warnings.warn(
+            f"graphgrad plugin {info.describe()} was skipped: {info.error}. Fix or uninstall "
+            f"that distribution, or set {AUTOLOAD_ENV}=1 to skip all outside plugins; "
+            "`graphgrad plugins` lists what loaded.",
+            GraphgradPluginWarning,
+            stacklevel=2,
+        )
+
+
+def _register(state: _State, plugin: object, info: PluginInfo) -> None:
+    """Register ``plugin`` with pluggy and collect what its registration hooks return.
+
+    On any error the plugin is unregistered again and the error propagates.
+    """
+    manager = state.manager
+    if manager.is_registered(plugin):
+        raise PluginError(
+            f"the same object is already registered as plugin {manager.get_name(plugin)!r}"
+        )
+    try:
+        manager.register(plugin, name=info.name)
+        _check_hook_names(manager, plugin)
+        contributions = {kind: _call_registration(manager, info.name, kind) for kind in KINDS}
+    except BaseException:
+        if manager.get_plugin(info.name) is plugin:
+            manager.unregister(name=info.name)
+        raise
+    state.contributions[info.name] = contributions
+    state.indexes.clear()
+    info.components = {
+        kind: sorted(n for n, _ in items) for kind, items in contributions.items() if items
+    }
+
+
+def _check_hook_names(manager: pluggy.PluginManager, plugin: object) -> None:
+    known = sorted(REGISTRATION_HOOKS.values()) + list(EVENT_HOOKS)
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        if all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
+            continue
+        close = difflib.get_close_matches(caller.name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise PluginError(f"unknown hook {caller.name!r}; {hint}known hooks: {', '.join(known)}")
+
+
+def _call_registration(
+    manager: pluggy.PluginManager, plugin: str, kind: str
+) -> list[tuple[str, Any]]:
+    hook = REGISTRATION_HOOKS[kind]
+    result: list[tuple[str, Any]] = []
+    for impl in getattr(manager.hook, hook).get_hookimpls():
+        if impl.plugin_name != plugin:
+            continue
+        try:
+            returned = impl.function()
+        except Exception as exc:
+            raise PluginError(f"{hook}() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(returned, (list, tuple)):
+            raise PluginError(
+                f"{hook}() returned {returned!r}; it must return a list of classes or callables"
+            )
+        for component in returned:
+            if not callable(component):
+                raise PluginError(
+                    f"{hook}() returned {component!r}, which is not a class or callable"
+                )
+            try:
+                result.append((component_name(component), component))
+            except ValueError as exc:
+                raise PluginError(f"{hook}(): {exc}") from exc
+    return result
+
+
+def _current() -> _State:
+    global _state, _building, _partial
+    state = _state
+    if state is not None:
+        return state
+    with _lock:  # re-entrant: a plugin module may use the registries while it is imported
+        if _state is not None:
+            return _state
+        if _building:
+            if _partial is None:
+                raise PluginError(
+                    "a graphgrad registry was used while the built-in plugins were being loaded "
+                    "(at the top level of a plugin module?); import the component from its "
+                    "module instead, e.g. `from graphgrad_plugins.layers import Linear`"
+                )
+            return _partial
+        _building = True
+        try:
+            _state = _build()
+        finally:
+            _building, _partial = False, None
+        return _state
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The plugin manager, built (and every registration hook called) on first use."""
+    return _current().manager
+
+
+def reload() -> None:
+    """Forget the plugin manager and the registries; the next use rebuilds them.
+
+    Use it after installing or removing a plugin distribution, after changing
+    ``GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD``, and between tests. Plugins registered
+    by hand with ``register_plugin`` are dropped too.
+    """
+    global _state
+    with _lock:
+        _state = None
+        importlib.invalidate_caches()
+
+
+def plugins() -> list[PluginInfo]:
+    """A record of every plugin, loaded or broken, in registration order."""
+    return list(_current().plugins.values())
+
+
+def _distribution_of(plugin: object) -> tuple[str | None, str | None]:
+    if isinstance(plugin, types.ModuleType):
+        module = plugin.__name__
+    else:
+        module = getattr(plugin, "__module__", None) or ""
+    try:
+        dists = importlib.metadata.packages_distributions().get(module.partition(".")[0], [])
+    except Exception:  # unreadable metadata of some unrelated distribution
+        dists = []
+    return (dists[0], _distribution_version(dists[0])) if dists else (None, None)
+
+
+def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
+    """Register a plugin (a module, class or object with hook implementations) by hand.
+
+    Meant for notebooks and tests. Its components are available at once. Unlike
+    discovered plugins, a broken one raises ``PluginError`` (and a name clash
+    ``DuplicateComponentError``), leaving the registries unchanged.
+    """
+    with _lock:
+        state = _current()
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in state.plugins:
+            raise PluginError(
+                f"a plugin named {name!r} is already registered; pass another name= "
+                "or call graphgrad.registry.reload() first"
+            )
+        info = PluginInfo(name, MANUAL, *_distribution_of(plugin))
+        _register(state, plugin, info)
+        added = state.contributions[name]
+        try:
+            for kind, registered_name in ((k, n) for k, items in added.items() for n, _ in items):
+                _raise_if_taken(state, kind, registered_name, info)
+        except DuplicateComponentError:
+            state.manager.unregister(plugin)
+            del state.contributions[name]
+            state.indexes.clear()
+            raise
+        state.plugins[name] = info
+        return info
+
+
+def _raise_if_taken(state: _State, kind: str, name: str, newcomer: PluginInfo) -> None:
+    for plugin, per_kind in state.contributions.items():
+        if plugin != newcomer.name and any(n == name for n, _ in per_kind.get(kind, ())):
+            raise _duplicate(kind, name, state.plugins[plugin], newcomer)
+
+
+def _duplicate(
+    kind: str, name: str, first: PluginInfo, second: PluginInfo
+) -> DuplicateComponentError:
+    return DuplicateComponentError(
+        f"two {kind} are named {name!r}: one from plugin {first.describe()} and one from plugin "
+        f"{second.describe()}; rename one (set its `name` attribute) or uninstall one plugin"
+    )
+
+
+def call_event(hook_name: str, /, **kwargs: Any) -> list[Any]:
+    """Call the event hook ``hook_name`` of every plugin with keyword arguments.
+
+    Returns the non-None results (pluggy's list), e.g.
+    ``stop = any(call_event("graphgrad_epoch_end", trainer=t, epoch=e, metrics=m))``.
+    """
+    if hook_name not in EVENT_HOOKS:
+        raise ValueError(
+            f"{hook_name!r} is not a graphgrad event hook; event hooks: {', '.join(EVENT_HOOKS)}"
+        )
+    caller = getattr(plugin_manager().hook, hook_name)
+    expected = list(caller.spec.argnames)
+    if sorted(kwargs) != sorted(expected):
+        raise TypeError(f"{hook_name} takes the keyword arguments {expected}, got {sorted(kwargs)}")
+    return caller(**kwargs)

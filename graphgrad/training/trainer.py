@@ -1,0 +1,376 @@
+"""Trainer: mini-batch training with validation, metrics, early stopping and checkpoints.
+
+One optimisation step on a mini-batch (x, y), as the lecture writes it:
+
+    L = loss(model(x), y);   ∇θ L by backward;   θ ← optimizer update(θ, ∇θ L)
+
+then ``schedule.step()`` once per epoch (or per step with
+``schedule_interval="step"``). After each epoch the model is evaluated on the
+validation loader (evaluation mode, no graph), a row is added to the
+``History``, callbacks and the plugin event hook ``graphgrad_epoch_end`` run,
+and any of them may stop training.
+
+``Trainer.resume(path, model, loss, optimizer, schedule)`` continues a run
+from ``save_checkpoint(path)`` exactly as if it had never stopped (see
+``graphgrad.training.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from graphgrad.autograd.grad_mode import no_grad
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.training import checkpoint
+from graphgrad.training.callbacks import Callback, EarlyStopping, EpochLogger, SaveCheckpoint
+from graphgrad.training.history import History
+from graphgrad.training.metrics import Averager, resolve_metrics
+
+__all__ = ["Trainer", "History", "EarlyStopping", "Callback", "EpochLogger", "SaveCheckpoint",
+           "NonFiniteLossError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; training stopped before that update."""
+
+
+def _set_transform_mode(loader, training: bool) -> bool | None:
+    """Switch the loader's transform to training/evaluation mode; return its old mode."""
+    transform = getattr(loader, "transform", None)
+    if transform is None or not hasattr(transform, "train"):
+        return None
+    was = bool(getattr(transform, "training", True))
+    transform.train(training)
+    return was
+
+
+def _restore_transform_mode(loader, was: bool | None) -> None:
+    if was is not None:
+        loader.transform.train(was)
+
+
+@contextmanager
+def _evaluating(model, loader=None) -> Iterator[None]:
+    """The model (every module) and the loader's transform in evaluation mode, for the
+    ``with`` block; their modes are restored afterwards."""
+    modes = [(m, m.training) for _, m in model.named_modules()] if hasattr(
+        model, "named_modules") else []
+    if hasattr(model, "eval"):
+        model.eval()
+    was = _set_transform_mode(loader, False)
+    try:
+        yield
+    finally:
+        _restore_transform_mode(loader, was)
+        for module, training in modes:
+            module.training = training
+
+
+def _split_batch(batch, who: str) -> tuple[Tensor, Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        got = f"{len(batch)} field(s)" if isinstance(batch, (tuple, list)) else type(batch).__name__
+        raise ValueError(
+            f"{who}: each batch must be a tuple (inputs, targets, ...), got {got}; build the "
+            "dataset with both arrays, e.g. ArrayDataset(x, y)"
+        )
+    return batch[0], batch[1]
+
+
+def _progress_bar(iterable, total, enabled: bool, desc: str):
+    """A tqdm bar on stdout when enabled, tqdm is installed and stdout is a terminal."""
+    if not enabled or not sys.stdout.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stdout,
+                dynamic_ncols=True)
+
+
+def _length(loader) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+class Trainer:
+    """Train ``model`` with ``loss`` and ``optimizer`` (and an optional ``schedule``).
+
+    ``metrics`` are names (``"accuracy"``) or callables ``metric(prediction,
+    target) -> float`` (batch means; see ``graphgrad.training.metrics``). ``progress``
+    shows a tqdm bar with the running loss (only when stdout is a terminal and
+    tqdm, from the ``examples`` extra, is installed). ``schedule_interval`` is
+    ``"epoch"`` (``schedule.step()`` after every epoch) or ``"step"`` (after
+    every optimizer step).
+
+    State: ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
+    ``history``. ``fit(..., epochs=E)`` trains until ``epoch == E``, so a
+    resumed trainer given the same ``epochs`` runs only the missing ones.
+    """
+
+    def __init__(self, model, loss, optimizer, schedule=None, metrics=("accuracy",),
+                 progress: bool = True, schedule_interval: str = "epoch"):
+        if schedule_interval not in ("epoch", "step"):
+            raise ValueError(
+                f"Trainer: schedule_interval must be 'epoch' or 'step', got {schedule_interval!r}"
+            )
+        if not callable(model):
+            raise TypeError(f"Trainer: model must be a callable Module, got {type(model).__name__}")
+        if not callable(loss):
+            raise TypeError(
+                f"Trainer: loss must be callable as loss(prediction, target), got "
+                f"{type(loss).__name__}; e.g. gg.losses.CrossEntropy()"
+            )
+        if schedule is not None and getattr(schedule, "optimizer", optimizer) is not optimizer:
+            raise ValueError("Trainer: the schedule wraps a different optimizer than the one "
+                             "given; build the schedule on this trainer's optimizer")
+        self.model, self.loss, self.optimizer, self.schedule = model, loss, optimizer, schedule
+        self.metrics = resolve_metrics(metrics)
+        self.progress = bool(progress)
+        self.schedule_interval = schedule_interval
+        self.history = History()
+        self.epoch = 0
+        self.step = 0
+        self.target_epochs: int | None = None
+        self.train_loader = None
+        self.val_loader = None
+        self.early_stopping: EarlyStopping | None = None
+        self.pending: dict[str, Any] = {}  # checkpoint states awaiting the next fit
+
+    # -- training ----------------------------------------------------------------
+    def fit(self, train_loader, val_loader=None, epochs: int = 1,
+            callbacks: Iterable = (), early_stopping: EarlyStopping | None = None) -> History:
+        """Train until ``epochs`` epochs are completed in total; return the History.
+
+        ``callbacks`` are objects with ``on_train_start`` / ``on_epoch_end`` /
+        ``on_train_end`` methods (see ``graphgrad.training.callbacks``); ``early_stopping``
+        an ``EarlyStopping``, which starts afresh unless its progress comes from a
+        loaded checkpoint (``trainer.pending`` holds such states until this call).
+        Raises ``NonFiniteLossError`` naming the epoch and step if the loss becomes
+        NaN or infinite.
+        """
+        from graphgrad.registry import call_event
+
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
+        if epochs <= self.epoch:
+            raise ValueError(
+                f"Trainer.fit: epochs={epochs} is the total to reach, and this trainer has "
+                f"already completed {self.epoch}; pass a larger total, e.g. "
+                f"epochs={self.epoch + int(epochs)}"
+            )
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                raise TypeError(f"Trainer.fit: early_stopping must be an EarlyStopping, got "
+                                f"{type(early_stopping).__name__}")
+            if early_stopping.monitor.startswith("val_") and val_loader is None:
+                raise ValueError(
+                    f"Trainer.fit: EarlyStopping monitors {early_stopping.monitor!r}, which "
+                    "needs a val_loader; pass val_loader=... or monitor a training key "
+                    "such as 'loss'"
+                )
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.early_stopping, self.target_epochs = early_stopping, int(epochs)
+        resumed_stopper = bool(self.pending.get("early_stopping"))
+        checkpoint.apply_pending(self)
+        if early_stopping is not None and not resumed_stopper:
+            early_stopping.reset()  # a fresh run; a resumed one keeps its progress
+        hooks = ([early_stopping] if early_stopping is not None else []) + list(callbacks)
+        self.history.stop_reason = None
+        for cb in hooks:
+            if hasattr(cb, "on_train_start"):
+                cb.on_train_start(self)
+        call_event("graphgrad_train_start", trainer=self)
+        # a run resumed after early stopping had stopped it does not train further
+        reason = ("early_stopping" if early_stopping is not None
+                  and early_stopping.stopped_epoch is not None else None)
+        while self.epoch < epochs and reason is None:
+            started = time.perf_counter()
+            lr = float(self.optimizer.param_groups[0]["lr"])
+            row: dict[str, Any] = {"epoch": self.epoch, **self._train_epoch(train_loader)}
+            if val_loader is not None:
+                row.update(self.evaluate(val_loader, prefix="val_"))
+            row["lr"], row["time"] = lr, time.perf_counter() - started
+            self.history.append(row)
+            epoch, self.epoch = self.epoch, self.epoch + 1
+            reason = self._epoch_end(hooks, epoch, row, call_event)
+        self.history.stop_reason = reason
+        if early_stopping is not None:
+            self.history.best_epoch = early_stopping.best_epoch
+        for cb in hooks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self, self.history)
+        call_event("graphgrad_train_end", trainer=self, history=self.history)
+        return self.history
+
+    def _epoch_end(self, hooks, epoch: int, row: dict, call_event) -> str | None:
+        """Run callbacks and the plugin hook; return why training stops, if it does."""
+        reason = None
+        for cb in hooks:
+            if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, epoch, dict(row)):
+                if reason is None:
+                    reason = "early_stopping" if cb is self.early_stopping else "callback"
+        if any(call_event("graphgrad_epoch_end", trainer=self, epoch=epoch, metrics=dict(row))):
+            reason = reason or "plugin"
+        return reason
+
+    def _train_epoch(self, loader) -> dict[str, float]:
+        self.model.train()
+        was = _set_transform_mode(loader, True)
+        sampler = getattr(loader, "sampler", None)
+        feed_sampler = hasattr(sampler, "update")
+        averager = Averager()
+        batches = iter(loader)
+        bar = _progress_bar(batches, _length(loader), self.progress,
+                            f"epoch {self.epoch + 1}/{self.target_epochs}")
+        try:
+            for i, batch in enumerate(bar if bar is not None else batches):
+                x, y = _split_batch(batch, "Trainer.fit")
+                value, out, per_sample = self._train_step(x, y, i, feed_sampler)
+                if per_sample is not None:
+                    sampler.update(loader.batch_indices, per_sample)
+                n = len(y)
+                averager.add("loss", value, n)
+                for name, metric in self.metrics:
+                    averager.add(name, metric(out, y.data), n)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{value:.4f}")
+        finally:
+            if bar is not None:
+                bar.close()
+            _restore_transform_mode(loader, was)
+        if not averager.counts:
+            raise ValueError("Trainer.fit: the training loader yielded no batches; check the "
+                             "dataset size, batch_size and drop_last")
+        if self.schedule is not None and self.schedule_interval == "epoch":
+            self.schedule.step()
+        return averager.means()
+
+    def _train_step(self, x, y, batch: int, per_sample: bool):
+        """One update; returns (loss value, output ndarray, per-sample losses or None)."""
+        self.optimizer.zero_grad()
+        out = self.model(x)
+        if per_sample:
+            values = self._per_sample_losses(out, y)
+            loss = self.loss.reduce(values) if hasattr(self.loss, "reduce") else values.mean()
+            losses = values.data.reshape(len(values.data), -1).mean(axis=1)
+        else:
+            loss, losses = self.loss(out, y), None
+        if not isinstance(loss, Tensor) or loss.data.size != 1:
+            shape = getattr(loss, "shape", None)
+            raise ValueError(
+                f"Trainer: the loss must return one number (a Tensor with one element), got "
+                f"{type(loss).__name__} of shape {shape}; use reduction='mean' or 'sum'"
+            )
+        value = float(loss.data.reshape(()))
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"Trainer.fit: the training loss is {value} at epoch {self.epoch} (counted from "
+                f"0), batch {batch} of that epoch, global step {self.step}; training stopped "
+                "before this update. Lower the learning rate, check the inputs for NaN/inf, or "
+                "run gg.check.babysit / gg.check.lr_find"
+            )
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        if self.schedule is not None and self.schedule_interval == "step":
+            self.schedule.step()
+        return value, out.data, losses
+
+    def _per_sample_losses(self, out, y) -> Tensor:
+        if not hasattr(self.loss, "reduction"):
+            raise TypeError(
+                f"Trainer: the loader's sampler needs per-sample losses, but the loss "
+                f"{type(self.loss).__name__} has no `reduction` to set to 'none'; use a loss "
+                "class such as gg.losses.CrossEntropy"
+            )
+        saved = self.loss.reduction
+        self.loss.reduction = "none"
+        try:
+            return self.loss(out, y)
+        finally:
+            self.loss.reduction = saved
+
+    # -- evaluation -----------------------------------------------------------------
+    def evaluate(self, loader, prefix: str = "") -> dict[str, float]:
+        """Mean loss and metrics over ``loader`` in evaluation mode, without a graph.
+
+        Keys are ``"loss"`` and the metric names, each with ``prefix`` before it.
+        The model's and the transform's modes are restored afterwards.
+        """
+        averager = Averager()
+        with _evaluating(self.model, loader), no_grad():
+            for batch in loader:
+                x, y = _split_batch(batch, "Trainer.evaluate")
+                out = self.model(x)
+                n = len(y)
+                averager.add("loss", float(self.loss(out, y).data.mean()), n)
+                for name, metric in self.metrics:
+                    averager.add(name, metric(out.data, y.data), n)
+        if not averager.counts:
+            raise ValueError("Trainer.evaluate: the loader yielded no batches")
+        return averager.means(prefix)
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """The model's outputs for the inputs ``x`` (ndarray or Tensor, batched along axis
+        0, or a DataLoader whose first field is used), in evaluation mode, as an ndarray."""
+        loader = None
+        if isinstance(x, (np.ndarray, Tensor)) or not hasattr(x, "__iter__"):
+            arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+            batches = (arr[i:i + batch_size] for i in range(0, len(arr), batch_size))
+        else:
+            loader = x
+            batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
+        outs = []
+        with _evaluating(self.model, loader), no_grad():
+            for xb in batches:
+                xb = xb if isinstance(xb, Tensor) else Tensor(xb)
+                outs.append(self.model(xb).data)
+        if not outs:
+            raise ValueError("Trainer.predict: no inputs were given")
+        return np.concatenate(outs, axis=0)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def save_checkpoint(self, path):
+        """Write everything needed to continue exactly to ``path`` (atomic .npz, no pickle).
+
+        Call it between epochs (e.g. with the ``SaveCheckpoint`` callback or after
+        ``fit``); returns the path. See ``graphgrad.training.checkpoint``.
+        """
+        return checkpoint.save(path, self)
+
+    def load_checkpoint(self, path) -> Trainer:
+        """Load ``path`` into this trainer's model, optimizer and schedule; the loaders'
+        and early stopping's states are applied at the next ``fit``. Returns self.
+
+        A corrupt or mismatching checkpoint raises ``CheckpointError`` and
+        changes nothing (the file is left as it is)."""
+        checkpoint.restore(path, self)
+        return self
+
+    @classmethod
+    def resume(cls, path, model, loss, optimizer, schedule=None, **kwargs) -> Trainer:
+        """A new Trainer (``kwargs`` as for ``Trainer``) continuing the run saved at ``path``.
+
+        Build ``model``, ``optimizer`` and ``schedule`` as for the original run (their
+        state is overwritten from the checkpoint), then call ``fit`` with loaders
+        built as before and the same total ``epochs``::
+
+            trainer = Trainer.resume("ckpt.npz", model, loss, opt, sched)
+            trainer.fit(train_loader, val_loader, epochs=20)
+        """
+        return cls(model, loss, optimizer, schedule, **kwargs).load_checkpoint(path)
+
+    def __repr__(self) -> str:
+        return (f"Trainer(model={type(self.model).__name__}, loss={type(self.loss).__name__}, "
+                f"optimizer={type(self.optimizer).__name__}, epoch={self.epoch}, "
+                f"step={self.step})")

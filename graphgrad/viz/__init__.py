@@ -1,0 +1,18 @@
+"""Graph inspection: networkx and Graphviz export, rendering, model summaries.
+
+``gg.to_networkx(root)`` gives the graph as data (``graph``), ``gg.to_dot(root)``
+as a ``graphviz.Digraph`` (``dot``, ``collapse``, ``network``, ``style``),
+``gg.render(root, "graph.svg")`` writes the picture and its .dot source
+(``rendering``), ``gg.summary(model, x)`` tabulates a model's modules
+(``model_summary``) and ``gg.check.shapes(root)`` lists every op's Jacobian
+shape (``jacobian_shapes``).
+"""
+
+from graphgrad.viz.dot import graph_to_dot, to_dot
+from graphgrad.viz.graph import backward_view, to_networkx
+from graphgrad.viz.jacobian_shapes import shapes
+from graphgrad.viz.model_summary import Summary, summary
+from graphgrad.viz.rendering import FORMATS, GraphvizNotFoundError, render
+
+__all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
+           "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS"]

@@ -1,0 +1,141 @@
+"""`summary(model, example_input)`: a torchinfo-like table of a model's modules.
+
+One row per module (``model.named_modules()`` order): dotted path, class,
+output shape(s), the parameters it holds itself and the bytes its own ops keep
+for backward (activations).  Both columns count each module's own share, so
+they add up to the totals under the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphgrad.autograd import enable_grad
+from graphgrad.autograd.tensor import Tensor
+from graphgrad.viz.collapse import within
+from graphgrad.viz.graph import to_networkx
+from graphgrad.viz.text import bytes_str, format_table, shape_str
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One module: path (``""`` for the model), class name, output shapes, own
+    parameter elements, own saved bytes.  ``output_shapes`` is empty when the
+    module ran no recorded op (e.g. dropout in eval mode returns its input)."""
+
+    path: str
+    type: str
+    output_shapes: tuple[tuple[int, ...], ...]
+    params: int
+    saved_bytes: int
+
+
+class Summary:
+    """The result of `summary`: ``rows`` and totals; ``str()`` is the table."""
+
+    def __init__(self, rows, total_params, trainable_params, param_bytes, saved_bytes,
+                 input_shapes, output_shapes):
+        self.rows: list[SummaryRow] = rows
+        self.total_params: int = total_params
+        self.trainable_params: int = trainable_params
+        self.param_bytes: int = param_bytes
+        self.saved_bytes: int = saved_bytes
+        self.input_shapes: tuple = input_shapes
+        self.output_shapes: tuple = output_shapes
+
+    def __str__(self) -> str:
+        body = [[r.path or "(model)", r.type,
+                 ", ".join(shape_str(s) for s in r.output_shapes) or "-",
+                 f"{r.params:,}", bytes_str(r.saved_bytes) if r.saved_bytes else "0"]
+                for r in self.rows]
+        footer = [
+            f"Input shape: {', '.join(shape_str(s) for s in self.input_shapes)}    "
+            f"Output shape: {', '.join(shape_str(s) for s in self.output_shapes)}",
+            f"Total params: {self.total_params:,}    Trainable params: "
+            f"{self.trainable_params:,}    Non-trainable params: "
+            f"{self.total_params - self.trainable_params:,}",
+            f"Params size: {bytes_str(self.param_bytes)}    Saved for backward: "
+            f"{bytes_str(self.saved_bytes)}",
+        ]
+        headers = ["Layer (path)", "Type", "Output shape", "Params", "Saved"]
+        return format_table(headers, body, right=(3, 4), footer=footer)
+
+    __repr__ = __str__
+
+
+def _inputs(example_input):
+    items = example_input if isinstance(example_input, tuple) else (example_input,)
+    out = []
+    for x in items:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.dtype.kind == "f" and not x.requires_grad:
+            # so the graph is recorded even for a model without parameters
+            x = Tensor(x.data, requires_grad=True, name=x.name or "input")
+        out.append(x)
+    return tuple(out)
+
+
+def summary(model, example_input) -> Summary:
+    """Run ``model(example_input)`` once and tabulate every module.
+
+    `example_input` is a Tensor, an array, or a tuple of them (several forward
+    arguments).  Per module (row): dotted path, class, output shape(s) (of the
+    tensors its ops hand to the rest of the graph), parameter elements it holds
+    directly, and bytes its own ops saved for backward.  Totals: parameters
+    (trainable and not), their bytes, bytes saved for backward in the whole
+    forward pass (the activation memory a training step keeps alive).  The
+    model runs in its current mode: call ``model.eval()`` first to see
+    inference behaviour (dropout off, batch-norm running statistics).
+    """
+    if not hasattr(model, "named_modules") or not hasattr(model, "named_parameters"):
+        raise TypeError(f"summary: model must be a graphgrad Module, got "
+                        f"{type(model).__name__}; for a plain tensor graph use gg.to_dot(output)")
+    inputs = _inputs(example_input)
+    with enable_grad():
+        output = model(*inputs)
+    outputs = output if isinstance(output, (tuple, list)) else (output,)
+    graph = to_networkx(outputs, params=model)
+    params = list(model.named_parameters())
+    own_params: dict[str, int] = {}
+    for name, p in params:
+        owner = name.rpartition(".")[0]
+        own_params[owner] = own_params.get(owner, 0) + p.data.size
+    rows = []
+    for path, module in model.named_modules():
+        members = [n for n, d in graph.nodes(data=True)
+                   if d["kind"] == "op" and within(d["module"], path)]
+        rows.append(SummaryRow(
+            path=path, type=type(module).__name__,
+            output_shapes=_output_shapes(graph, members),
+            params=own_params.get(path, 0),
+            saved_bytes=sum(graph.nodes[n]["saved_bytes"] for n in members
+                            if graph.nodes[n]["module"] == path),
+        ))
+    ops = [d for _, d in graph.nodes(data=True) if d["kind"] == "op"]
+    return Summary(
+        rows=rows,
+        total_params=int(sum(p.data.size for _, p in params)),
+        trainable_params=int(sum(p.data.size for _, p in params if p.requires_grad)),
+        param_bytes=int(sum(p.data.nbytes for _, p in params)),
+        saved_bytes=int(sum(d["saved_bytes"] for d in ops)),
+        input_shapes=tuple(x.shape for x in inputs),
+        output_shapes=tuple(np.shape(o.data) for o in outputs),
+    )
+
+
+def _output_shapes(graph, members) -> tuple:
+    inside = set(members)
+    shapes = []
+    for n in graph.graph["order"]:
+        if n not in inside:
+            continue
+        leaving = [graph.edges[n, v]["shape"] for v in graph.successors(n) if v not in inside]
+        if graph.nodes[n]["is_root"]:
+            leaving.append(graph.nodes[n]["shape"])
+        for s in leaving:
+            if s not in shapes:
+                shapes.append(s)
+    return tuple(shapes)
