@@ -20,7 +20,7 @@ from graphgrad.cli import render as cli_render
 from graphgrad.cli import SUBCOMMANDS, build_parser, main
 from graphgrad.cli.demo import DEMO_CONFIG
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIGITS_TOML = ROOT / "examples" / "configs" / "digits.toml"
 EXTRA_INSTALL = 'pip install -e ".[examples]"'
 

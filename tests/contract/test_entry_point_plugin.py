@@ -23,7 +23,7 @@ import graphgrad as gg
 from graphgrad import registry
 from graphgrad.cli import main
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "graphgrad-swish"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "graphgrad-swish"
 
 
 def _forget_swish_modules():

@@ -27,7 +27,7 @@ import graphgrad as gg
 
 matplotlib.use("Agg")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("*.py"))
 TESTED = {"digits_mlp", "skip_connection", "optimizer_paths", "lr_schedules", "lr_finder",
           "hierarchical_softmax"}

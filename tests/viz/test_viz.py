@@ -448,7 +448,7 @@ def test_cli_render(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------- docs
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path):

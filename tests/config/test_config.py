@@ -16,7 +16,7 @@ from graphgrad.config import ConfigError, build_run, from_file, load_config
 from graphgrad.data import HardExampleSampler, StratifiedSampler
 from graphgrad.cli.demo import DEMO_CONFIG
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def images(n=120, seed=0):
