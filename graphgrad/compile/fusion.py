@@ -315,25 +315,26 @@ def _build(run, needed, index):
     lines = [_HEADER, f"ZERO = np.{dtname}(0.0)", f"ONE = np.{dtname}(1.0)", *consts, "", ""]
     deco = "@kernel(reduction=True)" if sink is not None else "@kernel"
     lines.append(deco)
-    lines.append(f"def fused({', '.join(params)}):")
-    lines.append(f'    """{" -> ".join(m.entry.label for m in run)} over {shape} {dtname}."""')
+    # Sizes are arguments, not literals: one compiled kernel serves every shape.
+    lines.append(f"def fused(n_rows, n_cols, {', '.join(params)}):")
+    lines.append(f'    """{" -> ".join(m.entry.label for m in run)} ({dtname})."""')
     if sink is not None:
         lines.append("    acc = 0.0")
     if uses_row:
-        lines.append(f"    for r in range({n_rows}):")
-        lines.append(f"        for c in range({n_cols}):")
-        lines.append(f"            i = r * {n_cols} + c")
+        lines.append("    for r in range(n_rows):")
+        lines.append("        for c in range(n_cols):")
+        lines.append("            i = r * n_cols + c")
         indent = "            "
     else:
-        lines.append(f"    for i in range({n_rows * n_cols}):")
+        lines.append("    for i in range(n_rows * n_cols):")
         indent = "        "
     lines += [indent + line for line in body]
     if sink is not None:
         lines.append(f"    {sink_name}[0] = acc")
     source = "\n".join(lines) + "\n"
     module, path = _write_module(source)
-    return FusedGroup(run, source, path, module.fused, tuple(arrays), len(stores),
-                      len(arrays) - len(stores) - (sink is not None))
+    return FusedGroup(run, source, path, module.fused, (n_rows, n_cols) + tuple(arrays),
+                      len(stores), len(arrays) - len(stores) - (sink is not None))
 
 
 def fuse_plan(plan):
@@ -365,7 +366,9 @@ def fuse_plan(plan):
             needed.update(id(root_of(a)) for a in g.reads)
         needed.update(id(root_of(a)) for a in plan.result_arrays)
         group = _build(run, needed, len(plan.fused_groups))
-        group.fn(*group.args)  # compile now (or load from the disk cache)
+        # Compile now (or load from the disk cache), on copies: the buffers hold
+        # this recording's results, which the caller is about to be given.
+        group.fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in group.args])
         plan.fused_groups.append(group)
         fn, args = group.fn, group.args
 
@@ -375,5 +378,5 @@ def fuse_plan(plan):
         ops = [op for m in run for op in m.entry.ops]
         new_entries.append(Entry("fused", f"fused_{len(plan.fused_groups) - 1}", run_group,
                                  ops=ops, module=run[0].entry.module, phase=run[0].entry.phase,
-                                 reads=[a for a in group.args], writes=[], source=group))
+                                 reads=list(group.args[2:]), writes=[], source=group))
     plan.entries = new_entries

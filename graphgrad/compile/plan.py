@@ -25,7 +25,7 @@ import numpy as np
 
 from graphgrad import random as _random
 from graphgrad.autograd.tensor import Tensor
-from graphgrad.compile.recorder import KernelCall, Segment, SetGrad, root_of
+from graphgrad.compile.recorder import KernelCall, Segment, SetGrad, flat_arrays, root_of
 
 
 class Entry:
@@ -110,6 +110,7 @@ def check_same(first, second):
         if isinstance(b, SetGrad):
             continue
         pairs = list(zip(a.args, b.args)) + [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
+        pairs = [p for x, y in pairs for p in _leaves(x, y)]
         for i, (x, y) in enumerate(pairs):
             if isinstance(y, np.ndarray):
                 if not isinstance(x, np.ndarray):
@@ -134,6 +135,14 @@ def check_same(first, second):
                                     f"between calls ({x!r} then {y!r}): a Python number "
                                     "computed from the data or a counter cannot be baked "
                                     "into a plan")
+
+
+def _leaves(x, y):
+    """Pairs of corresponding leaves of two arguments (inside tuples and lists)."""
+    if (isinstance(x, (tuple, list)) and isinstance(y, (tuple, list)) and len(x) == len(y)
+            and (flat_arrays(x) or flat_arrays(y))):
+        return [p for u, v in zip(x, y) for p in _leaves(u, v)]
+    return [(x, y)]
 
 
 def _first_difference(ea, eb):
@@ -192,8 +201,7 @@ class Plan:
             buffers.append(out if new else None)
             if new:
                 self.buffers[id(out)] = out
-        reads = [a for a in args if isinstance(a, np.ndarray)]
-        reads += [v for v in kwargs.values() if isinstance(v, np.ndarray)]
+        reads = flat_arrays(args) + flat_arrays(kwargs)
         writes = [b for b in buffers if b is not None]
         if not isinstance(ev.result, np.ndarray) and ev.result is None:
             writes += reads  # an in-place kernel (optimizer update, running statistics)

@@ -64,6 +64,17 @@ class SetGrad:
         self.tensor, self.array = tensor, array
 
 
+def flat_arrays(value):
+    """The ndarrays in `value`, looking inside tuples, lists and dict values."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in flat_arrays(v)]
+    return []
+
+
 def root_of(a):
     """The ndarray that owns `a`'s memory (follows ``.base``)."""
     while isinstance(a.base, np.ndarray):
@@ -130,9 +141,16 @@ class Recorder:
         self.events.append(KernelCall(name, fn, args, kwargs, result, op, self._module(), phase))
         self.keep.append(args)
         outs = result if isinstance(result, tuple) else (result,)
+        arg_roots = {id(root_of(a)) for a in flat_arrays(args) + flat_arrays(kwargs)}
         for out in outs:
             if isinstance(out, np.ndarray) and id(out) not in self.known:
+                r = root_of(out)
+                if r is not out and id(r) in arg_roots:
+                    continue  # a view of an argument: no memory of its own
                 self.known[id(out)] = index
+                if r is not out:  # a view of a fresh array the kernel made
+                    self.known.setdefault(id(r), index)
+                    self.keep.append(r)
                 self.keep.append(out)
 
     def call(self, name, fn, *args):
