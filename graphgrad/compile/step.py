@@ -167,6 +167,15 @@ class CompiledStep:
             print(text, file=file)
         return text
 
+    def to_dot(self, show_source: bool = False):
+        """The latest plan as a ``graphviz.Digraph`` (fused kernels drawn as clusters)."""
+        from graphgrad.compile.explain import to_dot
+
+        return to_dot(self, show_source=show_source)
+
+    def __graphgrad_dot__(self):
+        return self.to_dot()
+
     def __repr__(self) -> str:
         state = f"{sum(len(p) for p in self._plans.values())} plan(s)"
         if self._eager:

@@ -234,9 +234,12 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       get their dotted names (``"fc1.weight"``) and clusters their class names.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
+    A compiled step (``gg.compile``) as `root` gives its plan (docs/compile.md).
     A ``Network`` as `root` gives its layer-level graph instead (one node per
     layer; the options do not apply), see ``graphgrad.viz.network``.
     """
+    if hasattr(root, "__graphgrad_dot__"):  # a compiled step draws its own plan
+        return root.__graphgrad_dot__()
     if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
         from graphgrad.viz.network import network_to_dot
 
