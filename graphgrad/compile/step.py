@@ -125,6 +125,7 @@ class CompiledStep:
         return plan.result()
 
     def _store(self, key, plan):
+        plan.serial = self.recordings
         plans = self._plans.setdefault(key, [])
         plans.insert(0, plan)
         self.plan = plan
@@ -141,7 +142,6 @@ class CompiledStep:
                        f"{self.last_reason or 'a new input signature'}); the oldest plan was "
                        "dropped. Keep shapes, modes and parameters fixed between calls, or "
                        "raise max_plans")
-        plan.serial = self.recordings
 
     def _fall_back(self, key, op, why):
         self._eager[key] = (op, why)
