@@ -49,6 +49,9 @@ def explain(step) -> str:
                          f"{g.stored}){where}")
         elif e.kind == "kernel":
             lines.append(f"{i:4d} kernel   {e.label}  ({_ops(e)}){where}")
+        elif e.kind == "update":
+            lines.append(f"{i:4d} update   {e.label}: {e.source} update kernel call(s), the "
+                         "learning rate read from the param groups")
         elif e.kind == "segment":
             lines.append(f"{i:4d} python   {e.label}()  (replayed as Python: reads "
                          "hyperparameters and state live)")
@@ -98,7 +101,8 @@ def to_dot(step, show_source: bool = False):
                 sub.node(name, e.label, shape="point")
             outs = [m.out for m in e.source.members]
         else:
-            color = {"kernel": "black", "segment": "#8a5a00", "grad": "#2f7d32"}[e.kind]
+            color = {"kernel": "black", "segment": "#8a5a00", "update": "#8a5a00",
+                     "grad": "#2f7d32"}[e.kind]
             text = e.label if e.kind != "kernel" else f"{e.label}\n{_ops(e)}"
             dot.node(name, text, color=color)
             outs = [w for w in e.writes if id(root_of(w)) not in {id(root_of(r))

@@ -106,7 +106,7 @@ class _Member:
 
     __slots__ = ("index", "entry", "expr", "operands", "out", "sink")
 
-    def __init__(self, index, entry, expr, operands, out, sink=False):
+    def __init__(self, index, entry, expr, operands, out, sink=None):
         self.index, self.entry, self.expr = index, entry, expr
         self.operands, self.out, self.sink = operands, out, sink
 
@@ -123,7 +123,13 @@ def _candidate(index, entry):
         x = ev.args[0]
         if (len(ev.args) >= 2 and ev.args[1] is None and out.ndim == 0
                 and isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.size):
-            return _Member(index, entry, None, None, out, sink=True)
+            return _Member(index, entry, None, None, out, sink="all")
+        return None
+    if ev.name == "sum_to_shape":  # a bias gradient: the sum over all but the last axis
+        x, shape = ev.args[0], tuple(ev.args[1])
+        if (isinstance(x, np.ndarray) and x.ndim >= 2 and x.dtype.kind == "f" and x.size
+                and shape == (x.shape[-1],) and out.shape == shape):
+            return _Member(index, entry, None, None, out, sink="cols")
         return None
     template = _TEMPLATES.get(ev.name)
     if template is None or out.dtype.kind != "f" or out.size == 0 or out.ndim == 0:
@@ -176,6 +182,7 @@ def _runs(entries):
             x = e.event.args[0]
             r = root_of(x)
             if (current and x.shape == shape and x.dtype == dtype and id(r) in inside
+                    and (m.sink == "all" or len(shape) >= 2)
                     and x.size == r.size and x.flags.c_contiguous):
                 m.operands = [("full", x.reshape(-1))]
                 current.append(m)
@@ -308,9 +315,13 @@ def _build(run, needed, index):
     if sink is not None:
         sink_name = f"o{len(params)}"
         params.append(sink_name)
-        arrays.append(sink.out.reshape(1))
-    body = body + stores + (
-        [f"acc += {values[id(root_of(sink.entry.event.args[0]))]}"] if sink else [])
+        arrays.append(sink.out.reshape(-1))
+        value = values[id(root_of(sink.entry.event.args[0]))]
+        body = body + stores + [f"acc += {value}" if sink.sink == "all" else
+                                f"acc[c] += {value}"]
+        uses_row = uses_row or sink.sink == "cols"
+    else:
+        body = body + stores
     dtname = np.dtype(dtype).name
     lines = [_HEADER, f"ZERO = np.{dtname}(0.0)", f"ONE = np.{dtname}(1.0)", *consts, "", ""]
     deco = "@kernel(reduction=True)" if sink is not None else "@kernel"
@@ -318,8 +329,9 @@ def _build(run, needed, index):
     # Sizes are arguments, not literals: one compiled kernel serves every shape.
     lines.append(f"def fused(n_rows, n_cols, {', '.join(params)}):")
     lines.append(f'    """{" -> ".join(m.entry.label for m in run)} ({dtname})."""')
-    if sink is not None:
-        lines.append("    acc = 0.0")
+    if sink is not None:  # accumulated in float64, as the sum kernels do
+        lines.append("    acc = 0.0" if sink.sink == "all" else
+                     "    acc = np.zeros(n_cols, dtype=np.float64)")
     if uses_row:
         lines.append("    for r in range(n_rows):")
         lines.append("        for c in range(n_cols):")
@@ -329,8 +341,11 @@ def _build(run, needed, index):
         lines.append("    for i in range(n_rows * n_cols):")
         indent = "        "
     lines += [indent + line for line in body]
-    if sink is not None:
+    if sink is not None and sink.sink == "all":
         lines.append(f"    {sink_name}[0] = acc")
+    elif sink is not None:
+        lines.append("    for c in range(n_cols):")
+        lines.append(f"        {sink_name}[c] = acc[c]")
     source = "\n".join(lines) + "\n"
     module, path = _write_module(source)
     return FusedGroup(run, source, path, module.fused, (n_rows, n_cols) + tuple(arrays),

@@ -7,8 +7,10 @@ shape, dtype and ``requires_grad``, and every other argument's value.  The
 each Module that ran is in the same train/eval mode and holds the same buffer
 arrays, and each leaf tensor an op read (parameters, constants) still has the
 same data array and ``requires_grad``.  Anything else a step depends on is
-read live at replay (optimizer hyperparameters and state, schedules, the
-global random generator) or is a constant the recording proved constant.
+read live at replay (learning rates, optimizer state, schedules, the global
+random generator) or is a constant the recording proved constant.  An
+optimizer whose step is replayed as its update kernels (plan.py) also has its
+other hyperparameters and its parameter list guarded.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def signature(args) -> tuple:
     return (STATE.enabled, get_backend()) + tuple(_arg_key(a) for a in args)
 
 
+def _hyperparameters(opt):
+    return tuple((tuple(map(id, g["params"])),
+                  tuple((k, v) for k, v in g.items() if k not in ("params", "lr")))
+                 for g in opt.param_groups)
+
+
 def _buffers(module):
     return tuple(getattr(module, n, None) for n in vars(module).get("_buffer_names", ()))
 
@@ -45,6 +53,7 @@ class Guard:
     """The state of the modules and leaf tensors a recording saw; ``check()`` compares."""
 
     def __init__(self, rec, exclude=()):
+        self.optimizers = []
         self.modules = [(m, m.training, _buffers(m)) for m in rec.modules.values()]
         # Parameters and tensors that require grad; leaves made during the step
         # (gradients, outputs of ops under no_grad, wrapped Python constants) have
@@ -52,8 +61,15 @@ class Guard:
         self.leaves = [(t, t.data, t.requires_grad) for k, t in rec.leaves.items()
                        if k not in exclude and (t.requires_grad or t.is_parameter)]
 
+    def watch_hyperparameters(self, optimizer):
+        """Guard every hyperparameter of `optimizer` but the learning rate (read live)."""
+        self.optimizers.append((optimizer, _hyperparameters(optimizer)))
+
     def check(self) -> str | None:
         """None when the plan may replay, else why it may not."""
+        for opt, hyper in self.optimizers:
+            if _hyperparameters(opt) != hyper:
+                return f"{type(opt).__name__}: a hyperparameter or the parameter set changed"
         for t, data, requires_grad in self.leaves:
             if t.data is not data or t.requires_grad is not requires_grad:
                 name = t.name or f"a tensor of shape {t.shape}"

@@ -47,12 +47,17 @@ class KernelCall:
 
 
 class Segment:
-    """A Python method replayed as-is (optimizer and schedule steps, zero_grad)."""
+    """A Python method replayed as-is (optimizer and schedule steps, zero_grad).
 
-    __slots__ = ("label", "method", "owner")
+    ``inner`` lists the kernel calls it made, ``(name, fn, args, kwargs)``: an
+    optimizer step whose calls depend on nothing but arrays and its
+    hyperparameters is replayed as those calls (plan.py).
+    """
 
-    def __init__(self, label, method, owner):
-        self.label, self.method, self.owner = label, method, owner
+    __slots__ = ("label", "method", "owner", "inner")
+
+    def __init__(self, label, method, owner, inner=()):
+        self.label, self.method, self.owner, self.inner = label, method, owner, inner
 
 
 class SetGrad:
@@ -104,6 +109,7 @@ class Recorder:
         self.leaves = {}  # id -> leaf Tensor an op read (parameters, constants)
         self.grad_tensors = {}  # id -> Tensor whose .grad the step set
         self.depth = 0  # > 0 inside a kernel or segment: nested calls are not events
+        self.inner = None  # the kernel calls of the running segment
         self.ops = []  # (op label, phase) of the ops running, innermost last
         self._saved = {}
 
@@ -215,6 +221,8 @@ class Recorder:
 def _kernel_proxy(rec, name, fn):
     def proxy(*args, **kwargs):
         if rec.depth:
+            if rec.depth == 1 and rec.inner is not None:
+                rec.inner.append((name, fn, args, kwargs))
             return fn(*args, **kwargs)
         rec.depth += 1
         try:
@@ -369,11 +377,13 @@ def _segment_wrapper(rec, original, label):
             rec.problem(label, "step(closure) re-evaluates the model inside the "
                         "optimizer; such steps run eager")
         rec.depth += 1
+        rec.inner = inner = []
         try:
             out = original(self, *args, **kwargs)
         finally:
             rec.depth -= 1
-        rec.events.append(Segment(label, original, (self, args, kwargs)))
+            rec.inner = None
+        rec.events.append(Segment(label, original, (self, args, kwargs), inner))
         return out
 
     method.__wrapped__ = original
