@@ -78,6 +78,7 @@ for _name, _expr in {
     "pow_scalar": _pow_scalar,
     "pow_scalar_backward": _pow_scalar_backward,
     "copy": "{0}",
+    "fill_like_scalar": lambda args: "{0}" if args[2] is None else "{0} * {2}",
 }.items():
     declare_elementwise(_name, _expr)
 
@@ -139,8 +140,9 @@ def _candidate(index, entry):
     expr = template(ev.args) if callable(template) else template
     if expr is None:
         return None
-    for a in ev.args:
-        if not isinstance(a, (np.ndarray, bool, int, float, np.floating, np.integer)):
+    for a in ev.args:  # arrays, numbers, and shapes or None the expression may ignore
+        if not isinstance(a, (np.ndarray, bool, int, float, np.floating, np.integer, tuple,
+                              type(None))):
             return None
     return _Member(index, entry, expr, None, out)
 
@@ -209,6 +211,8 @@ def _runs(entries):
 def _literal(value, dtype, consts):
     if isinstance(value, (bool, np.bool_)):
         return "True" if value else "False"
+    if value is None or isinstance(value, tuple):
+        return "None"  # not usable in an expression (a shape, an absent option)
     name = f"_c{len(consts)}"
     consts.append(f"{name} = np.{np.dtype(dtype).name}({float(value)!r})")
     return name
@@ -381,9 +385,14 @@ def fuse_plan(plan):
             needed.update(id(root_of(a)) for a in g.reads)
         needed.update(id(root_of(a)) for a in plan.result_arrays)
         group = _build(run, needed, len(plan.fused_groups))
-        # Compile now (or load from the disk cache), on copies: the buffers hold
-        # this recording's results, which the caller is about to be given.
-        group.fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in group.args])
+        # Compile now (or load from the disk cache) for these very layouts; the
+        # outputs hold this recording's results, which the caller is about to be
+        # given, so they are put back.
+        outputs = group.args[2 + group.loads:]
+        saved = [o.copy() for o in outputs]
+        group.fn(*group.args)
+        for o, v in zip(outputs, saved):
+            np.copyto(o, v)
         plan.fused_groups.append(group)
         fn, args = group.fn, group.args
 

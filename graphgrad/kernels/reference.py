@@ -183,6 +183,12 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def fill_like_scalar(g, shape, scale=None):
+    """`shape` filled with the one value of g (times scale): a full reduction's backward."""
+    value = g.reshape(()) if scale is None else g.reshape(()) * scale
+    return np.full(shape, value, dtype=value.dtype)
+
+
 def sum_to_shape(g, shape):
     """Undo broadcasting: sum g over the axes along which `shape` was broadcast."""
     shape = tuple(shape)

@@ -45,6 +45,8 @@ def _expand(g, ctx, scale=None):
     shape = ctx.in_shapes[0]
     if not recording():  # nobody differentiates this gradient: skip the graph ops
         # Through the kernel table and views only, so gg.compile can replay it.
+        if len(ctx.axes) == len(shape):
+            return wrap(K.fill_like_scalar(g.data, shape, scale))
         arr = g.data if scale is None else K.mul(g.data, scale)
         return wrap(np.broadcast_to(arr.reshape(_kept_shape(shape, ctx.axes)), shape))
     if scale is not None:

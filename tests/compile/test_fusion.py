@@ -157,7 +157,7 @@ def test_explain_and_the_drawn_plan(numba_backend, tmp_path):
     for _ in range(3):
         compiled()
     text = compiled.explain()
-    assert "2 fused kernel(s)" in text and "kernel launches per step (eager: 19)" in text
+    assert "2 fused kernel(s)" in text and "kernel launches per step (eager: 20)" in text
     assert "mul -> add -> tanh" in text
     dot = gg.to_dot(compiled)
     assert dot.source.count("subgraph cluster_") == 2
