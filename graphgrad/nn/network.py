@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 import networkx as nx
 
 from graphgrad.nn.module import Module
+from graphgrad.nn.parameter import Parameter
 
 
 def _check_name(what: str, name) -> str:
@@ -212,11 +213,31 @@ class Network(Module):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ------------------------------------------------------------- as Module
+    def __setattr__(self, name: str, value) -> None:
+        # A Network's layers live in its graph: a Module or Parameter held in an
+        # attribute would be trained and saved but never run, so refuse it.
+        if isinstance(value, (Module, Parameter)):
+            kind = type(value).__name__
+            if "graph" in vars(self) and self.graph.nodes.get(name, {}).get("kind") == "layer":
+                hint = (f"to swap the layer of node {name!r} use net.replace({name!r}, layer) "
+                        "(the node keeps its inputs and consumers)")
+            else:
+                hint = (f"add it to the graph with net.add({name!r}, layer, inputs=[...]); a "
+                        "layer in an attribute would be trained and saved but never run")
+            raise AttributeError(f"Network: cannot assign a {kind} to attribute {name!r}: {hint}")
+        super().__setattr__(name, value)
+
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails: net.fc is the layer of node "fc"
+        graph = vars(self).get("graph")
+        if graph is not None and graph.nodes.get(name, {}).get("kind") == "layer":
+            return graph.nodes[name]["layer"]
+        raise AttributeError(f"{type(self).__name__} has no attribute or layer {name!r}")
+
     def _direct_children(self) -> Iterator[tuple[str, Module]]:
         for name, attrs in self.graph.nodes(data=True):
             if attrs.get("kind") == "layer":
                 yield name, attrs["layer"]
-        yield from super()._direct_children()
 
     def _child_name(self, child: Module) -> str:
         running = self._running_node
