@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import networkx as nx
 
+from graphgrad.autograd.grad_mode import running_child, running_child_name
 from graphgrad.nn.module import Module
 from graphgrad.nn.parameter import Parameter
 
@@ -41,6 +42,18 @@ def _name_list(value, what: str) -> list[str]:
     if not names:
         raise ValueError(f"Network: {what} must name at least one node")
     return [_check_name(what, n) for n in names]
+
+
+def _describe(value) -> str:
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None:
+        return type(value).__name__
+    return f"{tuple(shape)} {dtype}" if dtype is not None else str(tuple(shape))
+
+
+def _node_note(name: str, layer, inputs, fed) -> str:
+    parts = ", ".join(f"{i!r} {_describe(v)}" for i, v in zip(inputs, fed, strict=True))
+    return f"in Network node {name!r} (layer {type(layer).__name__}) fed by {parts}"
 
 
 class Network(Module):
@@ -67,7 +80,6 @@ class Network(Module):
             self.graph.add_node(name, kind="input", order=i)
         self._outputs = None if outputs is None else _name_list(outputs, "output")
         self._last_layer = None
-        self._running_node = None
         self._plan = None  # cached (topological order of needed layers, outputs)
 
     # ---------------------------------------------------------------- building
@@ -198,17 +210,24 @@ class Network(Module):
         return feeds
 
     def forward(self, *args, **kwargs):
-        """Run the layers in topological order; return the output node value(s)."""
+        """Run the layers in topological order; return the output node value(s).
+
+        An exception raised inside a layer gets a note naming the node, its
+        layer and the shapes of the values fed to it (``err.__notes__``).
+        """
         order = self.check()
         values = self._feeds(args, kwargs)
         nodes = self.graph.nodes
-        try:
-            for name in order:
-                attrs = nodes[name]
-                self._running_node = name
-                values[name] = attrs["layer"](*[values[i] for i in attrs["inputs"]])
-        finally:
-            self._running_node = None
+        for name in order:
+            attrs = nodes[name]
+            layer = attrs["layer"]
+            fed = [values[i] for i in attrs["inputs"]]
+            try:
+                with running_child(self, layer, name):
+                    values[name] = layer(*fed)
+            except Exception as err:
+                err.add_note(_node_note(name, layer, attrs["inputs"], fed))
+                raise
         outs = [values[o] for o in self._plan[1]]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
@@ -240,10 +259,8 @@ class Network(Module):
                 yield name, attrs["layer"]
 
     def _child_name(self, child: Module) -> str:
-        running = self._running_node
-        if running is not None and self.graph.nodes[running]["layer"] is child:
-            return running
-        return super()._child_name(child)
+        running = running_child_name(self, child)  # this thread's node (a layer may be shared)
+        return running if running is not None else super()._child_name(child)
 
     # ------------------------------------------------------------ inspection
     def to_networkx(self) -> nx.DiGraph:
