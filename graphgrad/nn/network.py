@@ -19,12 +19,14 @@ A Network is a Module: its parameters are named ``<node>.<parameter>``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import networkx as nx
 
 from graphgrad.autograd.grad_mode import running_child, running_child_name
 from graphgrad.nn.module import Module
+from graphgrad.nn.network_edit import NetworkEditing
 from graphgrad.nn.parameter import Parameter
 
 
@@ -44,6 +46,33 @@ def _name_list(value, what: str) -> list[str]:
     return [_check_name(what, n) for n in names]
 
 
+def _check_layer(where: str, layer) -> None:
+    if not isinstance(layer, Module):
+        hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
+                if isinstance(layer, type) else "")
+        raise TypeError(f"{where}: the layer must be a Module, got {type(layer).__name__}{hint}")
+
+
+def _example_args(example_inputs) -> tuple[tuple, dict]:
+    """(args, kwargs) for `_feeds` from a Tensor/array, a tuple/list, or a dict of inputs."""
+    from graphgrad.autograd.tensor import Tensor
+
+    def as_tensor(x):
+        return x if isinstance(x, Tensor) else Tensor(x)
+
+    if isinstance(example_inputs, dict):
+        return ({k: as_tensor(v) for k, v in example_inputs.items()},), {}
+    if isinstance(example_inputs, tuple):
+        return tuple(as_tensor(x) for x in example_inputs), {}
+    return (as_tensor(example_inputs),), {}
+
+
+def _shape_of(value):
+    if isinstance(value, (tuple, list)):
+        return tuple(_shape_of(v) for v in value)
+    return tuple(value.shape)
+
+
 def _describe(value) -> str:
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is None:
@@ -56,7 +85,7 @@ def _node_note(name: str, layer, inputs, fed) -> str:
     return f"in Network node {name!r} (layer {type(layer).__name__}) fed by {parts}"
 
 
-class Network(Module):
+class Network(NetworkEditing, Module):
     """A DAG of named layers in a ``networkx.DiGraph`` (``net.graph``).
 
     ``inputs`` names the network's inputs (default one input ``"x"``);
@@ -80,6 +109,8 @@ class Network(Module):
             self.graph.add_node(name, kind="input", order=i)
         self._outputs = None if outputs is None else _name_list(outputs, "output")
         self._last_layer = None
+        self._counter = len(self.input_names)  # insertion order, the topological tie-break
+        self._has_run = False
         self._plan = None  # cached (topological order of needed layers, outputs)
 
     # ---------------------------------------------------------------- building
@@ -88,18 +119,14 @@ class Network(Module):
 
         ``inputs=None`` feeds it the previously added layer (the network input
         for the first layer of a one-input network).  Returns the network, so
-        calls chain.
+        calls chain.  Until the network first runs, the default output follows
+        the last layer added; once it has run, ``add`` leaves the outputs alone
+        (with a warning when they were implicit): set ``net.outputs`` to change
+        them, or use ``insert_after`` to put a layer after an output.
         """
         _check_name("layer", name)
-        if self.graph.nodes.get(name, {}).get("kind") is not None:
-            kind = self.graph.nodes[name]["kind"]
-            raise ValueError(f"Network.add: there is already {'an' if kind == 'input' else 'a'} "
-                             f"{kind} named {name!r}; choose another name")
-        if not isinstance(layer, Module):
-            hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
-                    if isinstance(layer, type) else "")
-            raise TypeError(f"Network.add({name!r}): the layer must be a Module, got "
-                            f"{type(layer).__name__}{hint}")
+        self._check_new_name("add", name)
+        _check_layer(f"Network.add({name!r})", layer)
         if inputs is None:
             if self._last_layer is not None:
                 inputs = [self._last_layer]
@@ -109,16 +136,38 @@ class Network(Module):
                 raise ValueError(f"Network.add({name!r}): the network has several inputs "
                                  f"{self.input_names}; say which feed this layer with inputs=[...]")
         inputs = _name_list(inputs, "input")
-        order = self.graph.number_of_nodes()
-        self.graph.add_node(name, kind="layer", layer=layer, inputs=inputs, order=order)
-        for port, source in enumerate(inputs):
-            if self.graph.has_edge(source, name):
-                self.graph.edges[source, name]["ports"].append(port)
-            else:
-                self.graph.add_edge(source, name, ports=[port])
+        if self._has_run and self._outputs is None:
+            warnings.warn(
+                f"Network.add({name!r}): the network has already run with output "
+                f"{self.outputs}; it stays the output and {name!r} is not one (the default "
+                "output follows the last layer added only while building). Set net.outputs = "
+                f"[...] to choose, or use insert_after to add a layer after an output",
+                UserWarning, stacklevel=2)
+            self._outputs = self.outputs
+        self.graph.add_node(name, kind="layer", layer=layer, order=self._counter)
+        self._counter += 1
+        self._set_inputs(name, inputs)
         self._last_layer = name
-        self._plan = None
         return self
+
+    def _check_new_name(self, method: str, name: str) -> None:
+        kind = self.graph.nodes.get(name, {}).get("kind")
+        if kind is not None:
+            article = "an" if kind == "input" else "a"
+            raise ValueError(f"Network.{method}: there is already {article} {kind} named "
+                             f"{name!r}; choose another name")
+
+    def _set_inputs(self, name: str, inputs: list[str]) -> None:
+        """Make `inputs` (in order) the only producers feeding node `name`."""
+        graph = self.graph
+        graph.remove_edges_from(list(graph.in_edges(name)))
+        graph.nodes[name]["inputs"] = list(inputs)
+        for port, source in enumerate(inputs):
+            if graph.has_edge(source, name):
+                graph.edges[source, name]["ports"].append(port)
+            else:
+                graph.add_edge(source, name, ports=[port])
+        self._plan = None
 
     @property
     def outputs(self) -> list[str]:
@@ -143,15 +192,39 @@ class Network(Module):
         return [n for n, a in self.graph.nodes(data=True) if a.get("kind") == "layer"]
 
     # -------------------------------------------------------------- checking
-    def check(self) -> list[str]:
-        """Validate the graph and return the order forward runs the layers in.
+    def check(self, example_inputs=None):
+        """Validate the graph; with `example_inputs`, also run shapes through it.
 
-        Raises ValueError naming the nodes if a layer's input does not exist,
+        Without inputs: returns the order forward runs the layers in, and
+        raises ValueError naming the nodes if a layer's input does not exist,
         an output does not exist, or the layers form a cycle.
+
+        With `example_inputs` (what you would call the network with: a Tensor
+        or array, a tuple of them in the order of ``inputs``, or a dict
+        ``{input name: tensor}``; one batch is enough): runs every needed
+        layer once, without recording a graph and in evaluation mode (no
+        dropout draw, no batch-norm statistics update; modes are restored), and
+        returns ``{node: output shape}`` for the inputs and layers in execution
+        order (a tuple of shapes for a layer with several outputs).  A layer
+        that fails raises its own error with a note naming the node, its layer
+        and the shapes fed to it.  Layers with lazy sizes are built by it.
         """
         if self._plan is None:
             self._plan = self._make_plan()
-        return list(self._plan[0])
+        if example_inputs is None:
+            return list(self._plan[0])
+        from graphgrad.autograd.grad_mode import no_grad
+
+        feeds = self._feeds(*_example_args(example_inputs))
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            with no_grad():
+                values = self._run(feeds)
+        finally:
+            for module, mode in modes:
+                module.training = mode
+        return {n: _shape_of(values[n]) for n in list(self.input_names) + self._plan[0]}
 
     def _make_plan(self):
         graph = self.graph
@@ -215,8 +288,14 @@ class Network(Module):
         An exception raised inside a layer gets a note naming the node, its
         layer and the shapes of the values fed to it (``err.__notes__``).
         """
+        values = self._run(self._feeds(args, kwargs))
+        outs = [values[o] for o in self._plan[1]]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _run(self, values: dict) -> dict:
+        """Every needed node's value, given the inputs' values (`values` is filled in)."""
         order = self.check()
-        values = self._feeds(args, kwargs)
+        self._has_run = True
         nodes = self.graph.nodes
         for name in order:
             attrs = nodes[name]
@@ -228,8 +307,7 @@ class Network(Module):
             except Exception as err:
                 err.add_note(_node_note(name, layer, attrs["inputs"], fed))
                 raise
-        outs = [values[o] for o in self._plan[1]]
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return values
 
     # ------------------------------------------------------------- as Module
     def __setattr__(self, name: str, value) -> None:
