@@ -114,17 +114,26 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted path, module) for this module and every descendant, each once, pre-order."""
+    def named_modules(self, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted path, module) for this module and every descendant, pre-order.
+
+        Each module once (under its first path) unless ``remove_duplicate=False``
+        (PyTorch's name): then a module held under several names (a shared
+        layer) is listed under each of them, with its descendants.
+        """
         seen = {id(self)}
-        stack = [(prefix, self)]
+        stack = [(prefix, self, (id(self),))]
         while stack:
-            path, module = stack.pop()
+            path, module, ancestors = stack.pop()
             yield path, module
-            children = [(_join(path, n), m) for n, m in module.named_children()
-                        if id(m) not in seen]
-            for _, m in children:
-                seen.add(id(m))
+            if remove_duplicate:
+                children = [(_join(path, n), m, ()) for n, m in module.named_children()
+                            if id(m) not in seen]
+                seen.update(id(m) for _, m, _ in children)
+            else:  # every name, but never a module inside itself
+                children = [(_join(path, n), m, ancestors + (id(m),))
+                            for n, m in module._direct_children() if id(m) not in ancestors]
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:

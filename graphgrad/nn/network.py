@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 import networkx as nx
 
 from graphgrad.autograd.grad_mode import running_child, running_child_name
+from graphgrad.nn.loss import Loss
 from graphgrad.nn.module import Module
 from graphgrad.nn.network_edit import NetworkEditing
 from graphgrad.nn.parameter import Parameter
@@ -46,11 +47,36 @@ def _name_list(value, what: str) -> list[str]:
     return [_check_name(what, n) for n in names]
 
 
-def _check_layer(where: str, layer) -> None:
+class LossNode(Module):
+    """A Loss as a Network node: ``forward(prediction, target) = loss(prediction, target)``.
+
+    ``net.add("loss", gg.losses.MSE(), inputs=["out", "y"])`` wraps the loss in
+    one of these, so a network can hold its own training objective (several
+    heads with weighted losses, targets as named inputs), and pictures draw the
+    loss and its target distinctly.
+    """
+
+    def __init__(self, loss: Loss):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, prediction, target):
+        return self.loss(prediction, target)
+
+    def extra_repr(self) -> str:
+        return repr(self.loss)
+
+
+def _check_layer(where: str, layer):
+    """`layer` as a node's Module (a Loss is wrapped in a LossNode); TypeError otherwise."""
+    if isinstance(layer, Loss):
+        return LossNode(layer)
     if not isinstance(layer, Module):
         hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
                 if isinstance(layer, type) else "")
-        raise TypeError(f"{where}: the layer must be a Module, got {type(layer).__name__}{hint}")
+        raise TypeError(f"{where}: the layer must be a Module or a Loss, got "
+                        f"{type(layer).__name__}{hint}")
+    return layer
 
 
 def _example_args(example_inputs) -> tuple[tuple, dict]:
@@ -126,7 +152,7 @@ class Network(NetworkEditing, Module):
         """
         _check_name("layer", name)
         self._check_new_name("add", name)
-        _check_layer(f"Network.add({name!r})", layer)
+        layer = _check_layer(f"Network.add({name!r})", layer)
         if inputs is None:
             if self._last_layer is not None:
                 inputs = [self._last_layer]
@@ -341,30 +367,79 @@ class Network(NetworkEditing, Module):
         return running if running is not None else super()._child_name(child)
 
     # ------------------------------------------------------------ inspection
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self, example_inputs=None) -> nx.DiGraph:
         """A copy of the layer graph with plain attributes (no layer objects).
 
         Nodes: ``kind`` ("input" | "layer"), ``type`` (class name, "Input" for
-        inputs), ``num_parameters``, ``params`` (name → shape), ``inputs``
-        (ordered), ``is_output``, ``label``.  Edges: ``ports`` (positions of
-        the producer among the consumer's inputs).
+        inputs, the loss's class for a loss node), ``num_parameters``,
+        ``params`` (name → shape), ``inputs`` (ordered), ``is_output``,
+        ``label``, ``is_loss`` (a Loss added as a node), ``is_target`` (an
+        input read only as a loss's target), ``shared_with`` (every node
+        using the same layer object, in order, when there are several; the
+        parameters are the same, count them once).  Edges: ``ports``
+        (positions of the producer among the consumer's inputs).
+
+        With `example_inputs` (as for ``check``), nodes also get ``shape``
+        and edges the ``shape`` of the value they carry (from
+        ``check(example_inputs)``).
         """
+        shapes = self.check(example_inputs) if example_inputs is not None else {}
         out = nx.DiGraph(name=type(self).__name__, inputs=list(self.input_names),
                          outputs=self.outputs)
         outputs = set(self.outputs)
+        uses: dict[int, list[str]] = {}
+        for name, attrs in self.graph.nodes(data=True):
+            if attrs.get("layer") is not None:
+                uses.setdefault(id(attrs["layer"]), []).append(name)
         for name, attrs in self.graph.nodes(data=True):
             layer = attrs.get("layer")
             kind = attrs.get("kind") or "missing"
-            type_name = type(layer).__name__ if layer is not None else kind.capitalize()
+            is_loss = isinstance(layer, LossNode)
+            type_name = (type(layer.loss).__name__ if is_loss else type(layer).__name__
+                         if layer is not None else kind.capitalize())
             params = ({n: tuple(p.shape) for n, p in layer.named_parameters()}
                       if layer is not None else {})
+            shared = uses.get(id(layer), []) if layer is not None else []
             out.add_node(name, kind=kind, type=type_name,
                          num_parameters=layer.num_parameters() if layer is not None else 0,
                          params=params, inputs=list(attrs.get("inputs", [])),
-                         is_output=name in outputs, label=f"{name}\n{type_name}")
+                         is_output=name in outputs, label=f"{name}\n{type_name}",
+                         is_loss=is_loss, is_target=kind == "input" and self._is_target(name),
+                         shared_with=list(shared) if len(shared) > 1 else [])
+            if name in shapes:
+                out.nodes[name]["shape"] = shapes[name]
         for u, v, attrs in self.graph.edges(data=True):
             out.add_edge(u, v, ports=list(attrs["ports"]))
+            if u in shapes:
+                out.edges[u, v]["shape"] = shapes[u]
         return out
+
+    def to_dot(self, example_input=None, **opts):
+        """A picture of the network; with ``depth=0`` (or no input) the layer graph.
+
+        ``net.to_dot()`` / ``net.to_dot(x, depth=0)``: one node per layer, with
+        port labels, named inputs and (given `x`) shapes; see
+        ``graphgrad.viz.network``.  Any other ``depth``: the op-level graph of
+        one forward pass (``Module.to_dot``), grouped by node, with the input
+        leaves named after the network's inputs.
+        """
+        if example_input is None or opts.get("depth") == 0:
+            from graphgrad.viz.network import network_to_dot
+
+            return network_to_dot(self, example_input)
+        args, _ = _example_args(example_input)
+        feeds = self._feeds(args, {})
+        named = tuple(x if x.name or x.dtype.kind != "f" else
+                      type(x)(x.data, requires_grad=True, name=name)
+                      for name, x in feeds.items())
+        return super().to_dot(named, **opts)
+
+    def _is_target(self, name: str) -> bool:
+        """Whether input `name` feeds only loss nodes, and only as their target (port ≥ 1)."""
+        edges = list(self.graph.out_edges(name, data=True))
+        return bool(edges) and all(
+            isinstance(self.graph.nodes[v].get("layer"), LossNode) and min(d["ports"]) >= 1
+            for _, v, d in edges)
 
     def __repr__(self) -> str:
         lines = []

@@ -26,7 +26,7 @@ class NetworkEditing:
         from graphgrad.nn.network import _check_layer
 
         attrs = self._layer_attrs("replace", name)
-        _check_layer(f"Network.replace({name!r})", layer)
+        layer = _check_layer(f"Network.replace({name!r})", layer)
         old, attrs["layer"] = attrs["layer"], layer
         self._plan = None
         return old
@@ -46,7 +46,7 @@ class NetworkEditing:
                            f"{self._known_nodes()}")
         _check_name("layer", new_name)
         self._check_new_name("insert_after", new_name)
-        _check_layer(f"Network.insert_after({name!r}, {new_name!r})", layer)
+        layer = _check_layer(f"Network.insert_after({name!r}, {new_name!r})", layer)
         consumers = list(self.graph.successors(name))
         with self._transaction():
             self.graph.add_node(new_name, kind="layer", layer=layer, order=self._counter)
