@@ -119,7 +119,9 @@ class Network(NetworkEditing, Module):
     the last layer added).  With one output ``net(...)`` returns a Tensor, with
     several a tuple in the order of ``outputs``.  Call it with positional
     tensors in the order of ``inputs``, one dict ``{name: tensor}``, or
-    keywords.  A missing input or a cycle is reported, naming the nodes, when
+    keywords; only the inputs the outputs depend on must be given (a model
+    holding its losses predicts without targets once ``outputs`` names the
+    heads).  A missing input or a cycle is reported, naming the nodes, when
     the network is first run (or by ``check()``), so layers may be added in any
     order.
     """
@@ -137,7 +139,7 @@ class Network(NetworkEditing, Module):
         self._last_layer = None
         self._counter = len(self.input_names)  # insertion order, the topological tie-break
         self._has_run = False
-        self._plan = None  # cached (topological order of needed layers, outputs)
+        self._plan = None  # cached (needed layers in topological order, outputs, needed inputs)
 
     # ---------------------------------------------------------------- building
     def add(self, name: str, layer: Module, inputs: str | Sequence[str] | None = None) -> Network:
@@ -250,7 +252,7 @@ class Network(NetworkEditing, Module):
         finally:
             for module, mode in modes:
                 module.training = mode
-        return {n: _shape_of(values[n]) for n in list(self.input_names) + self._plan[0]}
+        return {n: _shape_of(values[n]) for n in self._plan[2] + self._plan[0]}
 
     def _make_plan(self):
         graph = self.graph
@@ -284,7 +286,7 @@ class Network(NetworkEditing, Module):
         order = [n for n in nx.lexicographical_topological_sort(
                      graph, key=lambda n: graph.nodes[n]["order"])
                  if n in needed and graph.nodes[n]["kind"] == "layer"]
-        return order, outputs
+        return order, outputs, [n for n in self.input_names if n in needed]
 
     # --------------------------------------------------------------- running
     def _feeds(self, args, kwargs) -> dict:
@@ -300,7 +302,9 @@ class Network(NetworkEditing, Module):
                 raise TypeError(f"Network: input {key!r} given twice")
             feeds[key] = value
         unknown = [k for k in feeds if k not in self.input_names]
-        missing = [k for k in self.input_names if k not in feeds]
+        if self._plan is None:
+            self._plan = self._make_plan()
+        missing = [k for k in self._plan[2] if k not in feeds]  # only what the outputs need
         if unknown or missing:
             raise TypeError(f"Network: inputs are {self.input_names}; "
                             + (f"missing {missing}" if missing else "")
