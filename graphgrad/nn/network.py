@@ -25,90 +25,20 @@ from collections.abc import Iterator, Sequence
 import networkx as nx
 
 from graphgrad.autograd.grad_mode import running_child, running_child_name
-from graphgrad.nn.loss import Loss
 from graphgrad.nn.module import Module
 from graphgrad.nn.network_edit import NetworkEditing
+from graphgrad.nn.network_parts import (
+    LossNode,
+    check_layer,
+    check_name,
+    example_args,
+    name_list,
+    node_note,
+    shape_of,
+)
 from graphgrad.nn.parameter import Parameter
 
-
-def _check_name(what: str, name) -> str:
-    if not isinstance(name, str) or not name or "." in name or name.startswith("_"):
-        raise ValueError(
-            f"Network: {what} name {name!r} must be a non-empty string without '.' that does "
-            "not start with '_' (it becomes the prefix of parameter names)"
-        )
-    return name
-
-
-def _name_list(value, what: str) -> list[str]:
-    names = [value] if isinstance(value, str) else list(value)
-    if not names:
-        raise ValueError(f"Network: {what} must name at least one node")
-    return [_check_name(what, n) for n in names]
-
-
-class LossNode(Module):
-    """A Loss as a Network node: ``forward(prediction, target) = loss(prediction, target)``.
-
-    ``net.add("loss", gg.losses.MSE(), inputs=["out", "y"])`` wraps the loss in
-    one of these, so a network can hold its own training objective (several
-    heads with weighted losses, targets as named inputs), and pictures draw the
-    loss and its target distinctly.
-    """
-
-    def __init__(self, loss: Loss):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, prediction, target):
-        return self.loss(prediction, target)
-
-    def extra_repr(self) -> str:
-        return repr(self.loss)
-
-
-def _check_layer(where: str, layer):
-    """`layer` as a node's Module (a Loss is wrapped in a LossNode); TypeError otherwise."""
-    if isinstance(layer, Loss):
-        return LossNode(layer)
-    if not isinstance(layer, Module):
-        hint = (" (a class was given: instantiate it, e.g. ReLU() instead of ReLU)"
-                if isinstance(layer, type) else "")
-        raise TypeError(f"{where}: the layer must be a Module or a Loss, got "
-                        f"{type(layer).__name__}{hint}")
-    return layer
-
-
-def _example_args(example_inputs) -> tuple[tuple, dict]:
-    """(args, kwargs) for `_feeds` from a Tensor/array, a tuple/list, or a dict of inputs."""
-    from graphgrad.autograd.tensor import Tensor
-
-    def as_tensor(x):
-        return x if isinstance(x, Tensor) else Tensor(x)
-
-    if isinstance(example_inputs, dict):
-        return ({k: as_tensor(v) for k, v in example_inputs.items()},), {}
-    if isinstance(example_inputs, tuple):
-        return tuple(as_tensor(x) for x in example_inputs), {}
-    return (as_tensor(example_inputs),), {}
-
-
-def _shape_of(value):
-    if isinstance(value, (tuple, list)):
-        return tuple(_shape_of(v) for v in value)
-    return tuple(value.shape)
-
-
-def _describe(value) -> str:
-    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape is None:
-        return type(value).__name__
-    return f"{tuple(shape)} {dtype}" if dtype is not None else str(tuple(shape))
-
-
-def _node_note(name: str, layer, inputs, fed) -> str:
-    parts = ", ".join(f"{i!r} {_describe(v)}" for i, v in zip(inputs, fed, strict=True))
-    return f"in Network node {name!r} (layer {type(layer).__name__}) fed by {parts}"
+__all__ = ["Network", "LossNode"]
 
 
 class Network(NetworkEditing, Module):
@@ -130,12 +60,12 @@ class Network(NetworkEditing, Module):
                  outputs: str | Sequence[str] | None = None):
         super().__init__()
         self.graph = nx.DiGraph()
-        self.input_names = _name_list(inputs, "input")
+        self.input_names = name_list(inputs, "input")
         if len(set(self.input_names)) != len(self.input_names):
             raise ValueError(f"Network: input names repeat: {self.input_names}")
         for i, name in enumerate(self.input_names):
             self.graph.add_node(name, kind="input", order=i)
-        self._outputs = None if outputs is None else _name_list(outputs, "output")
+        self._outputs = None if outputs is None else name_list(outputs, "output")
         self._last_layer = None
         self._counter = len(self.input_names)  # insertion order, the topological tie-break
         self._has_run = False
@@ -152,9 +82,9 @@ class Network(NetworkEditing, Module):
         (with a warning when they were implicit): set ``net.outputs`` to change
         them, or use ``insert_after`` to put a layer after an output.
         """
-        _check_name("layer", name)
+        check_name("layer", name)
         self._check_new_name("add", name)
-        layer = _check_layer(f"Network.add({name!r})", layer)
+        layer = check_layer(f"Network.add({name!r})", layer)
         if inputs is None:
             if self._last_layer is not None:
                 inputs = [self._last_layer]
@@ -163,7 +93,7 @@ class Network(NetworkEditing, Module):
             else:
                 raise ValueError(f"Network.add({name!r}): the network has several inputs "
                                  f"{self.input_names}; say which feed this layer with inputs=[...]")
-        inputs = _name_list(inputs, "input")
+        inputs = name_list(inputs, "input")
         if self._has_run and self._outputs is None:
             warnings.warn(
                 f"Network.add({name!r}): the network has already run with output "
@@ -206,7 +136,7 @@ class Network(NetworkEditing, Module):
 
     @outputs.setter
     def outputs(self, names) -> None:
-        self._outputs = _name_list(names, "output")
+        self._outputs = name_list(names, "output")
         self._plan = None
 
     def __getitem__(self, name: str) -> Module:
@@ -243,7 +173,7 @@ class Network(NetworkEditing, Module):
             return list(self._plan[0])
         from graphgrad.autograd.grad_mode import no_grad
 
-        feeds = self._feeds(*_example_args(example_inputs))
+        feeds = self._feeds(*example_args(example_inputs))
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
@@ -252,7 +182,7 @@ class Network(NetworkEditing, Module):
         finally:
             for module, mode in modes:
                 module.training = mode
-        return {n: _shape_of(values[n]) for n in self._plan[2] + self._plan[0]}
+        return {n: shape_of(values[n]) for n in self._plan[2] + self._plan[0]}
 
     def _make_plan(self):
         graph = self.graph
@@ -335,7 +265,7 @@ class Network(NetworkEditing, Module):
                 with running_child(self, layer, name):
                     values[name] = layer(*fed)
             except Exception as err:
-                err.add_note(_node_note(name, layer, attrs["inputs"], fed))
+                err.add_note(node_note(name, layer, attrs["inputs"], fed))
                 raise
         return values
 
@@ -431,7 +361,7 @@ class Network(NetworkEditing, Module):
             from graphgrad.viz.network import network_to_dot
 
             return network_to_dot(self, example_input)
-        args, _ = _example_args(example_input)
+        args, _ = example_args(example_input)
         feeds = self._feeds(args, {})
         named = tuple(x if x.name or x.dtype.kind != "f" else
                       type(x)(x.data, requires_grad=True, name=name)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import networkx as nx
 
+from graphgrad.nn.network_parts import check_layer, check_name, name_list
+
 
 class NetworkEditing:
     """The editing methods of ``Network`` (a mixin: it uses the network's graph)."""
@@ -23,10 +25,8 @@ class NetworkEditing:
         ``<name>.<parameter>``; only this node's layer changes (a layer shared
         with other nodes stays there).
         """
-        from graphgrad.nn.network import _check_layer
-
         attrs = self._layer_attrs("replace", name)
-        layer = _check_layer(f"Network.replace({name!r})", layer)
+        layer = check_layer(f"Network.replace({name!r})", layer)
         old, attrs["layer"] = attrs["layer"], layer
         self._plan = None
         return old
@@ -39,14 +39,12 @@ class NetworkEditing:
         ``insert_after("fc", "act", ReLU())`` turns fc → head into
         fc → act → head.
         """
-        from graphgrad.nn.network import _check_layer, _check_name
-
         if self.graph.nodes.get(name, {}).get("kind") is None:
             raise KeyError(f"Network.insert_after: there is no node {name!r}; nodes: "
                            f"{self._known_nodes()}")
-        _check_name("layer", new_name)
+        check_name("layer", new_name)
         self._check_new_name("insert_after", new_name)
-        layer = _check_layer(f"Network.insert_after({name!r}, {new_name!r})", layer)
+        layer = check_layer(f"Network.insert_after({name!r}, {new_name!r})", layer)
         consumers = list(self.graph.successors(name))
         with self._transaction():
             self.graph.add_node(new_name, kind="layer", layer=layer, order=self._counter)
@@ -99,10 +97,8 @@ class NetworkEditing:
 
         Every name must be an existing node and the result must stay acyclic.
         """
-        from graphgrad.nn.network import _name_list
-
         self._layer_attrs("rewire", name)
-        inputs = _name_list(inputs, "input")
+        inputs = name_list(inputs, "input")
         unknown = [i for i in inputs if self.graph.nodes.get(i, {}).get("kind") is None]
         if unknown:
             raise KeyError(f"Network.rewire({name!r}): no node(s) {unknown}; nodes: "
