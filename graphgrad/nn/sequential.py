@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from graphgrad.autograd.grad_mode import running_child, running_child_name
 from graphgrad.nn.module import Module
+from graphgrad.nn.parameter import Parameter
 
 
 class Sequential(Module):
@@ -46,6 +47,15 @@ class Sequential(Module):
         self._names.append(name)
         self._layers.append(layer)
         return self
+
+    def __setattr__(self, name: str, value) -> None:
+        # the layers are the ordered list; a Module or Parameter in an attribute
+        # would be neither run, trained nor saved, so refuse it
+        if isinstance(value, (Module, Parameter)):
+            raise AttributeError(
+                f"Sequential: cannot assign a {type(value).__name__} to attribute {name!r}: "
+                f"its layers run in order, so add it with seq.append(layer, name={name!r})")
+        super().__setattr__(name, value)
 
     def _direct_children(self):
         yield from zip(self._names, self._layers, strict=True)

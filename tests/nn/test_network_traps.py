@@ -9,6 +9,7 @@ import pytest
 import graphgrad as gg
 from graphgrad.nn.module import Module, Parameter
 from graphgrad.nn.network import Network
+from graphgrad.nn.sequential import Sequential
 
 
 def _net():
@@ -62,3 +63,10 @@ def test_state_dict_refuses_two_arrays_with_one_name(tmp_path):
     with pytest.raises(ValueError, match=r"both named 'a\.b\.weight'"):
         model.save(tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())
+
+
+def test_sequential_refuses_a_layer_in_an_attribute_too():
+    seq = Sequential(gg.layers.Linear(3, 4, rng=0))
+    with pytest.raises(AttributeError, match=r"seq\.append\(layer, name='head'\)"):
+        seq.head = gg.layers.Linear(4, 2)
+    assert len(seq) == 1 and [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias"]
