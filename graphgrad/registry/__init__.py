@@ -27,18 +27,17 @@ from graphgrad.registry.loader import (  # noqa: F401 - re-exported: graphgrad.r
     GraphgradPluginWarning,
     PluginError,
     PluginInfo,
-    _current,
-    _duplicate,
     autoload_disabled,
     call_event,
-    component_name,
+    current_state,
+    duplicate_error,
     hookimpl,
     plugin_manager,
     plugins,
     register_plugin,
     reload,
-    snake_case,
 )
+from graphgrad.registry.naming import component_name, snake_case  # noqa: F401
 
 
 class UnknownComponentError(KeyError, AttributeError):
@@ -60,7 +59,7 @@ class _Index:
 
 
 def _index(kind: str) -> _Index:
-    state = _current()
+    state = current_state()
     index = state.indexes.get(kind)
     if index is not None:
         return index
@@ -71,7 +70,8 @@ def _index(kind: str) -> _Index:
             if name in components and not (
                 components[name] is component and owners[name] == plugin
             ):
-                raise _duplicate(kind, name, state.plugins[owners[name]], state.plugins[plugin])
+                first, second = state.plugins[owners[name]], state.plugins[plugin]
+                raise duplicate_error(kind, name, first, second)
             components[name], owners[name] = component, plugin
     aliases: dict[str, list[str]] = {}
     for name, component in components.items():
@@ -155,7 +155,7 @@ class Registry:
     def plugin_of(self, name: str) -> PluginInfo:
         """The record of the plugin that registered the component ``name``."""
         owner = _index(self.kind).owners[self._resolve(name)]
-        return _current().plugins[owner]
+        return current_state().plugins[owner]
 
     def __getitem__(self, name: str) -> Any:
         return self.get(name)

@@ -23,7 +23,6 @@ import importlib
 import importlib.metadata
 import os
 import pkgutil
-import re
 import threading
 import types
 import warnings
@@ -35,6 +34,7 @@ import pluggy
 
 from graphgrad.registry import hookspecs
 from graphgrad.registry.hookspecs import EVENT_HOOKS, KINDS, REGISTRATION_HOOKS
+from graphgrad.registry.naming import component_name, snake_case  # noqa: F401 - re-exported
 
 PROJECT = "graphgrad"
 ENTRY_POINT_GROUP = "graphgrad"
@@ -59,62 +59,6 @@ class PluginError(RuntimeError):
 
 class DuplicateComponentError(PluginError):
     """Two plugins registered components of one kind under the same name."""
-
-
-# -- naming -------------------------------------------------------------------
-
-# Mixed-case abbreviations that the camel-case rules would split ("ReLU" -> "re_lu").
-# Longer atoms first: "PReLU" must win over "ReLU".
-_ATOMS = {
-    "PReLU": "Prelu",
-    "ReLU": "Relu",
-    "GeLU": "Gelu",
-    "SeLU": "Selu",
-    "SiLU": "Silu",
-    "RMSprop": "Rmsprop",
-    "RMSProp": "Rmsprop",
-}
-
-
-def snake_case(name: str) -> str:
-    """Convert a class or function name to snake_case.
-
-    ``ScaledTanh`` -> ``scaled_tanh``, ``SGD`` -> ``sgd``, ``BCEWithLogits`` ->
-    ``bce_with_logits``, ``LeakyReLU`` -> ``leaky_relu``, ``Conv2D`` -> ``conv2d``;
-    names already in snake_case are returned unchanged.
-    """
-    for atom, word in _ATOMS.items():
-        name = name.replace(atom, word)
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)  # end of an acronym: BCEWith
-    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)  # camel hump: scaledTanh
-    name = re.sub(r"(\d)([A-Z][a-z])", r"\1_\2", name)  # digit then word: Conv2DTranspose
-    return re.sub(r"_+", "_", name).strip("_").lower()
-
-
-def component_name(component: Any) -> str:
-    """The registry name of a component.
-
-    Its own ``name`` attribute if it sets one (on a class, only a ``name``
-    defined by the class itself counts, not an inherited one), else the
-    snake_case of its ``__name__``. Raises ``ValueError`` if that is not a valid
-    Python identifier (e.g. a lambda).
-    """
-    if isinstance(component, type):
-        explicit = vars(component).get("name")
-    else:
-        explicit = getattr(component, "name", None)
-    if isinstance(explicit, str):
-        name = explicit
-    elif isinstance(getattr(component, "__name__", None), str):
-        name = snake_case(component.__name__)
-    else:
-        name = ""
-    if not name.isidentifier():
-        raise ValueError(
-            f"component {component!r} has no usable registry name (got {name!r}); "
-            "give it a `name` attribute that is a valid identifier, e.g. name = 'my_layer'"
-        )
-    return name
 
 
 # -- plugin records -----------------------------------------------------------
@@ -217,6 +161,7 @@ def _build() -> _State:
     _partial = state  # outside plugins may look built-in components up while they import
     if autoload_disabled():
         return state
+    # Not pm.load_setuptools_entrypoints: pluggy's loader stops at the first broken plugin.
     for ep in _entry_points():
         dist, version = (ep.dist.metadata["Name"], ep.dist.version) if ep.dist else (None, None)
         name = ep.name if ep.name not in state.plugins else f"{dist}:{ep.name}"
@@ -311,7 +256,8 @@ def _call_registration(
     return result
 
 
-def _current() -> _State:
+def current_state() -> _State:
+    """The loaded plugin state (manager, records, contributions), built on first use."""
     global _state, _building, _partial
     state = _state
     if state is not None:
@@ -337,7 +283,7 @@ def _current() -> _State:
 
 def plugin_manager() -> pluggy.PluginManager:
     """The plugin manager, built (and every registration hook called) on first use."""
-    return _current().manager
+    return current_state().manager
 
 
 def reload() -> None:
@@ -355,7 +301,7 @@ def reload() -> None:
 
 def plugins() -> list[PluginInfo]:
     """A record of every plugin, loaded or broken, in registration order."""
-    return list(_current().plugins.values())
+    return list(current_state().plugins.values())
 
 
 def _distribution_of(plugin: object) -> tuple[str | None, str | None]:
@@ -378,7 +324,7 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
     ``DuplicateComponentError``), leaving the registries unchanged.
     """
     with _lock:
-        state = _current()
+        state = current_state()
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if name in state.plugins:
             raise PluginError(
@@ -403,12 +349,13 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
 def _raise_if_taken(state: _State, kind: str, name: str, newcomer: PluginInfo) -> None:
     for plugin, per_kind in state.contributions.items():
         if plugin != newcomer.name and any(n == name for n, _ in per_kind.get(kind, ())):
-            raise _duplicate(kind, name, state.plugins[plugin], newcomer)
+            raise duplicate_error(kind, name, state.plugins[plugin], newcomer)
 
 
-def _duplicate(
+def duplicate_error(
     kind: str, name: str, first: PluginInfo, second: PluginInfo
 ) -> DuplicateComponentError:
+    """The error for two components of one kind named alike, naming both plugins."""
     return DuplicateComponentError(
         f"two {kind} are named {name!r}: one from plugin {first.describe()} and one from plugin "
         f"{second.describe()}; rename one (set its `name` attribute) or uninstall one plugin"
