@@ -85,10 +85,14 @@ class PluginInfo:
         """True if the plugin loaded and registered without error."""
         return self.error is None
 
+    @property
+    def distribution_label(self) -> str:
+        """``distribution version``, or ``unknown distribution``."""
+        return " ".join(filter(None, [self.distribution, self.version])) or "unknown distribution"
+
     def describe(self) -> str:
         """``'name' (distribution version)`` for messages."""
-        dist = " ".join(filter(None, [self.distribution, self.version])) or "unknown distribution"
-        return f"{self.name!r} ({dist})"
+        return f"{self.name!r} ({self.distribution_label})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the record."""
