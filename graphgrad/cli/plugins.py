@@ -50,18 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _conflicts() -> list[str]:
-    from graphgrad import registry
-
-    found = []
-    for kind in registry.KINDS:
-        try:
-            registry.Registry(kind).names()
-        except registry.DuplicateComponentError as exc:
-            found.append(str(exc))
-    return found
-
-
 def check_layers() -> list[CheckResult]:
     """Run ``graphgrad.check.module`` on every layer declaring ``example_input(rng)``."""
     import numpy as np
@@ -137,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # broken plugins are listed below, no need to warn too
         warnings.simplefilter("ignore", registry.GraphgradPluginWarning)
         infos = registry.plugins()
-    conflicts = _conflicts()
+        conflicts = registry.conflicts()
     results = check_layers() if args.check else []
     autoload = not registry.autoload_disabled()
     if args.json:

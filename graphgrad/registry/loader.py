@@ -24,6 +24,7 @@ import importlib.metadata
 import os
 import pkgutil
 import threading
+import traceback
 import types
 import warnings
 from collections.abc import Callable
@@ -70,7 +71,9 @@ class PluginInfo:
 
     ``source`` is ``"built-in"``, ``"entry point"`` or ``"manual"``;
     ``components`` maps a kind to the registry names the plugin registered;
-    ``error`` is ``None`` unless the plugin is broken (and then it was skipped).
+    ``error`` is ``None`` unless the plugin is broken (and then it was skipped);
+    ``where`` then lists the last traceback frames inside the plugin
+    (``file:line in function: source``), innermost last.
     """
 
     name: str
@@ -79,6 +82,12 @@ class PluginInfo:
     version: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    where: list[str] = field(default_factory=list)
+
+    @property
+    def qualifier(self) -> str:
+        """The prefix of its qualified component names: its distribution, else its name."""
+        return self.distribution or self.name
 
     @property
     def ok(self) -> bool:
@@ -103,6 +112,7 @@ class PluginInfo:
             "version": self.version,
             "components": {kind: list(names) for kind, names in self.components.items()},
             "error": self.error,
+            "where": list(self.where),
         }
 
 
@@ -180,6 +190,9 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
         _register(state, load(), info)
     except Exception as exc:
         error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        info.where = plugin_frames(exc)
+        if info.where:
+            error += f" (at {info.where[-1].split(': ', 1)[0]})"
         info.error = " ".join(error.split())  # one line, for warnings and the CLI
         if info.source == BUILTIN:
             raise PluginError(
@@ -193,6 +206,31 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
             GraphgradPluginWarning,
             stacklevel=2,
         )
+
+
+_OWN_FILES = ("importlib", "pluggy", os.path.join("graphgrad", "registry"))
+
+
+def plugin_frames(exc: BaseException, limit: int = 3) -> list[str]:
+    """The last ``limit`` traceback frames of ``exc`` outside importlib, pluggy and this
+    loader (the plugin's own code), as ``file:line in function: source line``.
+
+    For a ``PluginError`` raised because a hook raised, the frames of that cause.
+    """
+    while isinstance(exc, PluginError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen")
+        and not any(part in frame.filename for part in _OWN_FILES)
+    ]
+    if isinstance(exc, SyntaxError) and exc.filename:  # the broken line is not a frame
+        return [f"{exc.filename}:{exc.lineno}: {(exc.text or '').strip()}"]
+    return [
+        f"{frame.filename}:{frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
+        for frame in frames[-limit:]
+    ]
 
 
 def _register(state: _State, plugin: object, info: PluginInfo) -> None:
@@ -249,15 +287,80 @@ def _call_registration(
                 f"{hook}() returned {returned!r}; it must return a list of classes or callables"
             )
         for component in returned:
-            if not callable(component):
-                raise PluginError(
-                    f"{hook}() returned {component!r}, which is not a class or callable"
-                )
+            problem = wrong_kind(kind, component)
+            if problem:
+                raise PluginError(f"{hook}() of plugin {plugin!r} returned {problem}")
             try:
                 result.append((component_name(component), component))
             except ValueError as exc:
                 raise PluginError(f"{hook}(): {exc}") from exc
     return result
+
+
+# What each registration hook expects: the base class (by qualified name, so that the
+# registry imports nothing above it) and whether a plain function is accepted.
+_BASES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "layers": (("graphgrad.nn.module.Module",), True),
+    "losses": (("graphgrad.nn.loss.Loss", "graphgrad.nn.module.Module"), True),
+    "initializers": ((), True),
+    "optimizers": (("graphgrad.optim.optimizer.Optimizer",), False),
+    "schedules": (("graphgrad.optim.schedule.Schedule",), False),
+    "transforms": (("graphgrad.data.transform.Transform",), True),
+}
+_EXPECTED = {
+    "layers": "Module subclasses (or functions that build one)",
+    "losses": "Loss subclasses, Module subclasses or functions loss(prediction, target)",
+    "initializers": "classes or functions init(shape, rng)",
+    "optimizers": "Optimizer subclasses (from graphgrad.extend)",
+    "schedules": "Schedule subclasses (from graphgrad.extend)",
+    "transforms": "Transform subclasses (or functions on a batch)",
+}
+
+
+def _qualnames(cls: type) -> set[str]:
+    return {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}
+
+
+def _kind_of(cls: type) -> str | None:
+    """The kind whose base class ``cls`` derives from (the most specific one), if any."""
+    names = _qualnames(cls)
+    for kind in ("losses", "optimizers", "schedules", "transforms", "layers"):
+        if names & set(_BASES[kind][0][:1]):
+            return kind
+    return None
+
+
+def wrong_kind(kind: str, component: Any) -> str | None:
+    """Why ``component`` cannot be a component of ``kind`` (None if it can).
+
+    The text completes "graphgrad_register_<kind>() returned ...": it names the
+    component, what was expected and, for a component of another kind, the
+    hook that takes it.
+    """
+    hook, expected = REGISTRATION_HOOKS[kind], _EXPECTED[kind]
+    bases, functions = _BASES[kind]
+    if isinstance(component, type):
+        other = _kind_of(component)
+        if other is not None and other != kind and not (set(bases) & _qualnames(component)):
+            return (
+                f"{component.__qualname__}, which is one of the {other} (a subclass of "
+                f"{_BASES[other][0][0].rsplit('.', 1)[1]}); {hook}() expects {expected}: "
+                f"return it from {REGISTRATION_HOOKS[other]}() instead"
+            )
+        if bases and not set(bases) & _qualnames(component):
+            return f"the class {component.__qualname__}; {hook}() expects {expected}"
+        return None
+    if isinstance(component, (types.FunctionType, types.BuiltinFunctionType)):
+        if functions:
+            return None
+        return f"the function {component.__qualname__}; {hook}() expects {expected}"
+    if callable(component) or type(component).__module__ != "builtins":
+        return (
+            f"an instance of {type(component).__qualname__} ({component!r}), not a class; "
+            f"return the class {type(component).__qualname__} itself ({hook}() expects "
+            f"{expected})"
+        )
+    return f"{component!r}, which is not a class or function; {hook}() expects {expected}"
 
 
 def current_state() -> _State:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from graphgrad import cli, registry
+from graphgrad.extend import Module
 from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
 from graphgrad.registry import loader as plugin_loader
 
@@ -45,28 +46,30 @@ def write_distribution(root: Path, dist: str, version: str, module: str, source:
     (info / "entry_points.txt").write_text(f"[graphgrad]\n{module} = {module}\n")
 
 
-class Softsign:
+class Softsign(Module):
     @classmethod
     def example_input(cls, rng):
         return rng.normal(size=(2, 3))
 
 
-class Gauss:
+class Gauss(Module):
     def example_input(self, rng):  # an instance method works too
         return "bad input"
 
 
-class Needy:
+class Needy(Module):
     def __init__(self, width):
+        super().__init__()
         self.width = width
 
     example_input = Softsign.example_input
 
 
-class Built:
+class Built(Module):
     """Needs arguments, but says how to build a small one."""
 
     def __init__(self, width):
+        super().__init__()
         self.width = width
 
     @classmethod
@@ -76,7 +79,7 @@ class Built:
     example_input = Softsign.example_input
 
 
-class NoExample:
+class NoExample(Module):
     pass
 
 
