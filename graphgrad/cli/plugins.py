@@ -6,91 +6,65 @@ import argparse
 import json
 import textwrap
 import warnings
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from graphgrad.cli._common import one_line
+from graphgrad.cli._common import CLIError
 
 DESCRIPTION = """\
 List every graphgrad plugin: the built-in ones (package graphgrad_plugins) and
 those installed distributions declare under the entry-point group "graphgrad",
 with the distribution, its version and the components registered per kind.
-Broken plugins are listed with their error (they are skipped by graphgrad).
+Broken plugins are listed with their error and where it happened (they are
+skipped by graphgrad; everything else keeps working). When two plugins use
+one name, the first (built-ins load first) keeps it and the other is usable
+as distribution:name.
 
-With --check, every registered layer that has an `example_input(rng)` method
-is built (with `cls.example(rng)` if it defines that classmethod, else
-`cls()`) and checked by graphgrad.check.module (gradients, double backward,
-float32 vs float64, train/eval), and a pass/fail table is printed.
+With --check, every component is checked by the checker of its kind
+(graphgrad.check.module, loss, optimizer, schedule, initializer, transform,
+function; see docs/plugins.md), and one pass/FAIL/SKIPPED table per kind is
+printed. A component that lacks what its checker needs (e.g. a layer without
+example_input(rng)) is SKIPPED with the reason.
 
   graphgrad plugins
   graphgrad plugins --check
+  graphgrad plugins --check --kind layers,losses --name swish
   GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD=1 graphgrad plugins   # built-ins only
 
 Writing a plugin: docs/plugins.md in the graphgrad repository.
 
-Exits with 1 if a plugin is broken, two components share a name, or a layer
-fails its check; with 0 otherwise."""
-
-
-@dataclass
-class CheckResult:
-    """The outcome of ``graphgrad.check.module`` on one layer."""
-
-    layer: str
-    passed: bool
-    detail: str = ""
+Exits with 1 if a plugin is broken, two components share a name, or a
+component fails its check (with --strict: or is SKIPPED); with 0 otherwise."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``graphgrad plugins``."""
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="run graphgrad.check.module on every layer that declares example_input(rng)",
-    )
-
-
-def check_layers() -> list[CheckResult]:
-    """Run ``graphgrad.check.module`` on every layer declaring ``example_input(rng)``."""
-    import numpy as np
-
-    from graphgrad.check import module as check_module
-    from graphgrad.registry import Registry
-
-    results = []
-    for name, cls in Registry("layers").items():
-        if not hasattr(cls, "example_input"):
-            continue
-        rng = np.random.default_rng(0)
-        try:
-            layer = cls.example(rng) if hasattr(cls, "example") else cls()
-        except TypeError as exc:
-            hint = "give it a classmethod `example(rng)` returning a small instance"
-            results.append(CheckResult(name, False, f"cannot build {name}() ({exc}); {hint}"))
-            continue
-        try:
-            report = check_module(layer, layer.example_input(rng))
-            passed = report.ok
-            detail = "" if passed else one_line(str(report).splitlines()[0])
-        except Exception as exc:
-            passed, detail = False, one_line(f"{type(exc).__name__}: {exc}")
-        results.append(CheckResult(name, passed, detail))
-    return results
+    parser.add_argument("--check", action="store_true",
+                        help="check every component with the checker of its kind")
+    parser.add_argument("--kind", default=None, metavar="KINDS",
+                        help="with --check: only these kinds, comma-separated "
+                             "(layers,losses,optimizers,schedules,initializers,transforms,"
+                             "functions)")
+    parser.add_argument("--name", action="append", default=None, metavar="NAME",
+                        help="with --check: only the component(s) called NAME (repeatable)")
+    parser.add_argument("--strict", action="store_true",
+                        help="with --check: a SKIPPED component (nothing to check it with) "
+                             "fails too")
 
 
 def _format_plugins(infos: list[Any], conflicts: list[str], autoload: bool) -> str:
     lines = []
     for info in infos:
-        dist = info.distribution_label
         status = "" if info.ok else "  BROKEN, skipped"
-        lines.append(f"{info.name}  ({info.source}; {dist}){status}")
-        rows = [("error", info.error)] if not info.ok else list(info.components.items())
-        for kind, value in rows or [("", "(no components)")]:
-            text = value if isinstance(value, str) else ", ".join(value)
+        lines.append(f"{info.name}  ({info.source}; {info.distribution_label}){status}")
+        if not info.ok:  # not wrapped: a path must stay whole to be clicked or copied
+            rows = [("error", info.error)] + [("at", frame) for frame in info.where]
+            lines.extend(f"    {label:<13} {text}" for label, text in rows)
+            continue
+        for kind, names in info.components.items() or [("", ["(no components)"])]:
             lines.append(
-                textwrap.fill(
-                    text, 100, initial_indent=f"    {kind:<13} ", subsequent_indent=" " * 18
-                )
+                textwrap.fill(", ".join(names), 100, initial_indent=f"    {kind:<13} ",
+                              subsequent_indent=" " * 18)
             )
     broken = sum(not info.ok for info in infos)
     lines.append("")
@@ -105,28 +79,56 @@ def _format_plugins(infos: list[Any], conflicts: list[str], autoload: bool) -> s
     return "\n".join(lines)
 
 
-def _format_check(results: list[CheckResult]) -> str:
+def format_check(results: list[Any], kinds: list[str]) -> str:
+    """One table per kind (name, result, detail), then one line of counts per kind."""
     if not results:
-        return "No registered layer declares example_input(rng); nothing to check."
-    width = max(len("layer"), *(len(r.layer) for r in results))
-    lines = [f"{'layer':<{width}}  result  detail"]
-    for r in results:
-        lines.append(
-            f"{r.layer:<{width}}  {'pass' if r.passed else 'FAIL':<6}  {r.detail}".rstrip()
-        )
-    failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results)} layers checked: {len(results) - failed} passed, {failed} failed.")
-    return "\n".join(lines)
+        return "Nothing to check: no component matches."
+    blocks, totals = [], []
+    for kind in kinds:
+        rows = [r for r in results if r.kind == kind]
+        if not rows:
+            continue
+        width = max(len(kind), *(len(r.name) for r in rows))
+        lines = [f"{kind:<{width}}  result   detail"]
+        lines += [f"{r.name:<{width}}  {r.status:<7}  {r.detail}".rstrip() for r in rows]
+        blocks.append("\n".join(lines))
+        counts = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "SKIPPED")}
+        totals.append(f"{kind}: {len(rows)} checked, {counts['pass']} passed, "
+                      f"{counts['FAIL']} failed, {counts['SKIPPED']} skipped")
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(totals)
+
+
+def _kinds(text: str | None) -> list[str]:
+    from graphgrad.check.component_checks import CHECK_KINDS
+
+    if text is None:
+        return list(CHECK_KINDS)
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CHECK_KINDS]
+    if unknown:
+        raise CLIError(f"--kind: unknown kind(s) {', '.join(unknown)}; kinds: "
+                       f"{','.join(CHECK_KINDS)}")
+    return kinds
 
 
 def run(args: argparse.Namespace) -> int:
+    """List the plugins (and check their components with ``--check``); the exit code."""
     from graphgrad import registry
 
-    with warnings.catch_warnings():  # broken plugins are listed below, no need to warn too
+    if not args.check and (args.kind or args.name or args.strict):
+        raise CLIError("--kind, --name and --strict go with --check")
+    kinds = _kinds(args.kind)
+    with warnings.catch_warnings():  # broken plugins and clashes are listed below
         warnings.simplefilter("ignore", registry.GraphgradPluginWarning)
         infos = registry.plugins()
         conflicts = registry.conflicts()
-    results = check_layers() if args.check else []
+    results = []
+    if args.check:
+        from graphgrad.check.component_checks import components
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", registry.GraphgradPluginWarning)
+            results = components(kinds, args.name)
     autoload = not registry.autoload_disabled()
     if args.json:
         payload: dict[str, Any] = {
@@ -135,12 +137,13 @@ def run(args: argparse.Namespace) -> int:
             "autoload": autoload,
         }
         if args.check:
-            payload["check"] = [asdict(r) for r in results]
+            payload["check"] = [r.to_dict() for r in results]
         print(json.dumps(payload, indent=2))
     else:
         print(_format_plugins(infos, conflicts, autoload))
         if args.check:
             print()
-            print(_format_check(results))
-    failed = any(not i.ok for i in infos) or conflicts or any(not r.passed for r in results)
+            print(format_check(results, kinds))
+    bad = {"FAIL", "SKIPPED"} if args.strict else {"FAIL"}
+    failed = any(not i.ok for i in infos) or conflicts or any(r.status in bad for r in results)
     return 1 if failed else 0
