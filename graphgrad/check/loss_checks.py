@@ -4,7 +4,8 @@ The example ``(prediction, target)`` comes from ``loss.example_input(rng)``
 (a classmethod or method of the loss) unless given.  Checks:
 
 - ``forward``: ``loss(prediction, target)`` in float64 is a finite scalar;
-- ``reduction``: with ``reduction="none"`` the values v give
+- ``reduction``: ``reduction="none"`` gives the unreduced values v (not a
+  scalar), and
   ``"sum"`` = Σ v and ``"mean"`` = Σ v / |v| (up to 1e-10 relative);
 - ``gradcheck``, ``gradgradcheck``: the gradient with respect to the
   prediction (and its second derivative) matches central differences in float64;
@@ -75,6 +76,9 @@ def _forward(loss, prediction, target):
 def _reductions(loss, prediction, target):
     p, t = Tensor(_cast(prediction, np.float64)), _cast(target, np.float64)
     values = _call(loss, "none", p, t).data
+    if values.ndim == 0 and p.data.size > 1:
+        return FAIL, ('reduction="none" returned a scalar; it must return the unreduced values '
+                      "(one per sample or per element)")
     total, mean = _call(loss, "sum", p, t).data, _call(loss, "mean", p, t).data
     wrong = []
     if not np.allclose(total, values.sum(), rtol=1e-10, atol=1e-12):

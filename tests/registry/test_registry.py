@@ -505,3 +505,46 @@ def test_call_event_rejects_bad_calls():
         call_event("graphgrad_epoch_end", trainer=None, epoch=1)
     with pytest.raises(TypeError):
         call_event("graphgrad_train_start", None)
+
+
+# -- registration hooks check what they return ------------------------------------------
+
+
+def _returned(hook: str, component) -> str:
+    plugin = type("Plugin", (), {hook: hookimpl(lambda self: [component])})()
+    with pytest.raises(PluginError) as info:
+        register_plugin(plugin, name="p")
+    return str(info.value)
+
+
+def sgd_step(params, lr):
+    """A function, not an Optimizer class."""
+
+
+def test_registration_hooks_refuse_the_wrong_kind_naming_hook_and_plugin():
+    from graphgrad.extend import Loss, Schedule
+
+    assert _returned("graphgrad_register_optimizers", sgd_step) == (
+        "graphgrad_register_optimizers() of plugin 'p' returned the function sgd_step; "
+        "graphgrad_register_optimizers() expects Optimizer subclasses (from graphgrad.extend)")
+    assert _returned("graphgrad_register_optimizers", Schedule) == (
+        "graphgrad_register_optimizers() of plugin 'p' returned Schedule, which is one of the "
+        "schedules (a subclass of Schedule); graphgrad_register_optimizers() expects Optimizer "
+        "subclasses (from graphgrad.extend): return it from graphgrad_register_schedules() "
+        "instead")
+    assert _returned("graphgrad_register_transforms", ScaledTanh) == (
+        "graphgrad_register_transforms() of plugin 'p' returned ScaledTanh, which is one of the "
+        "layers (a subclass of Module); graphgrad_register_transforms() expects Transform "
+        "subclasses (or functions on a batch): return it from graphgrad_register_layers() "
+        "instead")
+    assert "returned the class dict; graphgrad_register_losses() expects Loss subclasses" in (
+        _returned("graphgrad_register_losses", dict))
+    assert registry.plugins() == []
+
+    class Ok:
+        @hookimpl
+        def graphgrad_register_losses(self):
+            return [Loss, ScaledTanh, sgd_step]  # a Module as a loss, a function as a loss
+
+    assert register_plugin(Ok(), name="ok").components["losses"] == [
+        "loss", "scaled_tanh", "sgd_step"]
