@@ -84,7 +84,7 @@ examples:
   graphgrad babysit examples/configs/digits.toml  # sanity checks first
   graphgrad train examples/configs/digits.toml    # train, write runs/digits/
   graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)
-  graphgrad plugins --check                       # list plugins, check layers
+  graphgrad plugins --check                       # list plugins, check components
 
 Exit codes: 0 success, 1 the command ran and found problems, 2 usage or
 error. `python -m graphgrad` is the same command. Documentation: docs/index.md

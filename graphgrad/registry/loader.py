@@ -9,10 +9,12 @@ declared by installed distributions under the entry-point group ``graphgrad``
 ``graphgrad_register_*`` hooks one by one, keeping what each plugin contributed.
 
 A broken outside plugin (it fails to import, has an unknown hook, or one of its
-hooks raises or returns something other than a list of classes or callables)
-is unregistered and reported with a ``GraphgradPluginWarning``; everything else
-keeps working. A broken built-in plugin is a bug in graphgrad and raises
-``PluginError``.  The registries built from the contributions (``gg.layers``...)
+hooks raises or returns something other than a list of components of its kind)
+is unregistered and reported with a ``GraphgradPluginWarning`` that shows where
+it failed (``PluginInfo.where``: the last traceback frames inside the plugin);
+everything else keeps working.  Two components with one name are resolved by
+the registries (``graphgrad.registry``): the first keeps it.  A broken built-in
+plugin is a bug in graphgrad and raises ``PluginError``.  The registries built from the contributions (``gg.layers``...)
 are in ``graphgrad.registry``, which also re-exports this module's public names.
 """
 
