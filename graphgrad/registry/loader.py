@@ -14,8 +14,9 @@ is unregistered and reported with a ``GraphgradPluginWarning`` that shows where
 it failed (``PluginInfo.where``: the last traceback frames inside the plugin);
 everything else keeps working.  Two components with one name are resolved by
 the registries (``graphgrad.registry``): the first keeps it.  A broken built-in
-plugin is a bug in graphgrad and raises ``PluginError``.  The registries built from the contributions (``gg.layers``...)
-are in ``graphgrad.registry``, which also re-exports this module's public names.
+plugin is a bug in graphgrad and raises ``PluginError``.  The registries built
+from the contributions (``gg.layers``...) are in ``graphgrad.registry``, which
+also re-exports this module's public names.
 """
 
 from __future__ import annotations
