@@ -303,7 +303,7 @@ def _direct_optimizer_step(ev):
         if any(not isinstance(v, np.ndarray) for v in state.values()):
             return None
     calls, params = [], []
-    for name, fn, call_args, call_kwargs in ev.inner:
+    for _name, fn, call_args, call_kwargs in ev.inner:
         if call_kwargs or not call_args or id(call_args[0]) not in owner:
             return None
         p, group = owner[id(call_args[0])]

@@ -81,10 +81,14 @@ def flat_arrays(value):
 
 
 def root_of(a):
-    """The ndarray that owns `a`'s memory (follows ``.base``)."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
+    """The ndarray that owns `a`'s memory (follows ``.base``, also through a memoryview)."""
+    while True:
+        base = a.base
+        if isinstance(base, memoryview) and isinstance(base.obj, np.ndarray):
+            base = base.obj
+        if not isinstance(base, np.ndarray):
+            return a
+        a = base
 
 
 def _copy(x):

@@ -32,7 +32,12 @@ def _layer_names():
 def _inputs_like(example, rng):
     if isinstance(example, tuple):
         return tuple(_inputs_like(e, rng) for e in example)
-    return gg.tensor(rng.standard_normal(example.shape).astype(example.dtype.name))
+    arr = example.data if isinstance(example, gg.Tensor) else np.asarray(example)
+    if arr.dtype.kind in "iub":  # indices, masks: shuffle the example's own values
+        new = rng.choice(arr.ravel(), size=arr.shape)
+    else:
+        new = rng.standard_normal(arr.shape).astype(arr.dtype)
+    return gg.tensor(new) if isinstance(example, gg.Tensor) else new
 
 
 def _layer_setup(name):
