@@ -24,9 +24,9 @@ from graphgrad.kernels import get_backend
 
 def _arg_key(a):
     if isinstance(a, Tensor):
-        return ("tensor", a.data.shape, a.data.dtype.str, a.requires_grad)
+        return ("tensor", a.data.shape, a.data.dtype, a.requires_grad)
     if isinstance(a, np.ndarray):
-        return ("array", a.shape, a.dtype.str)
+        return ("array", a.shape, a.dtype)
     try:
         hash(a)
     except TypeError:
@@ -55,6 +55,8 @@ class Guard:
     def __init__(self, rec, exclude=()):
         self.optimizers = []
         self.modules = [(m, m.training, _buffers(m)) for m in rec.modules.values()]
+        self._training = [(m, m.training) for m, _, _ in self.modules]
+        self._buffered = [(m, b) for m, _, b in self.modules if b]
         # Parameters and tensors that require grad; leaves made during the step
         # (gradients, outputs of ops under no_grad, wrapped Python constants) have
         # data that is a buffer or a constant the two recordings agreed on.
@@ -74,9 +76,10 @@ class Guard:
             if t.data is not data or t.requires_grad is not requires_grad:
                 name = t.name or f"a tensor of shape {t.shape}"
                 return f"{name} got new data or requires_grad changed"
-        for m, training, buffers in self.modules:
+        for m, training in self._training:
             if m.training is not training:
                 return f"{type(m).__name__} switched to {'train' if m.training else 'eval'} mode"
+        for m, buffers in self._buffered:
             now = _buffers(m)
             if len(now) != len(buffers) or any(a is not b for a, b in zip(now, buffers)):
                 return f"{type(m).__name__} got new buffer arrays"

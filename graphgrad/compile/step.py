@@ -51,9 +51,13 @@ class CompiledStep:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
-        keys = sorted(kwargs)
-        flat = list(args) + [kwargs[k] for k in keys]
-        key = signature(flat) + (tuple(keys),)
+        if kwargs:
+            keys = sorted(kwargs)
+            flat = list(args) + [kwargs[k] for k in keys]
+            key = signature(flat) + (tuple(keys),)
+        else:
+            keys, flat = (), args
+            key = signature(args)
         plans = self._plans.get(key)
         if plans:
             for plan in plans:
