@@ -251,7 +251,8 @@ def trial_states(folder: Path) -> dict[str, str]:
     the unfinished trials in memory, while the saved state says they are unfinished."""
     import json
 
-    saved = sorted(Path(folder).glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    # one file per run of the sweep, named by its start time; a resumed run rewrites both
+    saved = sorted(Path(folder).glob("experiment_state-*.json"))
     if not saved:
         return {}
     states = {}
