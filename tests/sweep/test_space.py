@@ -153,3 +153,10 @@ def test_cli_usage_errors(capsys):
     assert "--trials must be at least 1" in capsys.readouterr().err
     assert main(["sweep", "nope.toml"]) == 2
     assert "no config file at 'nope.toml'" in capsys.readouterr().err
+
+
+def test_ci_runs_the_readme_test_command_which_installs_the_sweep_extra():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = 'python -m pip install -e ".[test,examples,sweep]" && python -m pytest'
+    assert command in readme.splitlines() and command in ci.splitlines()
