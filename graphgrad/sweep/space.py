@@ -13,7 +13,7 @@ search; default the config's ``seed``).
     "optimizer.lr" = { loguniform = [1e-3, 0.3] }      # log-uniform on [a, b]
     "optimizer.momentum" = { uniform = [0.5, 0.99] }   # uniform on [a, b]
     "data.batch_size" = { randint = [16, 129] }        # integer in [a, b), as NumPy's
-    "model.layers.1.out_features" = { choice = [64, 128, 256], also = ["model.layers.4.in_features"] }
+    "model.layers.1.out_features" = { choice = [64, 256], also = ["model.layers.4.in_features"] }
     "schedule.type" = { grid = ["cosine", "step_decay"] }  # every value (search = "grid")
 
 A number in a dotted key indexes a list (``model.layers.1`` is the second
