@@ -160,3 +160,37 @@ def test_ci_runs_the_readme_test_command_which_installs_the_sweep_extra():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command = 'python -m pip install -e ".[test,examples,sweep]" && python -m pytest'
     assert command in readme.splitlines() and command in ci.splitlines()
+
+
+def test_each_distribution_becomes_its_tune_domain_and_searcher(config, monkeypatch):
+    tune = pytest.importorskip("ray.tune")
+    pytest.importorskip("optuna")
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    from graphgrad.sweep.tune import param_space, search_algorithm
+
+    space = {"optimizer.lr": {"loguniform": [1e-3, 0.3]},
+             "optimizer.momentum": {"uniform": [0.5, 0.9]},
+             "data.batch_size": {"randint": [16, 65]},
+             "model.layers.0.out_features": {"choice": [32, 64],
+                                             "also": ["model.layers.2.in_features"]}}
+    settings = parse_sweep(_with(config, space, search="optuna", max_concurrent=3))
+    domains = param_space(settings)
+    lr, momentum, batch, width = (domains[k] for k in space)
+    assert isinstance(lr, Float) and (lr.lower, lr.upper) == (1e-3, 0.3)
+    assert isinstance(lr.get_sampler(), Float._LogUniform)
+    assert isinstance(momentum, Float) and isinstance(momentum.get_sampler(), Float._Uniform)
+    assert isinstance(batch, Integer) and (batch.lower, batch.upper) == (16, 65)
+    assert isinstance(width, Categorical) and width.categories == [32, 64]
+    searcher = search_algorithm(settings)
+    assert isinstance(searcher, ConcurrencyLimiter) and searcher.max_concurrent == 3
+    assert isinstance(searcher.searcher, OptunaSearch)
+    grid = parse_sweep(_with(config, {"optimizer.lr": {"choice": [0.1, 0.2]}}, search="grid",
+                             trials=2))
+    assert param_space(grid)["optimizer.lr"] == tune.grid_search([0.1, 0.2])
+    assert isinstance(search_algorithm(grid), BasicVariantGenerator)
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match=r"search = 'optuna' needs optuna .*\.\[sweep\]"):
+        search_algorithm(settings)
