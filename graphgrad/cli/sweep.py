@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from graphgrad.cli._common import CLIError
+
 DESCRIPTION = """\
 Run the hyperparameter sweep the [sweep] table of a training config describes,
 on Ray Tune: each trial trains the config with its own values of the
@@ -53,12 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress table while it runs")
 
 
-def _cli_error(message: str):
-    from graphgrad.cli import CLIError
-
-    return CLIError(message)
-
-
 def run(args: argparse.Namespace) -> int:
     """``graphgrad sweep``: run (or resume) the sweep, print the table; see DESCRIPTION."""
     try:
@@ -67,16 +63,16 @@ def run(args: argparse.Namespace) -> int:
 
         require_ray()
     except ImportError as exc:
-        raise _cli_error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
     from graphgrad.config import ConfigError
 
     if (args.config is None) == (args.resume is None):
-        raise _cli_error("give a CONFIG.toml to start a sweep, or --resume DIR to continue "
+        raise CLIError("give a CONFIG.toml to start a sweep, or --resume DIR to continue "
                          "one (not both)")
     for flag in ("trials", "max_concurrent"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            raise _cli_error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+            raise CLIError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
     verbose = 0 if args.quiet else 1
     try:
         if args.resume is not None:
@@ -88,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             results = runner.sweep(args.config, trials=args.trials, address=args.address,
                                    out=out, max_concurrent=args.max_concurrent, verbose=verbose)
     except ConfigError as exc:
-        raise _cli_error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
     except runner.SweepFailedError as exc:
         print(exc.results.table())
         print(f"graphgrad sweep: {exc}", file=sys.stderr)
