@@ -17,7 +17,9 @@ split, the shuffling and the augmentations) and the tables
 * ``[early_stopping]`` (optional) — ``EarlyStopping`` arguments;
 * ``[train]`` — ``epochs`` (required), ``metrics``, ``progress``, ``checkpoint_every``,
   ``compile`` (``true``: the Trainer replays its step through ``gg.compile``);
-* ``[babysit]`` (optional) — options of ``gg.check.babysit``.
+* ``[babysit]`` (optional) — options of ``gg.check.babysit``;
+* ``[sweep]`` (optional) — a hyperparameter sweep, read and checked by
+  ``graphgrad.sweep`` (``graphgrad sweep``); training ignores it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from graphgrad.training.callbacks import EarlyStopping
 __all__ = ["ConfigError", "Run", "load_config", "build_run", "from_file"]
 
 TOP_KEYS = ("seed", "data", "model", "loss", "optimizer", "schedule", "early_stopping", "train",
-            "babysit")
+            "babysit", "sweep")
 REQUIRED = ("data", "model", "loss", "optimizer", "train")
 TRAIN_KEYS = ("epochs", "metrics", "progress", "checkpoint_every", "compile")
 NODE_KEYS = ("name", "type", "inputs")
