@@ -28,6 +28,7 @@ import numpy as np
 from graphgrad import random as _random
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.compile.recorder import KernelCall, Segment, SetGrad, flat_arrays, root_of
+from graphgrad.compile.updates import direct_optimizer_step
 
 
 class Entry:
@@ -215,7 +216,7 @@ class Plan:
 
     def _segment_entry(self, ev):
         method, (owner, args, kwargs) = ev.method, ev.owner
-        direct = _direct_optimizer_step(ev)
+        direct = direct_optimizer_step(ev)
         if direct is not None:
             run, reads, writes = direct
             self.guard.watch_hyperparameters(owner)
@@ -269,66 +270,6 @@ class Plan:
         """Bytes of the buffers the plan owns (kernel outputs and inputs)."""
         total = sum(b.nbytes for b in self.buffers.values())
         return total + sum(b.nbytes for _, b in self.inputs)
-
-
-def _first_order(opt) -> bool:
-    """Whether `opt` steps with the base class's loop (one update per parameter)."""
-    from graphgrad.optim.optimizer import Optimizer
-
-    if not isinstance(opt, Optimizer):
-        return False
-    for cls in type(opt).__mro__:
-        if "step" in vars(cls):
-            return cls is Optimizer
-    return False
-
-
-def _direct_optimizer_step(ev):
-    """(run, reads, writes) replaying an optimizer step as its update kernels, or None.
-
-    Possible when the optimizer uses the base ``step`` loop, its state holds
-    arrays only (a Python counter such as Adam's step must be advanced by its
-    own ``update``), and each Python number the kernels got is a
-    hyperparameter: the learning rate is read from the param group at every
-    replay, the others are guarded (a change records again).
-    """
-    opt, args, kwargs = ev.owner
-    if args or kwargs or not ev.inner or not _first_order(opt):
-        return None
-    owner = {}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            owner[id(p.data)] = (p, group)
-    for state in opt.state.values():
-        if any(not isinstance(v, np.ndarray) for v in state.values()):
-            return None
-    calls, params = [], []
-    for _name, fn, call_args, call_kwargs in ev.inner:
-        if call_kwargs or not call_args or id(call_args[0]) not in owner:
-            return None
-        p, group = owner[id(call_args[0])]
-        lr_at = [i for i, a in enumerate(call_args) if _is_number(a) and a == group["lr"]]
-        others = [k for k, v in group.items() if k not in ("lr", "params")
-                  and _is_number(v) and v == group["lr"]]
-        if len(lr_at) != 1 or others:
-            return None  # the learning rate cannot be told apart from another value
-        calls.append((fn, list(call_args), lr_at[0], group))
-        params.append(p)
-
-    def run():
-        for fn, a, i, group in calls:
-            a[i] = float(group["lr"])
-            fn(*a)
-        for p in params:
-            p._version[0] += 1
-        opt._step_count += 1
-
-    reads = [a for _, a, _, _ in calls for a in flat_arrays(a)]
-    return run, reads, list(reads)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
 
 
 def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):
