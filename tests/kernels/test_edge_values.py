@@ -112,8 +112,6 @@ def fused(name):
         s = _array(draw, g.shape, dtype)
         if name == "leaky_relu_backward":
             return (g, s, 0.2), lambda want, a, dt: _ulp(want, dt, 1)
-        if name == "mask_grad":
-            return (g, s > 0), lambda want, a, dt: _ulp(want, dt, 1)
         if name == "relu_backward":
             return (g, s), lambda want, a, dt: _ulp(want, dt, 1)
 
@@ -276,7 +274,7 @@ def update(name):
 CASES = {
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu")},
     **{n: fused(n) for n in ("tanh_backward", "sigmoid_backward", "relu_backward",
-                             "leaky_relu_backward", "mask_grad")},
+                             "leaky_relu_backward")},
     **{n: binary(n) for n in ("add", "sub", "mul", "div", "maximum", "minimum")},
     "where": build_where,
     "clip": build_clip,
