@@ -12,7 +12,6 @@ import numpy as np
 from graphgrad.autograd.grad_mode import STATE
 
 
-
 def _resolve_dtype(dtype):
     if dtype is None:
         return None

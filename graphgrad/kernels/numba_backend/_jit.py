@@ -82,8 +82,9 @@ def kernel(fn=None, *, reduction: bool = False, inline: bool = False):
     """Decorate a loop as a lazily compiled, disk-cached Numba kernel.
 
     ``reduction=True`` adds ``reassoc`` to the fastmath flags: only for a
-    loop whose one float operation is an accumulation (see ``reduce.py``).  ``inline=True`` inlines a small helper into its callers in Numba's
-    IR, before LLVM: a helper that itself calls a helper is otherwise left as
+    loop whose one float operation is an accumulation (see ``reduce.py``).
+    ``inline=True`` inlines a small helper into its callers in Numba's IR,
+    before LLVM: a helper that itself calls a helper is otherwise left as
     a call, and the caller's loop does not vectorise.  No signatures are
     given, so nothing compiles until the first call.
     """
