@@ -21,6 +21,15 @@ def _axis(op, axis, ndim):
     return axis % ndim
 
 
+def _nonempty_axis(op, x, axis):
+    """Refuse a softmax over no values (NumPy would fail inside its max)."""
+    if axis is not None and x.shape[axis] == 0:
+        raise ValueError(
+            f"{op}: axis {axis} of the input (shape {x.shape}) has length 0; a softmax "
+            "needs at least one value along its axis"
+        )
+
+
 def _along(kernel, axis, *arrays):
     """kernel(*arrays, axis); 0-d inputs (axis None) run as one row of one element."""
     if axis is not None:
@@ -34,6 +43,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         axis = _axis("softmax", axis, np.ndim(x))
+        _nonempty_axis("softmax", x, axis)
         ctx.axis = axis
         y = _along(K.softmax, axis, x)
         ctx.save_for_backward(y)
@@ -73,6 +83,7 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         axis = _axis("log_softmax", axis, np.ndim(x))
+        _nonempty_axis("log_softmax", x, axis)
         ctx.axis = axis
         y = _along(K.log_softmax, axis, x)
         ctx.save_for_backward(y)

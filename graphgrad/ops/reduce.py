@@ -194,6 +194,11 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         axes = normalize_axis("logsumexp", axis, np.ndim(x))
+        if any(x.shape[a] == 0 for a in axes):
+            raise ValueError(
+                f"logsumexp: the input (shape {x.shape}) has no values along axis "
+                f"{axis}; reduce over a non-empty axis"
+            )
         ctx.axes = axes
         y = K.logsumexp(x, axes if axis is not None else None, True)
         ctx.save_for_backward(x, y)
