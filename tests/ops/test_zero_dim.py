@@ -229,3 +229,15 @@ def test_gradient_of_x_to_the_zero_is_zero_at_zero(backend, base):
     assert gg.grad(s ** 0, s)[0].item() == 0.0
     (g,) = gg.grad(s ** 0, s, create_graph=True)
     assert g.item() == 0.0
+
+
+# ------------------------------------------------------- empty softmax axes
+@pytest.mark.parametrize("fn, match", [
+    (lambda x: gg.softmax(x, axis=1), r"softmax: axis 1 of the input \(shape \(2, 0\)\)"),
+    (lambda x: gg.log_softmax(x, axis=-1), r"log_softmax: axis 1 .*has length 0"),
+    (lambda x: gg.logsumexp(x, axis=1), r"logsumexp: the input \(shape \(2, 0\)\) has no values"),
+])
+def test_softmax_family_over_an_empty_axis_is_a_graphgrad_error(fn, match, backend):
+    with pytest.raises(ValueError, match=match):
+        fn(gg.tensor(np.zeros((2, 0))))
+    assert gg.softmax(gg.tensor(np.zeros((0, 3))), axis=1).shape == (0, 3)  # empty batch: fine
