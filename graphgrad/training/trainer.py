@@ -209,7 +209,9 @@ class Trainer:
         try:
             for i, batch in enumerate(bar if bar is not None else batches):
                 x, y = _split_batch(batch, "Trainer.fit")
-                value, out, per_sample = self._train_step(x, y, i, feed_sampler)
+                weights = (sampler.importance_weights(loader.batch_indices)
+                           if feed_sampler and hasattr(sampler, "importance_weights") else None)
+                value, out, per_sample = self._train_step(x, y, i, feed_sampler, weights)
                 if per_sample is not None:
                     sampler.update(loader.batch_indices, per_sample)
                 n = len(y)
@@ -229,13 +231,26 @@ class Trainer:
             self.schedule.step()
         return averager.means()
 
-    def _train_step(self, x, y, batch: int, per_sample: bool):
-        """One update; returns (loss value, output ndarray, per-sample losses or None)."""
+    def _train_step(self, x, y, batch: int, per_sample: bool, weights=None):
+        """One update; returns (loss value, output ndarray, per-sample losses or None).
+
+        ``weights`` (one per sample, from a sampler's ``importance_weights``)
+        multiply the per-sample losses that the gradient is taken of, so a
+        non-uniform sampler still gives an unbiased gradient; the loss value
+        reported is the plain (unweighted) one.
+        """
         self.optimizer.zero_grad()
         out = self.model(x)
+        reported = None
         if per_sample:
             values = self._per_sample_losses(out, y)
-            loss = self.loss.reduce(values) if hasattr(self.loss, "reduce") else values.mean()
+            reduce = self.loss.reduce if hasattr(self.loss, "reduce") else Tensor.mean
+            loss = reduce(values)
+            if weights is not None:
+                reported = loss
+                w = np.asarray(weights, dtype=values.dtype).reshape(
+                    (len(values.data),) + (1,) * (values.ndim - 1))
+                loss = reduce(values * Tensor(w))
             losses = values.data.reshape(len(values.data), -1).mean(axis=1)
         else:
             loss, losses = self.loss(out, y), None
@@ -245,7 +260,7 @@ class Trainer:
                 f"Trainer: the loss must return one number (a Tensor with one element), got "
                 f"{type(loss).__name__} of shape {shape}; use reduction='mean' or 'sum'"
             )
-        value = float(loss.data.reshape(()))
+        value = float((loss if reported is None else reported).data.reshape(()))
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"Trainer.fit: the training loss is {value} at epoch {self.epoch} (counted from "
