@@ -175,6 +175,8 @@ def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "rng": encode(gg_random.get_rng_state(), "rng", arrays),
         "module_rngs": {k: g.bit_generator.state
                         for k, g in module_generators(trainer.model).items()},
+        "in_epoch": (trainer.in_epoch if getattr(trainer, "in_epoch", None) is not None
+                     else trainer.pending.get("in_epoch")),
     }
     return arrays, meta
 
@@ -288,6 +290,13 @@ def restore(path, trainer) -> None:
         rng_state = decode(meta["rng"], arrays)
         loaders = decode(meta["loaders"], arrays) or {}
         early_stopping = decode(meta["early_stopping"], arrays)
+        in_epoch = meta.get("in_epoch")  # absent in checkpoints taken between epochs
+        if in_epoch is not None:
+            in_epoch = {"batch": int(in_epoch["batch"]), "totals": dict(in_epoch["totals"]),
+                        "counts": dict(in_epoch["counts"]), "lr": float(in_epoch["lr"])}
+            if "train" not in loaders or "epoch" not in loaders["train"]:
+                raise ValueError("a mid-epoch checkpoint without its training loader's "
+                                 "position in the epoch")
         generators = module_generators(trainer.model)
         for key, state in meta["module_rngs"].items():
             type(generators[key].bit_generator)().state = state  # validates on a scratch one
@@ -318,5 +327,6 @@ def restore(path, trainer) -> None:
     trainer.history = history
     transform = _prefixed(arrays, "transform.") if meta["transform"] else None
     trainer.pending = {"loaders": loaders, "transform": transform,
-                       "early_stopping": early_stopping}
+                       "early_stopping": early_stopping, "in_epoch": in_epoch}
+    trainer.in_epoch = None
     trainer.train_loader = trainer.val_loader = trainer.early_stopping = None
