@@ -51,10 +51,9 @@ def _warn_float64_input(module) -> None:
     NumPy promotes float32 weights with float64 data to float64, so every op
     and gradient of the model silently runs in float64 (twice the memory, and
     slower): name the first float32 layer and say how to fix it.  Only the
-    model's entry (the outermost call) checks; layers called by it do not.
+    model's entry (the outermost call) checks, after its forward returned a
+    float64 output; layers called by it do not.
     """
-    if _running():
-        return
     layer = None
     for name, p in module.named_parameters():
         if p.data.dtype == np.float64:
@@ -102,9 +101,10 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        if args and _is_float64(args[0]) and not self.__dict__.get("_float64_warned"):
-            _warn_float64_input(self)
         stack = _running()
+        # the model's entry only: float64 data in, float64 out of float32 weights?
+        watch = (not stack and args and _is_float64(args[0])
+                 and not self.__dict__.get("_float64_warned"))
         if stack:
             parent, parent_path = stack[-1]
             path = _join(parent_path, parent._child_name(self))
@@ -113,9 +113,12 @@ class Module:
         stack.append((self, path))
         try:
             with module_scope(path, type(self).__name__):
-                return self.forward(*args, **kwargs)
+                out = self.forward(*args, **kwargs)
         finally:
             stack.pop()
+        if watch and _is_float64(out):
+            _warn_float64_input(self)
+        return out
 
     def _child_name(self, child: Module) -> str:
         """The dotted name of `child` relative to this running module.

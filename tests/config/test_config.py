@@ -12,9 +12,9 @@ import pytest
 
 import graphgrad as gg
 from graphgrad.cli import main
+from graphgrad.cli.demo import DEMO_CONFIG
 from graphgrad.config import ConfigError, build_run, from_file, load_config
 from graphgrad.data import HardExampleSampler, StratifiedSampler
-from graphgrad.cli.demo import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 

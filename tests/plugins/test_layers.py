@@ -120,7 +120,7 @@ def test_linear_computes_x_at_w_plus_b_with_w_in_by_out():
 def test_linear_shape_error_names_the_layer_and_shapes():
     with pytest.raises(ValueError, match=r"Linear: .*in_features=4.*shape \(5, 3\)"):
         layers.Linear(4, 2)(_f64((5, 3)))
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         layers.Linear(0, 2)
 
 
