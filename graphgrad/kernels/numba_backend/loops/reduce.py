@@ -153,6 +153,7 @@ def logsumexp_middle(x, out):
     p, n, m = x.shape
     zero = x.dtype.type(0)
     c = np.empty(m, x.dtype)
+    e = np.empty(m, x.dtype)
     s = np.empty(m)
     for i in range(p):
         for j in range(m):
@@ -165,7 +166,10 @@ def logsumexp_middle(x, out):
             c[j] = c[j] if abs(c[j]) < math.inf else zero
             s[j] = 0.0
         for k in range(n):
+            xk = x[i, k]
+            for j in range(m):  # two simple loops vectorise better than one fused
+                e[j] = exp(xk[j] - c[j])
             for j in range(m):
-                s[j] += exp(x[i, k, j] - c[j])
+                s[j] += e[j]
         for j in range(m):
             out[i, j] = math.log(s[j]) + c[j]
