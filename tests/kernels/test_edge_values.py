@@ -304,7 +304,7 @@ def _copy(args):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]),
        long_row=st.booleans())
 def test_backends_agree_on_edge_values(name, data, dtype, long_row):
