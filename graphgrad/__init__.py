@@ -46,6 +46,7 @@ from graphgrad.ops import (
     softplus,
     sqrt,
     stack,
+    std,
     sum,
     swapaxes,
     tanh,

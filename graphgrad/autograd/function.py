@@ -92,14 +92,16 @@ class Function:
             ctx.out_meta = ((o.shape, o.dtype),)
             result = _graph_output(o, ctx, 0, args)
             results = (result,)
+            raw = (out,)
         else:
             outs = [_as_array(o) for o in out]
             ctx.n_outputs = len(outs)
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
             results = result = tuple(_graph_output(o, ctx, i, args) for i, o in enumerate(outs))
+            raw = out
         to_save = ctx._to_save
         if to_save is not None:
-            ctx._saved = _resolve_saved(to_save, args, arrays, results)
+            ctx._saved = _resolve_saved(to_save, args, arrays, results, raw)
             del ctx._to_save
         return result
 
@@ -130,8 +132,9 @@ class Function:
                 out.append(tensor)
             elif output_nr is not None:
                 out.append(Tensor._from_op(array, self, output_nr, cell))
-            elif isinstance(array, np.ndarray):
-                out.append(Tensor._wrap(array))
+            elif isinstance(array, (np.ndarray, np.generic)):
+                # a NumPy scalar (what a 0-d computation returns) is a 0-d array too
+                out.append(Tensor._wrap(np.asarray(array)))
             else:  # Python scalars stay weak scalars
                 out.append(array)
         return tuple(out)
@@ -255,12 +258,16 @@ def _constant_info(a):
     return None  # a non-array argument (axis, shape, slope...)
 
 
-def _resolve_saved(values, args, arrays, results):
+def _resolve_saved(values, args, arrays, results, raw):
     """Each saved value as (tensor, array, output_nr, version_cell, version_at_save).
 
     An input's array is kept through its Tensor, an output's as (array,
     output_nr) so that no reference cycle node → output → node is made; both
     remember the version, to catch in-place changes before backward uses them.
+    An output is recognised as what forward returned (`raw`), which for a 0-d
+    result is a NumPy scalar, not the array the output Tensor holds: matching
+    only ``r.data`` saved 0-d outputs as constants, cut from the graph, and
+    second derivatives through exp/sqrt/tanh of a scalar were wrong.
     """
     saved = []
     for v in values:
@@ -272,10 +279,10 @@ def _resolve_saved(values, args, arrays, results):
                 saved.append((a, None, None, a._version, a._version[0]))
                 break
         else:
-            for r in results:
-                if v is r.data:
+            for r, o in zip(results, raw):
+                if v is r.data or v is o:
                     cell = r._version
-                    saved.append((None, v, r._output_nr, cell, cell[0]))
+                    saved.append((None, r.data, r._output_nr, cell, cell[0]))
                     break
             else:
                 saved.append((None, v, None, None, 0))

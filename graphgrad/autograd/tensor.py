@@ -11,8 +11,6 @@ import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
 
-_FLOAT_KINDS = "fc"
-
 
 def _resolve_dtype(dtype):
     if dtype is None:
@@ -33,11 +31,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         arr = _to_array(data, _resolve_dtype(dtype))
-        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
-                f"requires_grad=True needs a floating-point tensor, but the data has dtype "
-                f"{arr.dtype}; pass dtype='float32' (or float64) to differentiate it"
-            )
+        if requires_grad:
+            _check_differentiable(arr.dtype)
         self.data = arr
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -138,8 +133,8 @@ class Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; "
                                "use detach() to cut a non-leaf from the graph")
-        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"requires_grad needs a floating-point tensor, not {self.dtype}")
+        if requires_grad:
+            _check_differentiable(self.data.dtype)
         self.requires_grad = requires_grad
         return self
 
@@ -184,26 +179,80 @@ class Tensor:
         """Fill with zeros in place."""
         return self.fill_(0)
 
-    def add_(self, other, alpha=1) -> Tensor:
-        """self += alpha · other, in place."""
-        other = self._inplace("add_", other)
-        self.data += other if alpha == 1 else alpha * np.asarray(other)
+    def _arith_(self, what, ufunc, op, other) -> Tensor:
+        """self ← self ∘ other in the same memory (the in-place arithmetic, as PyTorch).
+
+        Without a graph to record (``no_grad``, or nothing requires grad) it is
+        NumPy's in-place ufunc: same-kind casting, ``other`` broadcast to self's
+        shape.  While gradients are recorded:
+
+        * a leaf that requires grad refuses (its ``.grad`` would no longer
+          describe its value): do the update under ``gg.no_grad()``;
+        * anything else is recorded: the op runs on a snapshot of the current
+          value, the result is written into self's memory and self becomes that
+          op's output.  The version bump makes backward raise if a node saved
+          the old value (``y = x.exp(); y += 1`` then ``exp``'s backward).
+        """
+        grad_other = isinstance(other, Tensor) and other.requires_grad
+        if not (STATE.enabled and (self.requires_grad or grad_other)):
+            ufunc(self.data, other.data if isinstance(other, Tensor) else other,
+                  out=self.data, casting="same_kind")
+            self._bump_version()
+            return self
+        if self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                "changed in place while gradients are recorded; do the update inside "
+                "`with gg.no_grad():` (e.g. `p -= lr * p.grad`), or write `p = p - ...` "
+                "to build a new tensor"
+            )
+        if self.data.dtype.kind not in "f":
+            raise TypeError(
+                f"{what}: cannot write a result that requires grad into a {self.dtype} "
+                "tensor; make it floating point first"
+            )
+        snapshot = (Tensor._wrap(self.data.copy()) if self.grad_fn is None else
+                    Tensor._from_op(self.data.copy(), self.grad_fn, self._output_nr))
+        result = op(snapshot, other)
+        if result.shape != self.shape:
+            raise ValueError(
+                f"{what}: the result has shape {result.shape} but the tensor has shape "
+                f"{self.shape}; an in-place op cannot change the shape"
+            )
+        if result.dtype != self.dtype:
+            result = ops.astype(result, self.dtype)
+        self.data[...] = result.data
+        self._bump_version()
+        self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
         return self
+
+    def add_(self, other, alpha=1) -> Tensor:
+        """self += alpha · other, in place (see ``_arith_`` for the autograd rules)."""
+        return self._arith_("add_", np.add, ops.add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other) -> Tensor:
         """self -= other, in place."""
-        self.data -= self._inplace("sub_", other)
-        return self
+        return self._arith_("sub_", np.subtract, ops.sub, other)
 
     def mul_(self, other) -> Tensor:
         """self *= other, in place."""
-        self.data *= self._inplace("mul_", other)
-        return self
+        return self._arith_("mul_", np.multiply, ops.mul, other)
 
     def div_(self, other) -> Tensor:
         """self /= other, in place."""
-        self.data /= self._inplace("div_", other)
-        return self
+        return self._arith_("div_", np.divide, ops.div, other)
+
+    def __iadd__(self, other):
+        return self._arith_("+=", np.add, ops.add, other)
+
+    def __isub__(self, other):
+        return self._arith_("-=", np.subtract, ops.sub, other)
+
+    def __imul__(self, other):
+        return self._arith_("*=", np.multiply, ops.mul, other)
+
+    def __itruediv__(self, other):
+        return self._arith_("/=", np.divide, ops.div, other)
 
     def __setitem__(self, index, value) -> None:
         value = self._inplace("__setitem__", value)
@@ -388,8 +437,8 @@ class Tensor:
         return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        """√var over axis."""
-        return ops.sqrt(ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims))
+        """√var over axis (gradient 0 where the std is 0, as PyTorch)."""
+        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def logsumexp(self, axis=None, keepdims=False):
         """ln Σ e^x over axis, stable."""
@@ -466,18 +515,55 @@ class Tensor:
         return ops.astype(self, np.float64)
 
 
+def _check_differentiable(dtype):
+    if dtype.kind == "c":
+        raise TypeError(
+            f"requires_grad=True: complex tensors ({dtype}) cannot be differentiated; "
+            "graphgrad's gradients are real. Split into real and imaginary float tensors"
+        )
+    if dtype.kind != "f":
+        raise TypeError(
+            f"requires_grad=True needs a floating-point tensor, but the data has dtype "
+            f"{dtype}; pass dtype='float32' (or float64) to differentiate it"
+        )
+
+
 def _to_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"graphgrad.tensor: cannot make a tensor from this "
+                             f"{type(data).__name__}: {exc}") from None
         if dtype is None and arr.dtype == np.float64:
             arr = arr.astype(np.float32)  # Python floats become float32
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"graphgrad.tensor: cannot make a tensor from {_describe(data)} (NumPy dtype "
+            f"{arr.dtype}); give numbers: a number, a (nested) list of numbers or a "
+            "numeric ndarray"
+        )
     if dtype is not None and arr.dtype != dtype:
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"graphgrad.tensor: dtype {dtype} is not numeric")
         arr = arr.astype(dtype)
     return arr
+
+
+#: bool, signed and unsigned integers, floats and complex: what a tensor holds.
+_NUMERIC_KINDS = "biufc"
+
+
+def _describe(data):
+    if data is None:
+        return "None"
+    if isinstance(data, np.ndarray):
+        return f"an ndarray of dtype {data.dtype}"
+    return f"a {type(data).__name__} ({data!r:.40})"
 
 
 def _index_arrays(index):

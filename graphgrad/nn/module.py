@@ -40,6 +40,41 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+def _is_float64(x) -> bool:
+    data = x.data if isinstance(x, Tensor) else x
+    return type(data) is np.ndarray and data.dtype == np.float64
+
+
+def _warn_float64_input(module) -> None:
+    """Warn once per model when float64 data enters a model whose weights are float32.
+
+    NumPy promotes float32 weights with float64 data to float64, so every op
+    and gradient of the model silently runs in float64 (twice the memory, and
+    slower): name the first float32 layer and say how to fix it.  Only the
+    model's entry (the outermost call) checks, after its forward returned a
+    float64 output; layers called by it do not.
+    """
+    layer = None
+    for name, p in module.named_parameters():
+        if p.data.dtype == np.float64:
+            return  # (part of) the model is float64 on purpose
+        if layer is None and p.data.dtype == np.float32:
+            layer = name.rpartition(".")[0]
+    if layer is None:
+        return
+    import warnings
+
+    owner = dict(module.named_modules()).get(layer, module)
+    where = f"{layer!r} ({type(owner).__name__})" if layer else f"({type(owner).__name__})"
+    module.__dict__["_float64_warned"] = True
+    warnings.warn(
+        f"{type(module).__name__}: float64 input to a float32 model; its first layer "
+        f"{where} and every op after it now compute in float64 (twice the memory, "
+        "slower). Cast the data with x.astype('float32') (or make the whole model "
+        "float64 with model.double()). Shown once per model.",
+        UserWarning, stacklevel=3)
+
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -67,6 +102,9 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         stack = _running()
+        # the model's entry only: float64 data in, float64 out of float32 weights?
+        watch = (not stack and args and _is_float64(args[0])
+                 and not self.__dict__.get("_float64_warned"))
         if stack:
             parent, parent_path = stack[-1]
             path = _join(parent_path, parent._child_name(self))
@@ -75,9 +113,12 @@ class Module:
         stack.append((self, path))
         try:
             with module_scope(path, type(self).__name__):
-                return self.forward(*args, **kwargs)
+                out = self.forward(*args, **kwargs)
         finally:
             stack.pop()
+        if watch and _is_float64(out):
+            _warn_float64_input(self)
+        return out
 
     def _child_name(self, child: Module) -> str:
         """The dotted name of `child` relative to this running module.
