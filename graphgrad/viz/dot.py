@@ -14,30 +14,8 @@ import networkx as nx
 
 from graphgrad.viz.collapse import collapse, elide, level, max_level, module_types
 from graphgrad.viz.graph import to_networkx
+from graphgrad.viz.style import CLUSTER_FILLS, FONT, STYLES, escape, label, node_finisher
 from graphgrad.viz.text import bytes_str, shape_str
-
-FONT = "Helvetica"
-STYLES = {
-    "op": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbe9f6"},
-    "op_backward": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fde2c8"},
-    "parameter": {"shape": "box", "style": "filled", "fillcolor": "#d5f0d5"},
-    "input": {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"},
-    "input_grad": {"shape": "oval", "style": "filled", "fillcolor": "#fff4c2"},
-    "constant": {"shape": "oval", "style": "dashed", "fontsize": "9"},
-    "module": {"shape": "box3d", "style": "filled", "fillcolor": "#e8e0f5"},
-    "elided": {"shape": "note", "style": "filled", "fillcolor": "#ffffff"},
-}
-CLUSTER_FILLS = ("#f6f6f6", "#ffffff")
-
-
-def _escape(text: str) -> str:
-    return str(text).replace("\\", "\\\\")
-
-
-def _label(lines: list[str]) -> str:
-    # Escaped user text, joined by DOT's centred line break; nohtml keeps a
-    # "<name>" from being read as an HTML label.
-    return graphviz.nohtml("\\n".join(_escape(line) for line in lines if line))
 
 
 def _leaf_lines(data, opts) -> list[str]:
@@ -92,7 +70,7 @@ def node_attrs(data, opts, backward) -> dict[str, str]:
         key = "input_grad" if kind == "input" and data["requires_grad"] else kind
         style, lines = STYLES[key], _leaf_lines(data, opts)
     attrs = dict(style)
-    attrs["label"] = _label(lines)
+    attrs["label"] = label(lines)
     if data.get("is_root"):
         attrs["penwidth"] = "2"
     return attrs
@@ -147,9 +125,9 @@ class _ClusterTree:
         pending = []  # (parent graph, subgraph) to attach once the subgraph is complete
         while stack:
             parent, path = stack.pop()
-            label = path + (f": {self.types[path]}" if path in self.types else "")
+            title = path + (f": {self.types[path]}" if path in self.types else "")
             sub = graphviz.Digraph(name=f"cluster_{path}")
-            sub.attr(label=_label([label]), style="rounded,filled", color="#888888",
+            sub.attr(label=label([title]), style="rounded,filled", color="#888888",
                      fillcolor=CLUSTER_FILLS[(level(path) - 1) % 2], fontname=FONT,
                      fontsize="10", labeljust="l")
             for name, attrs in self.members[path]:
@@ -158,23 +136,6 @@ class _ClusterTree:
             stack.extend((sub, p) for p in reversed(self.children.get(path, [])))
         for parent, sub in reversed(pending):  # children first: a subgraph is copied in
             parent.subgraph(sub)
-
-
-def _node_finisher():
-    """``finish(data, nid, attrs)``: a node's attributes as they are written, restyled by
-    the ``graphgrad_dot_node_attrs`` hook (when a plugin implements it), values as text."""
-    from graphgrad import registry
-
-    restyle = bool(registry.plugin_manager().hook.graphgrad_dot_node_attrs.get_hookimpls())
-
-    def finish(data, nid, attrs):
-        if restyle:
-            registry.call_event("graphgrad_dot_node_attrs", node=dict(data, id=nid),
-                                attrs=attrs)
-        return {k: v if isinstance(v, graphviz.quoting.NoHtml) else str(v)
-                for k, v in attrs.items()}
-
-    return finish
 
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
@@ -188,16 +149,16 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10", nodesep="0.25",
              ranksep="0.35")
     if note:
-        dot.attr("graph", label=_label([note]), labelloc="t")
+        dot.attr("graph", label=label([note]), labelloc="t")
     dot.attr("node", fontname=FONT, fontsize="10", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    finish = _node_finisher()
+    finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
-        attrs["tooltip"] = _escape(n)
+        attrs["tooltip"] = escape(n)
         attrs = finish(data, n, attrs)
         path = data["module"] if group_by_module else None
         if data["kind"] == "module":  # the node stands for the module: draw it in the parent
@@ -205,8 +166,8 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
         tree.add(path, names[n], attrs)
     tree.emit()
     for u, v, data in drawn.edges(data=True):
-        label = _edge_label(data, opts)
-        dot.edge(names[u], names[v], label=label and f" {label}",
+        text = _edge_label(data, opts)
+        dot.edge(names[u], names[v], label=text and f" {text}",
                  style="dashed" if backward else None)
     return dot
 

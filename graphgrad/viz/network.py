@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import graphviz
 
-from graphgrad.viz.dot import FONT, STYLES, _label, _node_finisher
+from graphgrad.viz.style import FONT, STYLES, label, node_finisher
 from graphgrad.viz.text import shape_str
 
 
@@ -27,7 +27,7 @@ def network_to_dot(net) -> graphviz.Digraph:
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10")
     dot.attr("node", fontname=FONT, fontsize="10")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    finish = _node_finisher()
+    finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(graph.nodes)}
     for n, data in graph.nodes(data=True):
         if data["kind"] == "input":
@@ -38,7 +38,7 @@ def network_to_dot(net) -> graphviz.Digraph:
             if data["num_parameters"]:
                 lines.append(f"{data['num_parameters']:,} params")
                 lines += [f"{p} {shape_str(s)}" for p, s in data["params"].items()]
-        attrs["label"] = _label(lines)
+        attrs["label"] = label(lines)
         if data.get("is_output"):
             attrs["penwidth"] = "2"
         dot.node(names[n], **finish(data, n, attrs))
