@@ -14,6 +14,8 @@ from math import prod
 
 import networkx as nx
 
+from graphgrad.viz.graph import node_data
+
 
 def level(path: str | None) -> int:
     """Number of dotted parts of a module path (0 for None or the root ``""``)."""
@@ -72,10 +74,9 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             continue
         gid = mapping[n] = f"[{group}]"
         if gid not in out:
-            out.add_node(gid, kind="module", op=None, name=group, module=group,
-                         module_type=types.get(group), members=[], n_ops=0, params=0,
-                         saved_bytes=0, shapes=(), shape=None, dtype=None, is_root=False,
-                         requires_grad=False, grad_norm=None, grad_shape=None, jacobians=())
+            out.add_node(gid, **node_data("module", name=group, module=group,
+                                          module_type=types.get(group)),
+                         members=[], n_ops=0, params=0)
         node = out.nodes[gid]
         node["members"].append(n)
         node["n_ops"] += data["kind"] == "op"
@@ -125,9 +126,7 @@ def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
     count = len(order) - len(keep)
     out = nx.DiGraph()
     out.graph.update(graph.graph)
-    out.add_node(ELIDED, kind="elided", op=None, name=None, count=count, module=None,
-                 shape=None, shapes=(), is_root=False, requires_grad=False, saved_bytes=0,
-                 grad_norm=None, grad_shape=None, jacobians=())
+    out.add_node(ELIDED, **node_data("elided"), count=count)
     for n in order:
         if n in keep:
             out.add_node(n, **graph.nodes[n])

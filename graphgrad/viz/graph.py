@@ -168,13 +168,10 @@ class _GraphBuilder:
         if key is not None:
             self.leaf_ids[key] = nid
         self.consumers[nid] = []
-        self.graph.add_node(
-            nid, kind=kind, op=None, name=name, shape=tuple(shape), shapes=(tuple(shape),),
-            dtype=_dtype_name(dtype), module=None, module_type=None,
-            requires_grad=requires_grad, saved_bytes=0, in_shapes=(), jacobians=(),
-            grad_shape=None if grad is None else tuple(grad.shape),
-            grad_norm=None if grad is None else _norm(grad), is_root=False,
-        )
+        self.graph.add_node(nid, **node_data(
+            kind, name=name, shape=tuple(shape), shapes=(tuple(shape),), dtype=_dtype_name(dtype),
+            requires_grad=requires_grad, grad_shape=None if grad is None else tuple(grad.shape),
+            grad_norm=None if grad is None else _norm(grad)))
         return nid
 
     def leaf_from_tensor(self, t, info=None, path=None) -> str:
@@ -222,20 +219,39 @@ class _GraphBuilder:
             for o in range(node.n_outputs)
             for i, edge in enumerate(node.next_edges) if edge is not None
         )
-        self.graph.add_node(
-            nid, kind="op", op=node.name, name=None, shape=out_shapes[0], shapes=out_shapes,
+        self.graph.add_node(nid, **node_data(
+            "op", op=node.name, shape=out_shapes[0], shapes=out_shapes,
             dtype=_dtype_name(node.out_meta[0][1]), module=path, module_type=mtype,
             requires_grad=True, saved_bytes=int(node.saved_nbytes),
             in_shapes=tuple(tuple(s) for s in node.in_shapes), jacobians=jacobians,
             grad_shape=None if grad is None else tuple(grad.shape),
-            grad_norm=None if grad is None else _norm(grad), is_root=False,
-        )
+            grad_norm=None if grad is None else _norm(grad)))
         for i, src, out_nr, shape, dtype in inputs:
             if self.graph.has_edge(src, nid):
                 self.graph.edges[src, nid]["input_nrs"] += (i,)
             else:
                 self.graph.add_edge(src, nid, shape=tuple(shape), dtype=_dtype_name(dtype),
                                     output_nr=out_nr, input_nrs=(i,))
+
+
+NODE_DEFAULTS = {
+    "op": None, "name": None, "shape": None, "shapes": (), "dtype": None, "module": None,
+    "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
+    "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
+}
+
+
+def node_data(kind: str, **overrides) -> dict:
+    """The attributes of one graph node of `kind`: `NODE_DEFAULTS` with `overrides`.
+
+    Every node of every view (`to_networkx`, and the module and placeholder nodes
+    of ``viz.collapse``) is built here, so all of them carry the whole schema
+    documented in `to_networkx`.
+    """
+    unknown = overrides.keys() - NODE_DEFAULTS.keys()
+    if unknown:  # a typo would silently add an attribute no view reads
+        raise TypeError(f"node_data: unknown node attribute(s) {sorted(unknown)}")
+    return {"kind": kind, **NODE_DEFAULTS, **overrides}
 
 
 def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
