@@ -87,12 +87,16 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
         node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
         if data["is_root"]:
             node["shapes"] += (data["shape"],)
+    # An edge carries the tensor its forward producer made; in the backward view
+    # edges are reversed, so the producer is the edge's head, not its tail.
+    backward = graph.graph.get("direction") == "backward"
     for u, v, data in graph.edges(data=True):
         gu, gv = mapping[u], mapping[v]
         if gu == gv:
             continue
-        if out.nodes[gu]["kind"] == "module" and data["shape"] not in out.nodes[gu]["shapes"]:
-            out.nodes[gu]["shapes"] += (data["shape"],)
+        producer = out.nodes[gv if backward else gu]
+        if producer["kind"] == "module" and data["shape"] not in producer["shapes"]:
+            producer["shapes"] += (data["shape"],)
         if out.has_edge(gu, gv):
             shapes = out.edges[gu, gv]["shapes"]
             if data["shape"] not in shapes:
