@@ -14,7 +14,7 @@ from math import prod
 
 import networkx as nx
 
-from graphgrad.viz.graph import node_data
+from graphgrad.viz.graph import STATS, node_data
 
 
 def level(path: str | None) -> int:
@@ -84,6 +84,13 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             node["params"] += prod(int(d) for d in data["shape"])
         node["saved_bytes"] += data["saved_bytes"]
         node["is_root"] = node["is_root"] or data["is_root"]
+        if data["kind"] != "op" and data["grad_norm"] is not None:
+            node["param_grad_sq"] = node.get("param_grad_sq", 0.0) + data["grad_norm"] ** 2
+        node["missing_grad"] = node["missing_grad"] or data["missing_grad"]
+        for key in ("anomaly", "failed"):
+            node[key] = node[key] or data[key]
+        if data["kind"] == "op":
+            node["calls"] = max(node.get("calls", 1), (data["call"] or 0) + 1)
         node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
         if data["is_root"]:
             node["shapes"] += (data["shape"],)
@@ -105,28 +112,62 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             out.add_edge(gu, gv, **data, shapes=(data["shape"],))
     for n in out:
         if out.nodes[n]["kind"] == "module":
-            out.nodes[n]["shape"] = (out.nodes[n]["shapes"] or (None,))[0]
+            _summarise(out.nodes[n], graph, mapping)
     out.graph["order"] = list(dict.fromkeys(mapping[n] for n in graph.graph["order"]))
     return out
+
+
+def _summarise(node, graph, mapping) -> None:
+    """A module node's shape, gradient norm and forward statistics, from its members.
+
+    ``grad_norm`` is ‖∇θ‖ over the parameters inside (√Σ‖g‖²) when they have
+    gradients, else the gradient norm at the module's output; the statistics
+    are those of its output.  The output is the last member (forward order)
+    whose tensor leaves the module.
+    """
+    node["shape"] = (node["shapes"] or (None,))[0]
+    members = set(node["members"])
+    gid = f"[{node['module']}]"
+    backward = graph.graph.get("direction") == "backward"
+    output = None
+    for n in reversed(graph.graph["order"]):
+        if n not in members or graph.nodes[n]["kind"] != "op":
+            continue
+        outside = graph.predecessors(n) if backward else graph.successors(n)
+        if graph.nodes[n]["is_root"] or any(mapping[m] != gid for m in outside):
+            output = graph.nodes[n]
+            break
+    squares = node.pop("param_grad_sq", None)
+    if squares is not None:
+        node["grad_norm"] = squares ** 0.5
+    elif output is not None:
+        node["grad_norm"] = output["grad_norm"]
+    if output is not None:
+        for key in STATS:
+            node[key] = output[key]
 
 
 ELIDED = "[elided]"
 
 
 def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
-    """Keep the ``max_nodes - 1`` nodes nearest the output(s), one placeholder for the rest.
+    """Keep both ends of the graph, ``max_nodes - 1`` nodes in all, one placeholder for the middle.
 
-    "Nearest" follows the forward order (``graph.graph["order"]``, producers
-    first): the last ones are kept.  Edges to and from dropped nodes are
-    redirected to the placeholder (id ``"[elided]"``, kind ``"elided"``, with
-    ``count`` = how many nodes it stands for).  Returns the graph and the count.
+    The ends follow the forward order (``graph.graph["order"]``, producers
+    first): the first third of the kept nodes (the input side) and the last two
+    thirds (the output side, where the loss is).  Edges to and from dropped
+    nodes are redirected to the placeholder (id ``"[elided]"``, kind
+    ``"elided"``, with ``count`` = how many nodes it stands for).  Returns the
+    graph and the count.
     """
     if max_nodes < 2:
         raise ValueError(f"to_dot: max_nodes must be at least 2, got {max_nodes}")
     order = graph.graph["order"]
     if len(order) <= max_nodes:
         return graph, 0
-    keep = set(order[len(order) - (max_nodes - 1):])
+    head = (max_nodes - 1) // 3
+    tail = max_nodes - 1 - head
+    keep = set(order[:head]) | set(order[len(order) - tail:])
     count = len(order) - len(keep)
     out = nx.DiGraph()
     out.graph.update(graph.graph)
@@ -138,5 +179,6 @@ def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
         a, b = (u if u in keep else ELIDED), (v if v in keep else ELIDED)
         if a != b and not out.has_edge(a, b):
             out.add_edge(a, b, **data)
-    out.graph["order"] = [ELIDED] + [n for n in order if n in keep]
+    out.graph["order"] = ([n for n in order[:head]] + [ELIDED]
+                          + [n for n in order[len(order) - tail:]])
     return out, count

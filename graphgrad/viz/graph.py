@@ -107,8 +107,9 @@ def _is_op_setting(info) -> bool:
 class _GraphBuilder:
     """One walk over the graph; see `to_networkx`."""
 
-    def __init__(self, roots, names):
-        self.roots, self.names = roots, names
+    def __init__(self, roots, names, stats=False):
+        self.roots, self.names, self.stats = roots, names, stats
+        self.calls: dict = {}  # id of a module-call entry -> (path, call index)
         self.graph = nx.DiGraph()
         self.ids = set()
         self.counters: dict = {}
@@ -189,6 +190,18 @@ class _GraphBuilder:
         return self.add_leaf(key, info.kind, info.shape, info.dtype,
                              self.leaf_name(None, info), False, None, path)
 
+    def forward_stats(self, node) -> dict:
+        """Recorded statistics (``gg.record_stats``), else with ``stats=True`` those of an
+        output the op saved for backward (a ReLU keeps its output), else none."""
+        recorded = getattr(node, "stats", None)
+        if recorded is not None:
+            return recorded
+        if self.stats:
+            for tensor, array, output_nr, _, _ in node._saved or ():
+                if tensor is None and output_nr == 0:
+                    return array_stats(array)
+        return {}
+
     # -------------------------------------------------------------------- ops
     def add_op(self, node) -> None:
         path, mtype = node.module if node.module is not None else (None, None)
@@ -213,6 +226,17 @@ class _GraphBuilder:
                 self.consumers[src].append(path)
         grads = getattr(node, "grad_outputs", None)
         grad = grads[0] if grads else None
+        extra = {"anomaly": getattr(node, "anomaly", None), **self.forward_stats(node)}
+        if node.module is not None:
+            # Module.__call__ makes a new (path, type) entry per call, shared by the
+            # ops of that call: its identity tells the calls of a module apart.
+            key = id(node.module)
+            if key not in self.calls:
+                self.calls[key] = self.counted(("call", path))
+            extra["call"] = self.calls[key]
+        if node.name == "GetItem" and inputs and hasattr(node, "index"):
+            source = self.graph.nodes[inputs[0][1]]
+            extra["detail"] = f"{source['name'] or ''}[{index_str(node.index)}]"
         out_shapes = tuple(tuple(s) for s, _ in node.out_meta)
         jacobians = tuple(
             (o, i, out_shapes[o], tuple(node.in_shapes[i]))
@@ -225,7 +249,7 @@ class _GraphBuilder:
             requires_grad=True, saved_bytes=int(node.saved_nbytes),
             in_shapes=tuple(tuple(s) for s in node.in_shapes), jacobians=jacobians,
             grad_shape=None if grad is None else tuple(grad.shape),
-            grad_norm=None if grad is None else _norm(grad)))
+            grad_norm=None if grad is None else _norm(grad), **extra))
         for i, src, out_nr, shape, dtype in inputs:
             if self.graph.has_edge(src, nid):
                 self.graph.edges[src, nid]["input_nrs"] += (i,)
@@ -238,7 +262,42 @@ NODE_DEFAULTS = {
     "op": None, "name": None, "shape": None, "shapes": (), "dtype": None, "module": None,
     "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
+    "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
+    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
 }
+STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
+
+
+def array_stats(a) -> dict:
+    """Forward statistics of an output array: fraction of exact zeros (dead units after a
+    ReLU), fraction of NaN/±inf, and mean and standard deviation of the finite values."""
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind not in "fc":
+        return {}
+    finite = np.isfinite(a)
+    n_finite = int(np.count_nonzero(finite))
+    values = a[finite] if n_finite < a.size else a
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(values, dtype=np.float64)) if n_finite else float("nan")
+        std = float(np.std(values, dtype=np.float64)) if n_finite else float("nan")
+    return {"zero_frac": float(np.count_nonzero(a == 0)) / a.size,
+            "nonfinite_frac": 1.0 - n_finite / a.size, "mean": mean, "std": std}
+
+
+def index_str(index) -> str:
+    """``3``, ``1:4``, ``:, 0``, ``[0 2 5]``: an index as it was written in Python."""
+    if isinstance(index, tuple):
+        return ", ".join(index_str(i) for i in index)
+    if isinstance(index, slice):
+        parts = ["" if v is None else str(v) for v in (index.start, index.stop)]
+        return ":".join(parts) + (f":{index.step}" if index.step is not None else "")
+    if index is Ellipsis:
+        return "..."
+    if index is None:
+        return "None"
+    if isinstance(index, np.ndarray):
+        return str(index.tolist()) if index.size <= 4 else f"array{index.shape}"
+    return str(index)
 
 
 def node_data(kind: str, **overrides) -> dict:
@@ -254,7 +313,7 @@ def node_data(kind: str, **overrides) -> dict:
     return {"kind": kind, **NODE_DEFAULTS, **overrides}
 
 
-def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
+def to_networkx(root, backward: bool = False, params=None, stats: bool = False) -> nx.DiGraph:
     """The graph that produced `root` (a Tensor, or several) as a ``networkx.DiGraph``.
 
     One node per op and per leaf tensor; an edge ``u -> v`` means that v consumed
@@ -289,10 +348,51 @@ def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
     the parameters their dotted names; with the model, ``G.graph["module_types"]``
     also maps every module path to its class (for modules that ran no op
     themselves, such as a Sequential).
+
+    Debugging attributes (see docs/visualization.md, "Debugging with pictures"):
+
+    - ``zero_frac``, ``nonfinite_frac``, ``mean``, ``std``: forward statistics of
+      an op's output, recorded inside ``gg.record_stats()``; with ``stats=True``
+      also taken from outputs the op saved for backward; else None
+    - ``anomaly``: the message of ``gg.detect_anomaly()`` at the op it stopped at
+    - ``missing_grad``: a parameter of `params` that received no gradient in a
+      backward that reached others; one outside the graph is added as a node
+      of its own (a "ghost", no edges); ``G.graph["missing_grads"]`` lists them
+    - ``call``: which call of its module made the op (0, 1...: a module applied
+      in a loop); ``detail``: ``"xs[3]"`` for an indexing op
+    - ``failed``: the error of the module a forward failed in (see `failure_graph`)
     """
-    graph = _GraphBuilder(as_roots(root), parameter_names(params)).build()
+    graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
+    _mark_missing_grads(graph, params)
     return backward_view(graph) if backward else graph
+
+
+def _named_parameters(params) -> list:
+    if params is None:
+        return []
+    items = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
+    return [(str(n), t) for n, t in items if isinstance(t, Tensor)]
+
+
+def _mark_missing_grads(graph: nx.DiGraph, params) -> None:
+    """Flag the parameters that got no gradient once a backward reached any of them."""
+    named = [(n, t) for n, t in _named_parameters(params) if t.requires_grad]
+    missing = []
+    if named and any(t.grad is not None for _, t in named):
+        for name, t in named:
+            if t.grad is not None:
+                continue
+            missing.append(name)
+            if name in graph:
+                graph.nodes[name]["missing_grad"] = True
+            else:  # never used on the way to the root: a ghost in its module's cluster
+                graph.add_node(name, **node_data(
+                    "parameter", name=name, shape=tuple(t.shape), shapes=(tuple(t.shape),),
+                    dtype=_dtype_name(t.dtype), module=name.rpartition(".")[0] or None,
+                    requires_grad=True, missing_grad=True))
+                graph.graph["order"].append(name)
+    graph.graph["missing_grads"] = missing
 
 
 def backward_view(graph: nx.DiGraph) -> nx.DiGraph:
