@@ -7,6 +7,8 @@ float32 in ``x * 2.0``), and a Python float list becomes float32.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -27,7 +29,7 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "name",
-                 "_version", "_constant", "__weakref__")
+                 "_version", "_constant", "_origin", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
     is_parameter = False
 
@@ -46,6 +48,7 @@ class Tensor:
         self.name = name
         self._version = [0]
         self._constant = False
+        self._origin = None
 
     # ---------------------------------------------------------- fast builders
     @classmethod
@@ -60,6 +63,7 @@ class Tensor:
         t.name = None
         t._version = [0]
         t._constant = False
+        t._origin = None
         return t
 
     @classmethod
@@ -73,6 +77,7 @@ class Tensor:
         t.name = None
         t._version = [0] if version is None else version
         t._constant = False
+        t._origin = None
         return t
 
     # ------------------------------------------------------------ properties
@@ -90,6 +95,12 @@ class Tensor:
     def ndim(self) -> int:
         """Number of dimensions."""
         return self.data.ndim
+
+    @property
+    def kind(self) -> str:
+        """What a leaf is in a graph: ``"parameter"``, ``"constant"`` (made by an op from
+        a plain value) or ``"input"`` (anything else)."""
+        return "parameter" if self.is_parameter else ("constant" if self._constant else "input")
 
     @property
     def is_leaf(self) -> bool:
@@ -128,9 +139,15 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data (shared) cut from the graph."""
+        """The same data (shared) cut from the graph.
+
+        The result remembers, weakly, the op that made this tensor, so graph
+        inspection can draw the cut ("detached") instead of an anonymous input.
+        """
         t = Tensor._wrap(self.data)
         t._version = self._version
+        if self.grad_fn is not None:
+            t._origin = (weakref.ref(self.grad_fn), self._output_nr)
         return t
 
     def requires_grad_(self, requires_grad=True) -> Tensor:

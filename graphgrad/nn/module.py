@@ -76,6 +76,9 @@ class Module:
         try:
             with module_scope(path, type(self).__name__):
                 return self.forward(*args, **kwargs)
+        except Exception as exc:
+            _note_failure(exc, self, path, args)
+            raise
         finally:
             stack.pop()
 
@@ -344,6 +347,28 @@ class Module:
         body = ([own] if own else []) + [f"({name}): {child!r}" for name, child in children]
         inner = "\n".join("  " + line for line in "\n".join(body).splitlines())
         return f"{type(self).__name__}(\n{inner}\n){count}"
+
+
+def _note_failure(exc: Exception, module: Module, path: str, args: tuple) -> None:
+    """Name the innermost module a forward failed in, on the exception itself.
+
+    The message gains a note (``in module model.4: Linear, input shapes (4, 12)``)
+    and the exception the attributes graph inspection reads to draw what ran
+    (``gg.to_dot(exc)``, ``gg.summary``): ``graphgrad_module`` (path, class)
+    and ``graphgrad_inputs`` (the Tensors the module was called with).  Outer
+    modules leave both alone, so they name the innermost one.
+    """
+    if getattr(exc, "graphgrad_module", None) is not None:
+        return
+    where = f"model.{path}" if path else "model"
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
+    try:
+        exc.graphgrad_module = (path, type(module).__name__)
+        exc.graphgrad_inputs = tuple(a for a in args if isinstance(a, Tensor))
+    except AttributeError:  # an exception type that takes no attributes: the note still helps
+        pass
+    exc.add_note(f"in module {where}: {type(module).__name__}"
+                 + (f", input shape{'s' * (shapes.count('(') > 1)} {shapes}" if shapes else ""))
 
 
 def _traced(x):

@@ -8,6 +8,7 @@ as a ``graphviz.Digraph`` (``dot``, ``collapse``, ``network``, ``style``),
 shape (``jacobian_shapes``).
 """
 
+from graphgrad.viz.anomaly import AnomalyError, detect_anomaly, record_stats
 from graphgrad.viz.dot import graph_to_dot, to_dot
 from graphgrad.viz.graph import backward_view, to_networkx
 from graphgrad.viz.jacobian_shapes import shapes
@@ -15,4 +16,5 @@ from graphgrad.viz.model_summary import Summary, summary
 from graphgrad.viz.rendering import FORMATS, GraphvizNotFoundError, render
 
 __all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
-           "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS"]
+           "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS", "detect_anomaly",
+           "record_stats", "AnomalyError"]

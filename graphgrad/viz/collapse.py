@@ -15,6 +15,7 @@ from math import prod
 import networkx as nx
 
 from graphgrad.viz.graph import STATS, node_data
+from graphgrad.viz.health import sparkline
 
 
 def level(path: str | None) -> int:
@@ -44,14 +45,29 @@ def module_types(graph: nx.DiGraph) -> dict[str, str]:
     return types
 
 
-def _group_of(data, depth: int) -> str | None:
+def _group_of(data, depth: int, rolled=()) -> str | None:
     path = data["module"]
-    if data["kind"] == "input" or level(path) <= depth:
+    if data["kind"] == "input" or path is None:
+        return None
+    for r in rolled:  # a module called in a loop: all its calls are one node
+        if within(path, r) and level(r) <= depth + 1:
+            return r
+    if level(path) <= depth:
         return None
     return ".".join(path.split(".")[: depth + 1])
 
 
-def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
+def looped_modules(graph: nx.DiGraph, min_calls: int = 2) -> list[str]:
+    """Module paths called at least `min_calls` times in the graph (outermost only)."""
+    calls: dict[str, int] = {}
+    for _, d in graph.nodes(data=True):
+        if d["kind"] == "op" and d["module"] and d["call"] is not None:
+            calls[d["module"]] = max(calls.get(d["module"], 0), d["call"] + 1)
+    looped = sorted(p for p, n in calls.items() if n >= min_calls)
+    return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
+
+
+def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     """`graph` with every module of level ``depth + 1`` contracted into one node.
 
     A module node has id ``"[path]"`` and attributes kind ``"module"``, ``module``
@@ -59,7 +75,10 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
     ``params`` (elements of the parameters inside), ``saved_bytes`` (their sum),
     ``shapes`` (of the tensors leaving it), ``is_root`` and ``requires_grad``.
     Edges between two merged nodes are merged too; ``shapes`` lists the
-    distinct shapes they carried.
+    distinct shapes they carried.  Module paths in `rolled` (modules applied in
+    a loop, see `looped_modules`) become one node each whatever their level,
+    with ``calls`` (how many times it ran) and ``sparkline`` (the largest
+    gradient norm of each call, as a `health.sparkline`).
     """
     if depth < 0:
         raise ValueError(f"to_dot: depth must be None or >= 0, got {depth}")
@@ -67,7 +86,7 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
     mapping, out = {}, nx.DiGraph()
     out.graph.update(graph.graph)
     for n, data in graph.nodes(data=True):
-        group = _group_of(data, depth)
+        group = _group_of(data, depth, rolled)
         if group is None:
             mapping[n] = n
             out.add_node(n, **data)
@@ -89,8 +108,11 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
         node["missing_grad"] = node["missing_grad"] or data["missing_grad"]
         for key in ("anomaly", "failed"):
             node[key] = node[key] or data[key]
-        if data["kind"] == "op":
+        if data["kind"] == "op" and group in rolled:
             node["calls"] = max(node.get("calls", 1), (data["call"] or 0) + 1)
+            per_call = node.setdefault("call_norms", {})
+            if data["module"] == group and data["grad_norm"] is not None:
+                per_call[data["call"]] = max(per_call.get(data["call"], 0.0), data["grad_norm"])
         node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
         if data["is_root"]:
             node["shapes"] += (data["shape"],)
@@ -126,6 +148,10 @@ def _summarise(node, graph, mapping) -> None:
     whose tensor leaves the module.
     """
     node["shape"] = (node["shapes"] or (None,))[0]
+    norms = node.pop("call_norms", None)
+    if norms:
+        node["sparkline"] = sparkline([norms.get(c) for c in range(node["calls"])])
+        node["spark_unit"] = "call"
     members = set(node["members"])
     gid = f"[{node['module']}]"
     backward = graph.graph.get("direction") == "backward"
@@ -182,3 +208,95 @@ def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
     out.graph["order"] = ([n for n in order[:head]] + [ELIDED]
                           + [n for n in order[len(order) - tail:]])
     return out, count
+
+
+def _signature(data) -> tuple:
+    return (data["module_type"], data["params"], data["n_ops"], data["shapes"])
+
+
+def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -> nx.DiGraph:
+    """Runs of identical consecutive module nodes (from `collapse`) become one node "× N".
+
+    Identical: same class, parameter count, op count and output shapes; a run
+    may repeat a group of up to `max_period` modules (Linear, ReLU, Linear,
+    ReLU... is ``(Linear, ReLU) × N``), each next to the previous one in the
+    graph.  The folded node (kind ``"module"``) has ``repeats``, ``members``,
+    ``grad_norm`` (the largest of the repeats', NaN if any is NaN) and
+    ``sparkline``: one character per repeat, its ‖∇θ‖ on a log scale, so
+    gradients that explode or vanish along the stack show as a slope.
+    """
+    order = graph.graph["order"]
+    mods = [n for n in order if graph.nodes[n]["kind"] == "module"]
+    sigs = [_signature(graph.nodes[n]) for n in mods]
+
+    def adjacent(a, b):
+        return graph.has_edge(a, b) or graph.has_edge(b, a)
+
+    runs, i = [], 0
+    while i < len(mods):
+        best = (1, 1)  # (period, repeats)
+        for p in range(1, max_period + 1):
+            if i + p > len(mods) or not all(adjacent(mods[j], mods[j + 1])
+                                            for j in range(i, i + p - 1)):
+                continue
+            r = 1
+            while (i + (r + 1) * p <= len(mods)
+                   and sigs[i + r * p: i + (r + 1) * p] == sigs[i: i + p]
+                   and all(adjacent(mods[j - 1], mods[j])
+                           for j in range(i + r * p, i + (r + 1) * p))):
+                r += 1
+            if r >= min_repeats and p * r > best[0] * best[1]:
+                best = (p, r)
+        p, r = best
+        if r >= min_repeats:
+            runs.append(mods[i: i + p * r] + [p, r])
+            i += p * r
+        else:
+            i += 1
+    if not runs:
+        return graph
+    mapping = {n: n for n in graph}
+    out = nx.DiGraph()
+    out.graph.update(graph.graph)
+    folded = {}
+    for run in runs:
+        *members, p, r = run
+        first, last = graph.nodes[members[0]], graph.nodes[members[-1]]
+        fid = f"[{first['module']}…{last['module']}]"
+        types = [graph.nodes[m]["module_type"] or "?" for m in members[:p]]
+        norms = []
+        for k in range(r):
+            chunk = [graph.nodes[m] for m in members[k * p:(k + 1) * p]]
+            with_params = [d["grad_norm"] for d in chunk
+                           if d["params"] and d["grad_norm"] is not None]
+            norms.append(sum(g * g for g in with_params) ** 0.5 if with_params else None)
+        finite = [g for g in norms if g is not None]
+        folded[fid] = node_data(
+            "module", name=f"{first['module']}–{last['module']}", module=first["module"],
+            module_type=types[0] if p == 1 else "(" + ", ".join(types) + ")",
+            shape=last["shape"], shapes=last["shapes"],
+            saved_bytes=sum(graph.nodes[m]["saved_bytes"] for m in members),
+            requires_grad=any(graph.nodes[m]["requires_grad"] for m in members),
+            is_root=any(graph.nodes[m]["is_root"] for m in members),
+            grad_norm=(float("nan") if any(g != g for g in finite) else max(finite))
+            if finite else None,
+            missing_grad=any(graph.nodes[m]["missing_grad"] for m in members),
+            **{k: last[k] for k in STATS})
+        folded[fid].update(members=members, repeats=r, period=p,
+                           n_ops=sum(graph.nodes[m]["n_ops"] for m in members),
+                           params=sum(graph.nodes[m]["params"] for m in members),
+                           sparkline=sparkline(norms) if finite else None)
+        for m in members:
+            mapping[m] = fid
+    for n in order:
+        gid = mapping[n]
+        if gid == n:
+            out.add_node(n, **graph.nodes[n])
+        elif gid not in out:
+            out.add_node(gid, **folded[gid])
+    for u, v, data in graph.edges(data=True):
+        a, b = mapping[u], mapping[v]
+        if a != b and not out.has_edge(a, b):
+            out.add_edge(a, b, **data)
+    out.graph["order"] = list(dict.fromkeys(mapping[n] for n in order))
+    return out

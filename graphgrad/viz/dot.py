@@ -12,10 +12,41 @@ from __future__ import annotations
 import graphviz
 import networkx as nx
 
-from graphgrad.viz.collapse import collapse, elide, level, max_level, module_types
+from graphgrad.viz import health
+from graphgrad.viz.collapse import (
+    collapse,
+    elide,
+    fold_repeats,
+    level,
+    looped_modules,
+    max_level,
+    module_types,
+    within,
+)
+from graphgrad.viz.failure import add_update_ratios, failure_graph
 from graphgrad.viz.graph import to_networkx
 from graphgrad.viz.style import CLUSTER_FILLS, FONT, STYLES, escape, label, node_finisher
 from graphgrad.viz.text import bytes_str, shape_str
+
+
+def _grad_line(data, opts) -> str | None:
+    if opts["show_grads"] and data["grad_norm"] is not None:
+        return f"‖grad‖ = {data['grad_norm']:.3g}"
+    return None
+
+
+def _stats_lines(data, opts) -> list[str]:
+    if not opts["show_stats"] or data["zero_frac"] is None:
+        return []
+    lines = []
+    if data["zero_frac"] == 1:
+        lines.append("DEAD: all outputs 0")
+    elif data["zero_frac"] > 0:
+        lines.append(f"zeros {data['zero_frac']:.0%}")
+    if data["nonfinite_frac"]:
+        lines.append(f"NaN/inf {data['nonfinite_frac']:.0%}")
+    lines.append(f"μ {data['mean']:.3g}  σ {data['std']:.3g}")
+    return lines
 
 
 def _leaf_lines(data, opts) -> list[str]:
@@ -23,13 +54,16 @@ def _leaf_lines(data, opts) -> list[str]:
     lines = ["AccumulateGrad", title] if data["op"] == "AccumulateGrad" else [title]
     if opts["show_shapes"]:
         lines.append(f"{shape_str(data['shape'])} {data['dtype']}")
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}")
+    if data["missing_grad"]:
+        lines.append("NO GRADIENT")
+    lines.append(_grad_line(data, opts))
     return lines
 
 
 def _op_lines(data, opts, backward) -> list[str]:
     lines = [data["op"]]
+    if data["detail"]:
+        lines.append(data["detail"])
     if opts["show_shapes"]:
         if backward:
             many = len(data["shapes"]) > 1
@@ -40,20 +74,47 @@ def _op_lines(data, opts, backward) -> list[str]:
             lines.append(f"out {shape_str(data['shape'])} {data['dtype']}")
     if opts["show_saved"] and data["saved_bytes"]:
         lines.append(f"saved {bytes_str(data['saved_bytes'])}")
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}")
+    lines += _stats_lines(data, opts)
+    lines.append(_grad_line(data, opts))
+    if data["anomaly"]:
+        lines.append("ANOMALY: first NaN/inf here")
     return lines
 
 
 def _module_lines(data, opts) -> list[str]:
-    title = data["module"] + (f": {data['module_type']}" if data["module_type"] else "")
+    title = data["name"] or data["module"]
+    kind = data["module_type"]
+    title += f": {kind}" if kind else ""
+    if data.get("repeats"):
+        title += f" × {data['repeats']}"
+    elif data.get("calls", 1) > 1:
+        title += f" × {data['calls']} calls"
     ops, params = data["n_ops"], data["params"]
     lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
+    if data["failed"]:
+        lines = [title, "FAILED here"]
     if opts["show_shapes"] and data["shapes"]:
         lines.append("out " + ", ".join(shape_str(s) for s in data["shapes"]))
     if opts["show_saved"] and data["saved_bytes"]:
         lines.append(f"saved {bytes_str(data['saved_bytes'])}")
+    lines += _stats_lines(data, opts)
+    if data["missing_grad"]:
+        lines.append("NO GRADIENT for some parameters")
+    if opts["show_grads"] and data.get("sparkline"):
+        lines.append(f"‖∇θ‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}")
+    if opts["show_grads"] and data["grad_norm"] is not None:
+        lines.append(f"‖∇θ‖ = {data['grad_norm']:.3g}" if data["params"]
+                     else f"‖grad‖ = {data['grad_norm']:.3g}")
     return lines
+
+
+def _magnitude(data, color):
+    """The number a node is coloured by (None: keep the kind's colour)."""
+    if color == "update_ratio":
+        return data.get("update_ratio")
+    if color == "grad":
+        return data["grad_norm"]
+    return None
 
 
 def node_attrs(data, opts, backward) -> dict[str, str]:
@@ -73,6 +134,17 @@ def node_attrs(data, opts, backward) -> dict[str, str]:
     attrs["label"] = label(lines)
     if data.get("is_root"):
         attrs["penwidth"] = "2"
+    color = opts.get("color")
+    if color and kind != "elided":
+        health.apply(attrs, health.health_attrs(_magnitude(data, color), opts.get("scale")))
+    if opts["show_stats"] and data["zero_frac"] == 1:  # dead: nothing passes
+        health.apply(attrs, {"fillcolor": health.ZERO, "style_extra": "dashed"})
+    if data["nonfinite_frac"] or data["anomaly"] or data["failed"]:
+        health.apply(attrs, {"fillcolor": health.BAD, "color": health.BAD_BORDER,
+                             "penwidth": "2.5"})
+    if data["missing_grad"]:
+        health.apply(attrs, {"fillcolor": health.GHOST, "color": health.BAD_BORDER,
+                             "fontcolor": health.BAD_BORDER, "style_extra": "dashed"})
     return attrs
 
 
@@ -82,21 +154,30 @@ def _edge_label(data, opts) -> str | None:
     return ", ".join(shape_str(s) for s in data.get("shapes", (data["shape"],)))
 
 
-def _shrink(graph, group_by_module, depth, max_nodes):
-    """Apply `depth`, then collapse further / elide if over `max_nodes`; return a note."""
-    drawn = collapse(graph, depth) if depth is not None and group_by_module else graph
+def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
+    """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
+    `max_nodes`; return the graph and a note for the title."""
+    rolled = looped_modules(graph) if loops == "roll" and group_by_module else ()
+    if (depth is not None or rolled) and group_by_module:
+        drawn = collapse(graph, max_level(graph) if depth is None else depth, rolled)
+    else:
+        drawn = graph
+    if fold:
+        drawn = fold_repeats(drawn)
     if drawn.number_of_nodes() <= max_nodes:
         return drawn, None
     note = f"{drawn.number_of_nodes()} nodes > max_nodes={max_nodes}"
     if group_by_module and max_level(graph) > 0:
         deepest = max_level(graph) if depth is None else min(depth, max_level(graph))
         for d in range(deepest - 1, -1, -1):
-            drawn = collapse(graph, d)
+            drawn = collapse(graph, d, rolled)
+            if fold:
+                drawn = fold_repeats(drawn)
             if drawn.number_of_nodes() <= max_nodes:
                 return drawn, f"{note}: modules collapsed below depth {d}"
         note += ": modules collapsed below depth 0"
     drawn, count = elide(drawn, max_nodes)
-    return drawn, f"{note}; {count} nodes nearest the inputs not drawn"
+    return drawn, f"{note}; {count} nodes in the middle not drawn"
 
 
 class _ClusterTree:
@@ -126,6 +207,9 @@ class _ClusterTree:
         while stack:
             parent, path = stack.pop()
             title = path + (f": {self.types[path]}" if path in self.types else "")
+            step = path.rpartition(".")[2]
+            if step.startswith("#"):  # one call of a module applied in a loop
+                title = f"call {step[1:]}"
             sub = graphviz.Digraph(name=f"cluster_{path}")
             sub.attr(label=label([title]), style="rounded,filled", color="#888888",
                      fillcolor=CLUSTER_FILLS[(level(path) - 1) % 2], fontname=FONT,
@@ -138,48 +222,131 @@ class _ClusterTree:
             parent.subgraph(sub)
 
 
+def _title(graph, drawn, note) -> list[str]:
+    """The picture's title: what was shrunk, and every bug the graph data marks."""
+    lines = [note] if note else []
+    failed = graph.graph.get("failure")
+    if failed:
+        lines.append(f"FAILED in {failed[0]}: {failed[1]}")
+    for _, d in drawn.nodes(data=True):
+        if d["anomaly"]:
+            lines.append(d["anomaly"])
+    missing = graph.graph.get("missing_grads")
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8
+                                          else "")
+        lines.append(f"NO GRADIENT reached {len(missing)} parameter"
+                     f"{'s' * (len(missing) != 1)}: {shown}")
+    return lines
+
+
+def _main_path(drawn) -> set:
+    """Edges of the longest path through the graph: drawn straight (heavy weight)."""
+    try:
+        path = nx.dag_longest_path(drawn)
+    except (nx.NetworkXUnfeasible, nx.NetworkXError):
+        return set()
+    return set(zip(path, path[1:]))
+
+
+def _hidden_slice_edges(drawn) -> set:
+    """Edges from a leaf into its many indexing ops (``xs[0]``, ``xs[1]``...): not drawn,
+    the op says ``xs[3]`` itself, and the slices stay beside their consumers."""
+    hidden = set()
+    for n, d in drawn.nodes(data=True):
+        if d["kind"] in ("op", "module", "elided"):
+            continue
+        slices = [v for v in drawn.successors(n) if drawn.nodes[v].get("detail")]
+        if len(slices) > 3:
+            hidden.update((n, v) for v in slices)
+    return hidden
+
+
+def _color_mode(color, drawn, show_grads) -> str | None:
+    if color == "auto":
+        has = any(d["grad_norm"] is not None for _, d in drawn.nodes(data=True))
+        return "grad" if has and show_grads else None
+    if color not in (None, "grad", "update_ratio"):
+        raise ValueError(f"to_dot: color must be 'auto', 'grad', 'update_ratio' or None, "
+                         f"got {color!r}")
+    return color
+
+
+def _cluster_path(data, group_by_module, loops, looped) -> str | None:
+    path = data["module"] if group_by_module else None
+    if path is None:
+        return None
+    if data["kind"] == "module":  # the node stands for the module: draw it in the parent
+        return ".".join(path.split(".")[:-1]) or None
+    if loops == "steps" and data["call"] is not None:
+        for r in looped:
+            if within(path, r):  # one cluster per call of a module applied in a loop
+                return r + f".#{data['call']}" + path[len(r):]
+    return path
+
+
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
-                 show_saved=True, show_grads=True, max_nodes=500) -> graphviz.Digraph:
+                 show_saved=True, show_grads=True, max_nodes=500, color="auto",
+                 show_stats=False, loops="steps", fold=True) -> graphviz.Digraph:
     """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`."""
+    if loops not in ("steps", "roll"):
+        raise ValueError(f"to_dot: loops must be 'steps' or 'roll', got {loops!r}")
     backward = graph.graph.get("direction") == "backward"
     types = module_types(graph)
-    drawn, note = _shrink(graph, group_by_module, depth, max_nodes)
-    opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads}
+    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
+    mode = _color_mode(color, drawn, show_grads)
+    values = [_magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
+    opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads,
+            "show_stats": show_stats, "color": mode, "scale": health.scale_of(values)}
     dot = graphviz.Digraph(name="backward" if backward else "graph")
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10", nodesep="0.25",
              ranksep="0.35")
-    if note:
-        dot.attr("graph", label=label([note]), labelloc="t")
+    title = _title(graph, drawn, note)
+    if title:
+        dot.attr("graph", label=label(title), labelloc="t")
     dot.attr("node", fontname=FONT, fontsize="10", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
+    if mode and any(v is not None for v in values):
+        what = "‖Δθ‖/‖θ‖" if mode == "update_ratio" else "‖grad‖"
+        dot.node("legend", label=health.legend_label(opts["scale"], what), shape="plain")
     finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
+    looped = looped_modules(drawn) if loops == "steps" else ()
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
         attrs["tooltip"] = escape(n)
         attrs = finish(data, n, attrs)
-        path = data["module"] if group_by_module else None
-        if data["kind"] == "module":  # the node stands for the module: draw it in the parent
-            path = ".".join(path.split(".")[:-1]) or None
-        tree.add(path, names[n], attrs)
+        tree.add(_cluster_path(data, group_by_module, loops, looped), names[n], attrs)
     tree.emit()
+    main, hidden = _main_path(drawn), _hidden_slice_edges(drawn)
     for u, v, data in drawn.edges(data=True):
+        if (u, v) in hidden:
+            continue
         text = _edge_label(data, opts)
-        dot.edge(names[u], names[v], label=text and f" {text}",
-                 style="dashed" if backward else None)
+        attrs = {"weight": "8"} if (u, v) in main else {}
+        if data.get("detached"):
+            text = "detached" + (f" {text}" if text else "")
+            attrs.update(style="dashed", color=health.BAD_BORDER, fontcolor=health.BAD_BORDER,
+                         arrowhead="tee")
+        elif backward:
+            attrs["style"] = "dashed"
+        dot.edge(names[u], names[v], label=text and f" {text}", **attrs)
     return dot
 
 
 def to_dot(root, group_by_module: bool = True, depth: int | None = None,
            show_shapes: bool = True, show_saved: bool = True, show_grads: bool = True,
-           backward: bool = False, max_nodes: int = 500, params=None) -> graphviz.Digraph:
+           backward: bool = False, max_nodes: int = 500, params=None, color="auto",
+           stats: bool = False, before=None, loops: str = "steps",
+           fold: bool = True) -> graphviz.Digraph:
     """The graph that produced `root` (a Tensor, or several) as a ``graphviz.Digraph``.
 
     - ``group_by_module``: draw each Module as a cluster, nested by dotted path.
     - ``depth``: modules nested deeper than `depth` levels are drawn as one node
-      each (``depth=0``: every top-level module is one node; None: expand all).
+      each (``depth=0``: every top-level module is one node; None: expand all);
+      such a node keeps its parameters' gradient norm ‖∇θ‖ = √Σ‖g‖² and colour.
     - ``show_shapes``: shapes on edges (and on roots and leaves);
       ``show_saved``: bytes each op keeps for backward;
       ``show_grads``: ‖grad‖₂ after a backward (ops need
@@ -189,20 +356,45 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       ∂out/∂in of shape out.shape × in.shape (for ``y = x @ W`` with x (4, 15) and
       W (15, 10): (4, 10) × (4, 15) and (4, 10) × (15, 10)).
     - ``max_nodes``: above it, modules are collapsed level by level, and if that
-      is not enough the nodes nearest the inputs are replaced by one placeholder;
-      the graph's title says what was done.
+      is not enough the middle of the graph is replaced by one placeholder
+      (both ends stay); the graph's title says what was done.
     - ``params``: ``dict(model.named_parameters())`` or the model: parameters
-      get their dotted names (``"fc1.weight"``) and clusters their class names.
+      get their dotted names (``"fc1.weight"``) and clusters their class names;
+      after a backward, its parameters that got no gradient are listed in the
+      title and drawn as red dashed ghosts.
+    - ``color``: ``"auto"`` (by gradient when there are gradient norms),
+      ``"grad"``, ``"update_ratio"`` (needs `before`) or None: fill on a log
+      scale with a legend; zero grey and dashed, NaN/inf red (see ``viz.health``).
+    - ``stats``: show forward statistics (zeros, NaN/inf, mean, std; recorded by
+      ``gg.record_stats()``, else from outputs saved for backward); an output
+      that is all zeros (dead units) is grey and dashed.
+    - ``before``: ``{name: array}`` of the parameters before an optimizer step;
+      each parameter gets ``update_ratio`` = ‖θ − θ_before‖/‖θ_before‖.
+    - ``loops``: a module called several times (a loop unrolled in the graph):
+      ``"steps"`` draws one cluster per call, ``"roll"`` one node "× N calls"
+      with a sparkline of each call's gradient norm.
+    - ``fold``: runs of ≥ 3 identical consecutive collapsed modules (or groups of
+      up to 4) become one node "× N" with a per-layer sparkline of ‖∇θ‖.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
     A ``Network`` as `root` gives its layer-level graph instead (one node per
-    layer; the options do not apply), see ``graphgrad.viz.network``.
+    layer; the options do not apply), see ``graphgrad.viz.network``.  An
+    exception raised by a forward inside a Module as `root` draws what ran up to
+    the failing module, red, with the error in the title.
     """
     if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
         from graphgrad.viz.network import network_to_dot
 
         return network_to_dot(root)
-    graph = to_networkx(root, backward=backward, params=params)
+    if isinstance(root, BaseException):
+        graph = failure_graph(root, backward=backward, params=params, stats=stats)
+    else:
+        graph = to_networkx(root, backward=backward, params=params, stats=stats)
+    if before is not None:
+        add_update_ratios(graph, params, before)
+        if color == "auto":
+            color = "update_ratio"
     return graph_to_dot(graph, group_by_module=group_by_module, depth=depth,
                         show_shapes=show_shapes, show_saved=show_saved,
-                        show_grads=show_grads, max_nodes=max_nodes)
+                        show_grads=show_grads, max_nodes=max_nodes, color=color,
+                        show_stats=stats, loops=loops, fold=fold)

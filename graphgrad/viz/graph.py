@@ -104,6 +104,25 @@ def _is_op_setting(info) -> bool:
     return info.kind == "constant" and info.tensor_id is None and tuple(info.shape) == ()
 
 
+def _with_detached_branches(root_nodes) -> list:
+    """`topological_order` of the roots and of every branch cut off by ``.detach()``
+    on the way (the ops that made a detached input, and their inputs, and so on)."""
+    roots, seen = list(root_nodes), set()
+    while True:
+        order = topological_order(roots)
+        more = []
+        for node in order:
+            for info in node.inputs_info:
+                if info is not None and info.origin is not None:
+                    origin = info.origin[0]
+                    if id(origin) not in seen:
+                        seen.add(id(origin))
+                        more.append(origin)
+        if not more:
+            return order
+        roots += more
+
+
 class _GraphBuilder:
     """One walk over the graph; see `to_networkx`."""
 
@@ -116,6 +135,7 @@ class _GraphBuilder:
         self.leaf_ids: dict = {}  # dedupe key -> node id
         self.node_ids: dict = {}  # id(Function) -> node id (only during the walk)
         self.consumers: dict = {}  # leaf node id -> module paths of its consumers
+        self.cuts: list = []  # (origin node, output_nr, consumer id, input_nr) of detaches
 
     def unique(self, base: str) -> str:
         nid, n = base, 1
@@ -132,8 +152,13 @@ class _GraphBuilder:
 
     def build(self) -> nx.DiGraph:
         root_nodes = [t.grad_fn for t in self.roots if t.grad_fn is not None]
-        for node in reversed(topological_order(root_nodes)):  # producers first
+        for node in reversed(_with_detached_branches(root_nodes)):  # producers first
             self.add_op(node)
+        for origin, out_nr, nid, i in self.cuts:
+            src = self.node_ids[id(origin)]
+            shape, dtype = origin.out_meta[out_nr]
+            self.graph.add_edge(src, nid, shape=tuple(shape), dtype=_dtype_name(dtype),
+                                output_nr=out_nr, input_nrs=(i,), detached=True)
         for t in self.roots:
             if t.grad_fn is None:
                 nid = self.leaf_from_tensor(t)
@@ -176,9 +201,7 @@ class _GraphBuilder:
         return nid
 
     def leaf_from_tensor(self, t, info=None, path=None) -> str:
-        kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
-        if info is not None:
-            kind = info.kind
+        kind = t.kind if info is None else info.kind
         key = ("tensor", id(t), t.shape, _dtype_name(t.dtype))
         return self.add_leaf(key, kind, t.shape, t.dtype, self.leaf_name(t, info),
                              t.requires_grad, t.grad, path)
@@ -214,6 +237,9 @@ class _GraphBuilder:
                 src = self.node_ids[id(edge[0])]
                 shape, dtype = edge[0].out_meta[edge[1]]
                 inputs.append((i, src, edge[1], shape, dtype))
+            elif info is not None and info.origin is not None:
+                self.cuts.append((*info.origin, nid, i))  # drawn once every op is a node
+                continue
             elif edge is not None:
                 src = self.leaf_from_tensor(edge[0], info, path)
                 inputs.append((i, src, 0, edge[0].shape, edge[0].dtype))
@@ -408,6 +434,6 @@ def backward_view(graph: nx.DiGraph) -> nx.DiGraph:
         data["op"] = f"{data['op']}Backward" if data["kind"] == "op" else "AccumulateGrad"
         view.add_node(n, **data)
     for u, v, data in graph.edges(data=True):
-        if u in view and v in view:
+        if u in view and v in view and not data.get("detached"):  # no gradient crosses a cut
             view.add_edge(v, u, **data)
     return view
