@@ -24,6 +24,8 @@ inputs, the saved values and whatever attributes forward put on ``ctx``.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -258,7 +260,9 @@ class InputInfo:
 def _leaf_info(t):
     origin = t._origin
     if origin is not None:
-        node = origin[0]()
+        node = origin[0]
+        if type(node) is weakref.ref:
+            node = node()
         origin = None if node is None else (node, origin[1])
     return InputInfo(t.kind, t.data.shape, t.data.dtype, t.name, id(t), origin)
 

@@ -141,13 +141,17 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data (shared) cut from the graph.
 
-        The result remembers, weakly, the op that made this tensor, so graph
-        inspection can draw the cut ("detached") instead of an anonymous input.
+        The result remembers the op that made this tensor, so graph inspection
+        can draw the cut ("detached") instead of an anonymous input: strongly
+        inside a Module's forward (where a detach is usually a bug, and the
+        tensor is dropped with the forward), weakly elsewhere, so that keeping
+        ``loss.detach()`` around never keeps a graph alive.
         """
         t = Tensor._wrap(self.data)
         t._version = self._version
-        if self.grad_fn is not None:
-            t._origin = (weakref.ref(self.grad_fn), self._output_nr)
+        node = self.grad_fn
+        if node is not None:
+            t._origin = (node if STATE.module_scope else weakref.ref(node), self._output_nr)
         return t
 
     def requires_grad_(self, requires_grad=True) -> Tensor:
@@ -309,7 +313,10 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        out = ops.getitem(self, index)
+        if self.name and out.grad_fn is None:  # a slice of named data keeps the name: xs[3]
+            out.name = f"{self.name}[{index_text(index)}]"
+        return out
 
     def __lt__(self, other):
         return _compare(np.less, self, other)
@@ -509,6 +516,20 @@ def _compare(fn, a, b):
     a = a.data if isinstance(a, Tensor) else a
     b = b.data if isinstance(b, Tensor) else b
     return Tensor._wrap(np.asarray(fn(a, b)))
+
+
+def index_text(index) -> str:
+    """``3``, ``1:4``, ``:, 0``, ``[0, 2]``: an index as it is written in Python."""
+    if isinstance(index, tuple):
+        return ", ".join(index_text(i) for i in index)
+    if isinstance(index, slice):
+        parts = ["" if v is None else str(v) for v in (index.start, index.stop)]
+        return ":".join(parts) + (f":{index.step}" if index.step is not None else "")
+    if index is Ellipsis:
+        return "..."
+    if isinstance(index, np.ndarray):
+        return str(index.tolist()) if index.size <= 4 else f"array{index.shape}"
+    return str(index)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:

@@ -322,14 +322,20 @@ class Module:
         A floating input that does not require grad is replaced by a copy that
         does, so the graph is recorded even for a module without parameters.
         `opts` go to ``to_dot`` (``depth``, ``show_shapes``...); ``params``
-        defaults to this module, so parameters get their dotted names.
+        defaults to this module, so parameters get their dotted names.  If the
+        forward fails inside a module, the picture shows what ran up to it.
         """
         from graphgrad import viz
 
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         inputs = tuple(_traced(x) for x in inputs)
-        with enable_grad():
-            output = self(*inputs)
+        try:
+            with enable_grad():
+                output = self(*inputs)
+        except Exception as exc:
+            if getattr(exc, "graphgrad_module", None) is None:
+                raise
+            output = exc  # to_dot draws what ran, the failing module red
         opts.setdefault("params", self)
         return viz.to_dot(output, **opts)
 

@@ -55,6 +55,19 @@ def user_line() -> str | None:
     return None
 
 
+def _in_backward() -> bool:
+    """Whether the engine's backward pass is on the stack (its ops are checked per node)."""
+    from graphgrad.autograd import engine
+
+    code = engine.run_backward.__code__
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def module_label(entry) -> str | None:
     """``"model.4: Linear"`` for a module-scope entry ``("4", "Linear")`` (None outside)."""
     if entry is None:
@@ -117,6 +130,8 @@ class _AnomalyObserver:
         self.check_backward = check_backward
 
     def forward(self, cls, node, args, outputs):
+        if _in_backward():
+            return  # an op of some backward: `backward` below names the node it serves
         entry = STATE.module_scope[-1] if STATE.module_scope else None
         line = user_line()
         if node is not None:

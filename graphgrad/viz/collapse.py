@@ -85,8 +85,15 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     types = module_types(graph)
     mapping, out = {}, nx.DiGraph()
     out.graph.update(graph.graph)
+    groups = {n: _group_of(d, depth, rolled) for n, d in graph.nodes(data=True)}
+    for n, d in graph.nodes(data=True):
+        if rolled and groups[n] is None and d["kind"] in ("input", "constant"):
+            # the slices xs[t] fed one per call to a rolled loop are rolled in with it
+            homes = {groups[v] for v in graph.successors(n)}
+            if len(homes) == 1 and next(iter(homes)) in rolled:
+                groups[n] = homes.pop()
     for n, data in graph.nodes(data=True):
-        group = _group_of(data, depth, rolled)
+        group = groups[n]
         if group is None:
             mapping[n] = n
             out.add_node(n, **data)
@@ -142,10 +149,10 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
 def _summarise(node, graph, mapping) -> None:
     """A module node's shape, gradient norm and forward statistics, from its members.
 
-    ``grad_norm`` is ‖∇θ‖ over the parameters inside (√Σ‖g‖²) when they have
-    gradients, else the gradient norm at the module's output; the statistics
-    are those of its output.  The output is the last member (forward order)
-    whose tensor leaves the module.
+    ``grad_norm`` is the gradient norm at the module's output (when the backward
+    recorded it, ``record_grads``), else ``param_grad_norm``: ‖∇θ‖ over the
+    parameters inside (√Σ‖g‖²); the statistics are those of its output.  The
+    output is the last member (forward order) whose tensor leaves the module.
     """
     node["shape"] = (node["shapes"] or (None,))[0]
     norms = node.pop("call_norms", None)
@@ -164,10 +171,11 @@ def _summarise(node, graph, mapping) -> None:
             output = graph.nodes[n]
             break
     squares = node.pop("param_grad_sq", None)
-    if squares is not None:
-        node["grad_norm"] = squares ** 0.5
-    elif output is not None:
+    node["param_grad_norm"] = None if squares is None else squares ** 0.5
+    if output is not None and output["grad_norm"] is not None:
         node["grad_norm"] = output["grad_norm"]
+    else:
+        node["grad_norm"] = node["param_grad_norm"]
     if output is not None:
         for key in STATS:
             node[key] = output[key]
@@ -222,8 +230,9 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
     ReLU... is ``(Linear, ReLU) × N``), each next to the previous one in the
     graph.  The folded node (kind ``"module"``) has ``repeats``, ``members``,
     ``grad_norm`` (the largest of the repeats', NaN if any is NaN) and
-    ``sparkline``: one character per repeat, its ‖∇θ‖ on a log scale, so
-    gradients that explode or vanish along the stack show as a slope.
+    ``sparkline``: one character per repeat, the gradient norm at its output
+    on a log scale, so gradients that explode or vanish along the stack show
+    as a slope.
     """
     order = graph.graph["order"]
     mods = [n for n in order if graph.nodes[n]["kind"] == "module"]
@@ -264,12 +273,7 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
         first, last = graph.nodes[members[0]], graph.nodes[members[-1]]
         fid = f"[{first['module']}…{last['module']}]"
         types = [graph.nodes[m]["module_type"] or "?" for m in members[:p]]
-        norms = []
-        for k in range(r):
-            chunk = [graph.nodes[m] for m in members[k * p:(k + 1) * p]]
-            with_params = [d["grad_norm"] for d in chunk
-                           if d["params"] and d["grad_norm"] is not None]
-            norms.append(sum(g * g for g in with_params) ** 0.5 if with_params else None)
+        norms = [graph.nodes[members[(k + 1) * p - 1]]["grad_norm"] for k in range(r)]
         finite = [g for g in norms if g is not None]
         folded[fid] = node_data(
             "module", name=f"{first['module']}–{last['module']}", module=first["module"],
@@ -282,7 +286,7 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
             if finite else None,
             missing_grad=any(graph.nodes[m]["missing_grad"] for m in members),
             **{k: last[k] for k in STATS})
-        folded[fid].update(members=members, repeats=r, period=p,
+        folded[fid].update(members=members, repeats=r, period=p, param_grad_norm=None,
                            n_ops=sum(graph.nodes[m]["n_ops"] for m in members),
                            params=sum(graph.nodes[m]["params"] for m in members),
                            sparkline=sparkline(norms) if finite else None)

@@ -9,6 +9,8 @@ attrs)`` before they are written, so a plugin can restyle any node.
 
 from __future__ import annotations
 
+import textwrap
+
 import graphviz
 import networkx as nx
 
@@ -101,10 +103,12 @@ def _module_lines(data, opts) -> list[str]:
     if data["missing_grad"]:
         lines.append("NO GRADIENT for some parameters")
     if opts["show_grads"] and data.get("sparkline"):
-        lines.append(f"‖∇θ‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}")
+        lines.append(f"‖grad‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}")
     if opts["show_grads"] and data["grad_norm"] is not None:
-        lines.append(f"‖∇θ‖ = {data['grad_norm']:.3g}" if data["params"]
-                     else f"‖grad‖ = {data['grad_norm']:.3g}")
+        top = " (largest)" if data.get("repeats") else ""
+        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}{top}")
+    if opts["show_grads"] and data.get("param_grad_norm") is not None:
+        lines.append(f"‖∇θ‖ = {data['param_grad_norm']:.3g}")
     return lines
 
 
@@ -207,9 +211,9 @@ class _ClusterTree:
         while stack:
             parent, path = stack.pop()
             title = path + (f": {self.types[path]}" if path in self.types else "")
-            step = path.rpartition(".")[2]
-            if step.startswith("#"):  # one call of a module applied in a loop
-                title = f"call {step[1:]}"
+            looped, _, step = path.rpartition(" #")
+            if looped:  # one call of a module applied in a loop
+                title = f"{looped}, call {step}"
             sub = graphviz.Digraph(name=f"cluster_{path}")
             sub.attr(label=label([title]), style="rounded,filled", color="#888888",
                      fillcolor=CLUSTER_FILLS[(level(path) - 1) % 2], fontname=FONT,
@@ -227,10 +231,10 @@ def _title(graph, drawn, note) -> list[str]:
     lines = [note] if note else []
     failed = graph.graph.get("failure")
     if failed:
-        lines.append(f"FAILED in {failed[0]}: {failed[1]}")
+        lines += textwrap.wrap(f"FAILED in {failed[0]}: {failed[1]}", 110)
     for _, d in drawn.nodes(data=True):
         if d["anomaly"]:
-            lines.append(d["anomaly"])
+            lines += textwrap.wrap(d["anomaly"], 110)
     missing = graph.graph.get("missing_grads")
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8
@@ -262,6 +266,44 @@ def _hidden_slice_edges(drawn) -> set:
     return hidden
 
 
+def _set_group(tree, name) -> None:
+    for members in tree.members.values():
+        for member, attrs in members:
+            if member == name:
+                attrs["group"] = "main"
+                return
+
+
+def _stack_calls(dot, drawn, clusters, names, refs) -> None:
+    """Invisible edges that put each call of a looped module below the previous one.
+
+    Without them a call's first nodes (its slice ``xs[t]``, the references to
+    the parameters) rank level with the previous call's last ones, and Graphviz
+    sets the two clusters side by side: a staircase as wide as the loop is long.
+    """
+    last = {}  # call cluster -> the node that hands the state to the next call
+    for u, v in drawn.edges():
+        cu, cv = clusters.get(u), clusters.get(v)
+        if cu and cv and " #" in cu and " #" in cv and cu != cv:
+            looped, _, k = cu.rpartition(" #")
+            if cv == f"{looped} #{int(k) + 1}":
+                last[cu] = u
+
+    def below_previous(cluster, name):
+        looped, _, k = cluster.rpartition(" #")
+        previous = last.get(f"{looped} #{int(k) - 1}")
+        if previous is not None:
+            dot.edge(names[previous], name, style="invis")
+
+    for (_, cluster), ref in refs.items():
+        below_previous(cluster, ref)
+    for n in drawn.graph["order"]:
+        cluster = clusters.get(n)
+        if cluster and " #" in cluster and not any(
+                clusters.get(u) == cluster for u in drawn.predecessors(n)):
+            below_previous(cluster, names[n])
+
+
 def _color_mode(color, drawn, show_grads) -> str | None:
     if color == "auto":
         has = any(d["grad_norm"] is not None for _, d in drawn.nodes(data=True))
@@ -278,10 +320,11 @@ def _cluster_path(data, group_by_module, loops, looped) -> str | None:
         return None
     if data["kind"] == "module":  # the node stands for the module: draw it in the parent
         return ".".join(path.split(".")[:-1]) or None
-    if loops == "steps" and data["call"] is not None:
-        for r in looped:
-            if within(path, r):  # one cluster per call of a module applied in a loop
-                return r + f".#{data['call']}" + path[len(r):]
+    for r in looped:
+        if within(path, r):  # one flat cluster per call of a module applied in a loop,
+            # its parameters (shared by every call) beside them; nested clusters
+            # per call trip Graphviz's ranking ("trouble in init_rank")
+            return r if data["call"] is None else f"{r} #{data['call']}"
     return path
 
 
@@ -313,14 +356,48 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
     looped = looped_modules(drawn) if loops == "steps" else ()
+    clusters = {}
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
         attrs["tooltip"] = escape(n)
         attrs = finish(data, n, attrs)
-        tree.add(_cluster_path(data, group_by_module, loops, looped), names[n], attrs)
+        clusters[n] = _cluster_path(data, group_by_module, loops, looped)
+        if looped and clusters[n] is None and data["kind"] not in ("op", "module"):
+            # a leaf fed to one call only (its slice xs[t]) is drawn inside that call
+            homes = {_cluster_path(drawn.nodes[v], group_by_module, loops, looped)
+                     for v in drawn.successors(n)}
+            if len(homes) == 1 and " #" in (next(iter(homes)) or ""):
+                clusters[n] = homes.pop()
+        tree.add(clusters[n], names[n], attrs)
+    hidden = _hidden_slice_edges(drawn)
+    # A parameter shared by every call of a looped module would send one long
+    # edge to each call (each a lane of its own: a picture as wide as the loop
+    # is long); each call gets a small reference to it instead.
+    refs = {}
+    for u, v in list(drawn.edges()):
+        cu, cv = clusters.get(u), clusters.get(v)
+        if (looped and cu in looped and cv and cv.startswith(cu + " #")
+                and drawn.nodes[u]["kind"] not in ("op", "module")):
+            key = (u, cv)
+            if key not in refs:
+                refs[key] = f"{names[u]}_{len(refs)}"
+                tree.add(cv, refs[key], {"label": label(["↺ " + (drawn.nodes[u]["name"] or u)]),
+                                         "shape": "plaintext", "fontsize": "8",
+                                         "tooltip": escape(u)})
+            hidden.add((u, v))
+            dot.edge(refs[key], names[v], style="dotted")
+    main = _main_path(drawn)
+    for u, v in main:  # the main data path in one column
+        for n in (u, v):
+            if not n.startswith("legend"):
+                _set_group(tree, names[n])
     tree.emit()
-    main, hidden = _main_path(drawn), _hidden_slice_edges(drawn)
+    if any(" #" in (c or "") for c in clusters.values()):
+        # Graphviz's default ranking lays clusters out as blocks and ignores the
+        # edges that stack the calls; its newer ranking honours them
+        dot.attr("graph", newrank="true")
+        _stack_calls(dot, drawn, clusters, names, refs)
     for u, v, data in drawn.edges(data=True):
         if (u, v) in hidden:
             continue
@@ -346,7 +423,8 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
     - ``group_by_module``: draw each Module as a cluster, nested by dotted path.
     - ``depth``: modules nested deeper than `depth` levels are drawn as one node
       each (``depth=0``: every top-level module is one node; None: expand all);
-      such a node keeps its parameters' gradient norm ‖∇θ‖ = √Σ‖g‖² and colour.
+      such a node keeps the gradient norm at its output, its parameters'
+      ‖∇θ‖ = √Σ‖g‖², and the colour.
     - ``show_shapes``: shapes on edges (and on roots and leaves);
       ``show_saved``: bytes each op keeps for backward;
       ``show_grads``: ‖grad‖₂ after a backward (ops need
@@ -374,7 +452,7 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       ``"steps"`` draws one cluster per call, ``"roll"`` one node "× N calls"
       with a sparkline of each call's gradient norm.
     - ``fold``: runs of ≥ 3 identical consecutive collapsed modules (or groups of
-      up to 4) become one node "× N" with a per-layer sparkline of ‖∇θ‖.
+      up to 4) become one node "× N" with a per-layer sparkline of ‖grad‖.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
     A ``Network`` as `root` gives its layer-level graph instead (one node per

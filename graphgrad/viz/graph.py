@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from graphgrad.autograd import topological_order
-from graphgrad.autograd.tensor import Tensor
+from graphgrad.autograd.tensor import Tensor, index_text
 
 
 def as_roots(root) -> list[Tensor]:
@@ -168,6 +168,7 @@ class _GraphBuilder:
             roots = self.graph.graph.setdefault("roots", [])
             if nid not in roots:
                 roots.append(nid)
+        self.align_calls()
         for nid, paths in self.consumers.items():
             data = self.graph.nodes[nid]
             if data["kind"] != "input":  # data fed to the model is drawn outside it
@@ -212,6 +213,32 @@ class _GraphBuilder:
             key = ("tensor", info.tensor_id, tuple(info.shape), _dtype_name(info.dtype))
         return self.add_leaf(key, info.kind, info.shape, info.dtype,
                              self.leaf_name(None, info), False, None, path)
+
+    def align_calls(self) -> None:
+        """Number a child module's calls after its parent's: the ops of ``cell.inp`` made
+        during call 3 of ``cell`` get ``call=3`` too.
+
+        Each call of a module is told apart by its scope entry, but counting the
+        calls of ``cell.inp`` on their own would follow the graph's order, not
+        the parent's; a child op takes the call of the first op it feeds that
+        ran in the parent (or in a sibling already numbered).
+        """
+        nodes = self.graph.nodes
+        with_ops = {d["module"] for _, d in self.graph.nodes(data=True)
+                    if d["kind"] == "op" and d["module"] is not None}
+        for n in reversed(list(self.graph.nodes)):  # consumers first
+            d = nodes[n]
+            path = d["module"]
+            if d["kind"] != "op" or not path or "." not in path:
+                continue
+            parent = path.rpartition(".")[0]
+            if parent not in with_ops:
+                continue
+            for v in self.graph.successors(n):
+                vp = nodes[v]["module"]
+                if vp is not None and (vp == parent or vp.startswith(parent + ".")):
+                    d["call"] = nodes[v]["call"]
+                    break
 
     def forward_stats(self, node) -> dict:
         """Recorded statistics (``gg.record_stats``), else with ``stats=True`` those of an
@@ -262,7 +289,7 @@ class _GraphBuilder:
             extra["call"] = self.calls[key]
         if node.name == "GetItem" and inputs and hasattr(node, "index"):
             source = self.graph.nodes[inputs[0][1]]
-            extra["detail"] = f"{source['name'] or ''}[{index_str(node.index)}]"
+            extra["detail"] = f"{source['name'] or ''}[{index_text(node.index)}]"
         out_shapes = tuple(tuple(s) for s, _ in node.out_meta)
         jacobians = tuple(
             (o, i, out_shapes[o], tuple(node.in_shapes[i]))
@@ -308,22 +335,6 @@ def array_stats(a) -> dict:
         std = float(np.std(values, dtype=np.float64)) if n_finite else float("nan")
     return {"zero_frac": float(np.count_nonzero(a == 0)) / a.size,
             "nonfinite_frac": 1.0 - n_finite / a.size, "mean": mean, "std": std}
-
-
-def index_str(index) -> str:
-    """``3``, ``1:4``, ``:, 0``, ``[0 2 5]``: an index as it was written in Python."""
-    if isinstance(index, tuple):
-        return ", ".join(index_str(i) for i in index)
-    if isinstance(index, slice):
-        parts = ["" if v is None else str(v) for v in (index.start, index.stop)]
-        return ":".join(parts) + (f":{index.step}" if index.step is not None else "")
-    if index is Ellipsis:
-        return "..."
-    if index is None:
-        return "None"
-    if isinstance(index, np.ndarray):
-        return str(index.tolist()) if index.size <= 4 else f"array{index.shape}"
-    return str(index)
 
 
 def node_data(kind: str, **overrides) -> dict:
