@@ -101,6 +101,31 @@ def _draw_all(tmp, out):
     model, y = lecture()
     render(gg.to_dot(y, params=model, backward=True, show_saved=False), "lecture_backward")
 
+    for name, dot in debugging_pictures():
+        render(dot, name)
+
+
+def debugging_pictures():
+    """(name, Digraph) of each broken network in examples/debugging/ (the docs'
+    "Debugging with pictures" section)."""
+    import runpy
+
+    folder = OUT.parents[1] / "examples" / "debugging"
+
+    def find(name):
+        return runpy.run_path(str(folder / f"{name}.py"), run_name=f"docs_{name}")
+
+    _, _, dot = find("shape_error")["find"]()
+    yield "debug_shape_error", dot
+    yield "debug_dead_relu", find("dead_relu")["find"]()[1]
+    yield "debug_exploding", find("exploding_tanh")["find"]()[2]
+    yield "debug_detached", find("detached_skip")["find"]()[1]
+    large = find("large_graphs")
+    model, loss = large["unrolled_loop"](4)
+    yield "debug_loop_steps", gg.to_dot(loss, params=model, show_saved=False)
+    yield "debug_loop_rolled", large["find"]()["loop_rolled"]
+    yield "debug_nan", find("nan_log")["find"]()[2]
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

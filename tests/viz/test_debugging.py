@@ -254,3 +254,57 @@ def test_tensor_kind_and_detach_keeps_no_graph_alive_outside_modules():
     del y
     gc.collect()
     assert node() is None and d._origin is not None  # only a weak reference
+
+
+# ----------------------------------------------------------------------- CLI
+def test_cli_render_grads_stats_models_networks_and_failures(tmp_path, capsys):
+    need_dot()
+    import textwrap
+
+    from graphgrad import cli
+
+    script = tmp_path / "nets.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import graphgrad as gg
+
+        def model():
+            m = gg.Sequential(gg.layers.Linear(3, 4, rng=0), gg.layers.ReLU(),
+                              gg.layers.Linear(4, 2, rng=1))
+            m[0].bias.data[:] = -10.0   # dead ReLUs
+            return m
+
+        def loss():
+            return (model()(gg.tensor(np.ones((2, 3), np.float32))) ** 2).sum()
+
+        def pair():
+            return model(), np.ones((2, 3), np.float32)
+
+        def broken():
+            m = gg.Sequential(gg.layers.Linear(3, 4, rng=0), gg.layers.Linear(5, 2, rng=1))
+            return m, np.ones((2, 3), np.float32)
+
+        def network():
+            net = gg.Network(inputs=["x"])
+            net.add("fc", gg.layers.Linear(3, 2, rng=0), inputs="x")
+            return net
+    """))
+    out = tmp_path / "g.svg"
+    assert cli.main(["render", f"{script}:loss", "-o", str(out), "--grads", "--stats"]) == 0
+    dot = (tmp_path / "g.dot").read_text()
+    assert "‖grad‖ (log scale)" in dot and "DEAD: all outputs 0" in dot
+    assert fill(node_line(dot, 'tooltip="0.weight"')) == health.ZERO
+    capsys.readouterr()
+    assert cli.main(["render", f"{script}:pair", "-o", str(out), "--depth", "0"]) == 0
+    dot = (tmp_path / "g.dot").read_text()
+    assert "0: Linear" in dot and "shape=box3d" in dot
+    assert cli.main(["render", f"{script}:network", "-o", str(out)]) == 0
+    assert "fc\\nLinear" in (tmp_path / "g.dot").read_text()
+    capsys.readouterr()
+    assert cli.main(["render", f"{script}:broken", "-o", str(out)]) == 2
+    err = capsys.readouterr()
+    assert "the picture shows what ran" in err.err and f"wrote {out}" in err.out
+    dot = (tmp_path / "g.dot").read_text()
+    assert fill(node_line(dot, "1: Linear")) == health.BAD and "FAILED in model.1: Linear" in dot
+    assert cli.main(["render", f"{script}:model", "-o", str(out)]) == 2
+    assert "return (model, example_input)" in capsys.readouterr().err
