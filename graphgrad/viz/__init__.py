@@ -1,7 +1,10 @@
 """Graph inspection: networkx and Graphviz export, rendering, model summaries.
 
 ``gg.to_networkx(root)`` gives the graph as data (``graph``), ``gg.to_dot(root)``
-as a ``graphviz.Digraph`` (``dot``, ``collapse``, ``network``, ``style``),
+as a ``graphviz.Digraph`` (``dot``, ``collapse``, ``labels``, ``health``,
+``network``, ``style``; ``failure`` for a forward that failed in a module),
+``gg.detect_anomaly()`` and ``gg.record_stats()`` mark NaNs and record forward
+statistics (``anomaly``),
 ``gg.render(root, "graph.svg")`` writes the picture and its .dot source
 (``rendering``), ``gg.summary(model, x)`` tabulates a model's modules
 (``model_summary``) and ``gg.check.shapes(root)`` lists every op's Jacobian

@@ -27,135 +27,8 @@ from graphgrad.viz.collapse import (
 )
 from graphgrad.viz.failure import add_update_ratios, failure_graph
 from graphgrad.viz.graph import to_networkx
-from graphgrad.viz.style import CLUSTER_FILLS, FONT, STYLES, escape, label, node_finisher
-from graphgrad.viz.text import bytes_str, shape_str
-
-
-def _grad_line(data, opts) -> str | None:
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        return f"‖grad‖ = {data['grad_norm']:.3g}"
-    return None
-
-
-def _stats_lines(data, opts) -> list[str]:
-    if not opts["show_stats"] or data["zero_frac"] is None:
-        return []
-    lines = []
-    if data["zero_frac"] == 1:
-        lines.append("DEAD: all outputs 0")
-    elif data["zero_frac"] > 0:
-        lines.append(f"zeros {data['zero_frac']:.0%}")
-    if data["nonfinite_frac"]:
-        lines.append(f"NaN/inf {data['nonfinite_frac']:.0%}")
-    lines.append(f"μ {data['mean']:.3g}  σ {data['std']:.3g}")
-    return lines
-
-
-def _leaf_lines(data, opts) -> list[str]:
-    title = data["name"] or data["kind"]
-    lines = ["AccumulateGrad", title] if data["op"] == "AccumulateGrad" else [title]
-    if opts["show_shapes"]:
-        lines.append(f"{shape_str(data['shape'])} {data['dtype']}")
-    if data["missing_grad"]:
-        lines.append("NO GRADIENT")
-    lines.append(_grad_line(data, opts))
-    return lines
-
-
-def _op_lines(data, opts, backward) -> list[str]:
-    lines = [data["op"]]
-    if data["detail"]:
-        lines.append(data["detail"])
-    if opts["show_shapes"]:
-        if backward:
-            many = len(data["shapes"]) > 1
-            for o, i, out_shape, in_shape in data["jacobians"]:
-                lines.append(f"∂out{o if many else ''}/∂in{i}: {shape_str(out_shape)} × "
-                             f"{shape_str(in_shape)}")
-        elif data["is_root"]:
-            lines.append(f"out {shape_str(data['shape'])} {data['dtype']}")
-    if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
-    lines += _stats_lines(data, opts)
-    lines.append(_grad_line(data, opts))
-    if data["anomaly"]:
-        lines.append("ANOMALY: first NaN/inf here")
-    return lines
-
-
-def _module_lines(data, opts) -> list[str]:
-    title = data["name"] or data["module"]
-    kind = data["module_type"]
-    title += f": {kind}" if kind else ""
-    if data.get("repeats"):
-        title += f" × {data['repeats']}"
-    elif data.get("calls", 1) > 1:
-        title += f" × {data['calls']} calls"
-    ops, params = data["n_ops"], data["params"]
-    lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
-    if data["failed"]:
-        lines = [title, "FAILED here"]
-    if opts["show_shapes"] and data["shapes"]:
-        lines.append("out " + ", ".join(shape_str(s) for s in data["shapes"]))
-    if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
-    lines += _stats_lines(data, opts)
-    if data["missing_grad"]:
-        lines.append("NO GRADIENT for some parameters")
-    if opts["show_grads"] and data.get("sparkline"):
-        lines.append(f"‖grad‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}")
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        top = " (largest)" if data.get("repeats") else ""
-        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}{top}")
-    if opts["show_grads"] and data.get("param_grad_norm") is not None:
-        lines.append(f"‖∇θ‖ = {data['param_grad_norm']:.3g}")
-    return lines
-
-
-def _magnitude(data, color):
-    """The number a node is coloured by (None: keep the kind's colour)."""
-    if color == "update_ratio":
-        return data.get("update_ratio")
-    if color == "grad":
-        return data["grad_norm"]
-    return None
-
-
-def node_attrs(data, opts, backward) -> dict[str, str]:
-    """The Graphviz attributes (label and style) of one networkx node."""
-    kind = data["kind"]
-    if kind == "op":
-        style, lines = STYLES["op_backward" if backward else "op"], _op_lines(data, opts, backward)
-    elif kind == "module":
-        style, lines = STYLES["module"], _module_lines(data, opts)
-    elif kind == "elided":
-        style = STYLES["elided"]
-        lines = [f"… {data['count']} more nodes", "(raise max_nodes or pass depth=)"]
-    else:
-        key = "input_grad" if kind == "input" and data["requires_grad"] else kind
-        style, lines = STYLES[key], _leaf_lines(data, opts)
-    attrs = dict(style)
-    attrs["label"] = label(lines)
-    if data.get("is_root"):
-        attrs["penwidth"] = "2"
-    color = opts.get("color")
-    if color and kind != "elided":
-        health.apply(attrs, health.health_attrs(_magnitude(data, color), opts.get("scale")))
-    if opts["show_stats"] and data["zero_frac"] == 1:  # dead: nothing passes
-        health.apply(attrs, {"fillcolor": health.ZERO, "style_extra": "dashed"})
-    if data["nonfinite_frac"] or data["anomaly"] or data["failed"]:
-        health.apply(attrs, {"fillcolor": health.BAD, "color": health.BAD_BORDER,
-                             "penwidth": "2.5"})
-    if data["missing_grad"]:
-        health.apply(attrs, {"fillcolor": health.GHOST, "color": health.BAD_BORDER,
-                             "fontcolor": health.BAD_BORDER, "style_extra": "dashed"})
-    return attrs
-
-
-def _edge_label(data, opts) -> str | None:
-    if not opts["show_shapes"]:
-        return None
-    return ", ".join(shape_str(s) for s in data.get("shapes", (data["shape"],)))
+from graphgrad.viz.labels import edge_label, magnitude, node_attrs
+from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finisher
 
 
 def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
@@ -338,7 +211,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     types = module_types(graph)
     drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
     mode = _color_mode(color, drawn, show_grads)
-    values = [_magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
+    values = [magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
     opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads,
             "show_stats": show_stats, "color": mode, "scale": health.scale_of(values)}
     dot = graphviz.Digraph(name="backward" if backward else "graph")
@@ -401,7 +274,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     for u, v, data in drawn.edges(data=True):
         if (u, v) in hidden:
             continue
-        text = _edge_label(data, opts)
+        text = edge_label(data, opts)
         attrs = {"weight": "8"} if (u, v) in main else {}
         if data.get("detached"):
             text = "detached" + (f" {text}" if text else "")
