@@ -342,6 +342,9 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
     else:
         graph = to_networkx(root, backward=backward, params=params, stats=stats)
     if before is not None:
+        if params is None:
+            raise ValueError("to_dot: before= needs params= (the model or its named "
+                             "parameters) to compare the parameters with")
         add_update_ratios(graph, params, before)
         if color == "auto":
             color = "update_ratio"

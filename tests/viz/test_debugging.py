@@ -308,3 +308,21 @@ def test_cli_render_grads_stats_models_networks_and_failures(tmp_path, capsys):
     assert fill(node_line(dot, "1: Linear")) == health.BAD and "FAILED in model.1: Linear" in dot
     assert cli.main(["render", f"{script}:model", "-o", str(out)]) == 2
     assert "return (model, example_input)" in capsys.readouterr().err
+
+
+def test_parameters_never_reached_are_ghost_nodes_in_their_module():
+    model = gg.Sequential(gg.layers.Linear(3, 2, rng=0), gg.layers.Linear(3, 2, rng=1))
+    loss = model[0](gg.tensor(np.ones((1, 3), np.float32))).sum()  # model[1] never runs
+    with pytest.raises(ValueError, match="before= needs params="):
+        gg.to_dot(loss, before={})
+    assert gg.to_networkx(loss, params=model).graph["missing_grads"] == []  # no backward yet
+    loss.backward()
+    graph = gg.to_networkx(loss, params=model)
+    assert graph.graph["missing_grads"] == ["1.weight", "1.bias"]
+    ghost = graph.nodes["1.weight"]
+    assert ghost["missing_grad"] and ghost["module"] == "1" and ghost["shape"] == (3, 2)
+    assert graph.degree("1.weight") == 0
+    assert "1.weight" in gg.to_networkx(loss, params=model, backward=True)
+    source = gg.to_dot(loss, params=model).source
+    assert "subgraph cluster_1 {" in source
+    assert fill(node_line(source, 'label="1.weight')) == health.GHOST
