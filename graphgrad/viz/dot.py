@@ -139,6 +139,27 @@ def _hidden_slice_edges(drawn) -> set:
     return hidden
 
 
+def _straighten(dot, drawn, main, names) -> int:
+    """Invisible edges that keep the main data path in one straight column.
+
+    A parameter feeding an op of the main path would rank level with the op
+    before it (both right above the op); the parameter's module cluster then
+    has to sit beside the previous one, and layer after layer the picture
+    becomes a diagonal staircase.  Ranking each such input below the previous
+    main-path node stacks the clusters instead.  Returns how many were added.
+    """
+    before = {v: u for u, v in main}
+    on_main = set(before) | set(before.values())
+    added = 0
+    for v, u in before.items():
+        for p in drawn.predecessors(v):
+            if (p != u and p not in on_main and drawn.in_degree(p) == 0
+                    and drawn.nodes[p]["kind"] not in ("op", "module", "elided")):
+                dot.edge(names[u], names[p], style="invis")
+                added += 1
+    return added
+
+
 def _set_group(tree, name) -> None:
     for members in tree.members.values():
         for member, attrs in members:
@@ -266,11 +287,17 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
             if not n.startswith("legend"):
                 _set_group(tree, names[n])
     tree.emit()
-    if any(" #" in (c or "") for c in clusters.values()):
-        # Graphviz's default ranking lays clusters out as blocks and ignores the
-        # edges that stack the calls; its newer ranking honours them
-        dot.attr("graph", newrank="true")
+    # Graphviz's default ranking lays clusters out as blocks and ignores the
+    # invisible edges below that keep them from sitting side by side; its newer
+    # ranking honours them
+    looping = any(" #" in (c or "") for c in clusters.values())
+    if looping:  # (both kinds of edges at once send Graphviz into a very long search)
+        straightened = 0
         _stack_calls(dot, drawn, clusters, names, refs)
+    else:
+        straightened = _straighten(dot, drawn, main, names)
+    if straightened or looping:
+        dot.attr("graph", newrank="true")
     for u, v, data in drawn.edges(data=True):
         if (u, v) in hidden:
             continue
