@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(target: str):
-    from graphgrad.cli import CLIError
+    from graphgrad.cli._common import CLIError
 
     script, sep, function = target.rpartition(":")
     if not sep or not script or not function:
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
     from graphgrad import viz
     from graphgrad.autograd import record_grads
-    from graphgrad.cli import CLIError
+    from graphgrad.cli._common import CLIError
 
     fn = _load(args.target)
     script = Path(args.target.rpartition(":")[0])

@@ -356,14 +356,17 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
     A ``Network`` as `root` gives its layer-level graph instead (one node per
-    layer; the options do not apply), see ``graphgrad.viz.network``.  An
+    layer; the options do not apply), see ``graphgrad.viz.network``;
+    ``gg.to_dot(net, example_inputs)`` adds the tensor shapes on its edges.  An
     exception raised by a forward inside a Module as `root` draws what ran up to
     the failing module, red, with the error in the title.
     """
     if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
         from graphgrad.viz.network import network_to_dot
 
-        return network_to_dot(root)
+        # for a Network the second argument is an example batch, not a flag
+        example = None if isinstance(group_by_module, bool) else group_by_module
+        return network_to_dot(root, example)
     if isinstance(root, BaseException):
         graph = failure_graph(root, backward=backward, params=params, stats=stats)
     else:
