@@ -24,6 +24,8 @@ inputs, the saved values and whatever attributes forward put on ``ctx``.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -78,8 +80,12 @@ class Function:
         if not (record and STATE.enabled):
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
             if type(out) is tuple:
-                return tuple(_wrap_output(_as_array(o), args) for o in out)
-            return _wrap_output(_as_array(out), args)
+                result = tuple(_wrap_output(_as_array(o), args) for o in out)
+            else:
+                result = _wrap_output(_as_array(out), args)
+            if STATE.observers:
+                _notify(cls, None, args, result)
+            return result
 
         ctx = cls.__new__(cls)
         ctx.needs_input_grad = _link_inputs(ctx, args, arrays)
@@ -103,6 +109,8 @@ class Function:
         if to_save is not None:
             ctx._saved = _resolve_saved(to_save, args, arrays, results, raw)
             del ctx._to_save
+        if STATE.observers:
+            _notify(cls, ctx, args, results)
         return result
 
     # -------------------------------------------------------------- context
@@ -160,6 +168,13 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _notify(cls, node, args, outputs):
+    """Show one op's run to the observers of ``graphgrad.autograd.observe``."""
+    outputs = outputs if type(outputs) is tuple else (outputs,)
+    for observer in STATE.observers:
+        observer.forward(cls, node, args, outputs)
 
 
 def _as_array(x):
@@ -235,16 +250,24 @@ def _wrap_output(out, args):
 class InputInfo:
     """What graph inspection needs to know about an input that is not an op output."""
 
-    __slots__ = ("kind", "shape", "dtype", "name", "tensor_id")
+    __slots__ = ("kind", "shape", "dtype", "name", "tensor_id", "origin")
 
-    def __init__(self, kind, shape, dtype, name, tensor_id):
+    def __init__(self, kind, shape, dtype, name, tensor_id, origin=None):
         self.kind, self.shape, self.dtype = kind, shape, dtype
         self.name, self.tensor_id = name, tensor_id
+        # (node, output_nr) a detached input was cut from; held strongly here so
+        # the cut-off branch lives exactly as long as the graph that used it.
+        self.origin = origin
 
 
 def _leaf_info(t):
-    kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
-    return InputInfo(kind, t.data.shape, t.data.dtype, t.name, id(t))
+    origin = t._origin
+    if origin is not None:
+        node = origin[0]
+        if type(node) is weakref.ref:
+            node = node()
+        origin = None if node is None else (node, origin[1])
+    return InputInfo(t.kind, t.data.shape, t.data.dtype, t.name, id(t), origin)
 
 
 _SCALAR_INFO = InputInfo("constant", (), None, None, None)

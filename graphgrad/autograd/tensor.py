@@ -7,6 +7,8 @@ float32 in ``x * 2.0``), and a Python float list becomes float32.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -25,7 +27,7 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "name",
-                 "_version", "_constant", "__weakref__")
+                 "_version", "_constant", "_origin", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
     is_parameter = False
 
@@ -41,6 +43,7 @@ class Tensor:
         self.name = name
         self._version = [0]
         self._constant = False
+        self._origin = None
 
     # ---------------------------------------------------------- fast builders
     @classmethod
@@ -55,6 +58,7 @@ class Tensor:
         t.name = None
         t._version = [0]
         t._constant = False
+        t._origin = None
         return t
 
     @classmethod
@@ -68,6 +72,7 @@ class Tensor:
         t.name = None
         t._version = [0] if version is None else version
         t._constant = False
+        t._origin = None
         return t
 
     # ------------------------------------------------------------ properties
@@ -85,6 +90,12 @@ class Tensor:
     def ndim(self) -> int:
         """Number of dimensions."""
         return self.data.ndim
+
+    @property
+    def kind(self) -> str:
+        """What a leaf is in a graph: ``"parameter"``, ``"constant"`` (made by an op from
+        a plain value) or ``"input"`` (anything else)."""
+        return "parameter" if self.is_parameter else ("constant" if self._constant else "input")
 
     @property
     def is_leaf(self) -> bool:
@@ -123,9 +134,19 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data (shared) cut from the graph."""
+        """The same data (shared) cut from the graph.
+
+        The result remembers the op that made this tensor, so graph inspection
+        can draw the cut ("detached") instead of an anonymous input: strongly
+        inside a Module's forward (where a detach is usually a bug, and the
+        tensor is dropped with the forward), weakly elsewhere, so that keeping
+        ``loss.detach()`` around never keeps a graph alive.
+        """
         t = Tensor._wrap(self.data)
         t._version = self._version
+        node = self.grad_fn
+        if node is not None:
+            t._origin = (node if STATE.module_scope else weakref.ref(node), self._output_nr)
         return t
 
     def requires_grad_(self, requires_grad=True) -> Tensor:
@@ -341,7 +362,10 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        out = ops.getitem(self, index)
+        if self.name and out.grad_fn is None:  # a slice of named data keeps the name: xs[3]
+            out.name = f"{self.name}[{index_text(index)}]"
+        return out
 
     def __lt__(self, other):
         return _compare(np.less, self, other)
@@ -578,6 +602,20 @@ def _compare(fn, a, b):
     a = a.data if isinstance(a, Tensor) else a
     b = b.data if isinstance(b, Tensor) else b
     return Tensor._wrap(np.asarray(fn(a, b)))
+
+
+def index_text(index) -> str:
+    """``3``, ``1:4``, ``:, 0``, ``[0, 2]``: an index as it is written in Python."""
+    if isinstance(index, tuple):
+        return ", ".join(index_text(i) for i in index)
+    if isinstance(index, slice):
+        parts = ["" if v is None else str(v) for v in (index.start, index.stop)]
+        return ":".join(parts) + (f":{index.step}" if index.step is not None else "")
+    if index is Ellipsis:
+        return "..."
+    if isinstance(index, np.ndarray):
+        return str(index.tolist()) if index.size <= 4 else f"array{index.shape}"
+    return str(index)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:

@@ -289,11 +289,24 @@ def check_dead_relu(at_init: dict[str, float], after: dict[str, float], steps: i
     after_text = max(after.values(), default=float("nan"))
     text = (f"largest dead fraction {init_text:.0%} at initialisation, {after_text:.0%} after "
             f"{steps} updates")
+    named = _dead_layers(at_init, after, threshold)
+    if named:
+        text += f"; dead: {named}"
     if worst > threshold:
         return Check("dead_relu", "warn", worst,
                      f"{text}: above {threshold:.0%}; lower the learning rate or check the "
                      "initialisation and biases", data)
     return Check("dead_relu", "ok", worst, text, data)
+
+
+def _dead_layers(at_init: dict[str, float], after: dict[str, float], threshold: float) -> str:
+    """``"1 (ReLU) 100% → 100%, 3 (ReLU) 40% → 62%"``: the ReLU layers above `threshold`."""
+    parts = []
+    for name in at_init:
+        a, b = at_init[name], after.get(name)
+        if max(a, b or 0.0) > threshold:
+            parts.append(f"{name} {a:.0%}" + (f" → {b:.0%}" if b is not None else ""))
+    return ", ".join(parts)
 
 
 def check_overfit(initial: float, final: float, n: int, steps: int, tolerance: float) -> Check:

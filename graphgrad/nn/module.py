@@ -114,6 +114,9 @@ class Module:
         try:
             with module_scope(path, type(self).__name__):
                 out = self.forward(*args, **kwargs)
+        except Exception as exc:
+            _note_failure(exc, self, path, args)
+            raise
         finally:
             stack.pop()
         if watch and _is_float64(out):
@@ -381,14 +384,20 @@ class Module:
         A floating input that does not require grad is replaced by a copy that
         does, so the graph is recorded even for a module without parameters.
         `opts` go to ``to_dot`` (``depth``, ``show_shapes``...); ``params``
-        defaults to this module, so parameters get their dotted names.
+        defaults to this module, so parameters get their dotted names.  If the
+        forward fails inside a module, the picture shows what ran up to it.
         """
         from graphgrad import viz
 
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         inputs = tuple(_traced(x) for x in inputs)
-        with enable_grad():
-            output = self(*inputs)
+        try:
+            with enable_grad():
+                output = self(*inputs)
+        except Exception as exc:
+            if getattr(exc, "graphgrad_module", None) is None:
+                raise
+            output = exc  # to_dot draws what ran, the failing module red
         opts.setdefault("params", self)
         return viz.to_dot(output, **opts)
 
@@ -406,6 +415,28 @@ class Module:
         body = ([own] if own else []) + [f"({name}): {child!r}" for name, child in children]
         inner = "\n".join("  " + line for line in "\n".join(body).splitlines())
         return f"{type(self).__name__}(\n{inner}\n){count}"
+
+
+def _note_failure(exc: Exception, module: Module, path: str, args: tuple) -> None:
+    """Name the innermost module a forward failed in, on the exception itself.
+
+    The message gains a note (``in module model.4: Linear, input shapes (4, 12)``)
+    and the exception the attributes graph inspection reads to draw what ran
+    (``gg.to_dot(exc)``, ``gg.summary``): ``graphgrad_module`` (path, class)
+    and ``graphgrad_inputs`` (the Tensors the module was called with).  Outer
+    modules leave both alone, so they name the innermost one.
+    """
+    if getattr(exc, "graphgrad_module", None) is not None:
+        return
+    where = f"model.{path}" if path else "model"
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
+    try:
+        exc.graphgrad_module = (path, type(module).__name__)
+        exc.graphgrad_inputs = tuple(a for a in args if isinstance(a, Tensor))
+    except AttributeError:  # an exception type that takes no attributes: the note still helps
+        pass
+    exc.add_note(f"in module {where}: {type(module).__name__}"
+                 + (f", input shape{'s' * (shapes.count('(') > 1)} {shapes}" if shapes else ""))
 
 
 def _traced(x):
