@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,7 +138,9 @@ def load_npz(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a corrupt file
+        # zipfile alone raises BadZipFile, NotImplementedError ("zip file version
+        # 21.0" after a flipped byte), RuntimeError, zlib.error, struct.error...
         raise SerializationError(
             f"load_npz: {str(path)!r} is not a readable .npz archive ({type(exc).__name__}: "
             f"{exc}); the file is corrupt or truncated, or holds pickled objects, which "
@@ -150,6 +151,8 @@ def load_npz(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         text = arrays.pop(META_KEY)
         try:
             meta = json.loads(str(text))
+            if not isinstance(meta, dict):
+                raise json.JSONDecodeError("the record is not a JSON object", str(text), 0)
         except json.JSONDecodeError as exc:
             raise SerializationError(
                 f"load_npz: the metadata record of {str(path)!r} is not valid JSON ({exc})"

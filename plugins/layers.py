@@ -14,6 +14,17 @@ import graphgrad as gg
 from graphgrad.extend import K, Module, Parameter, resolve_rng
 
 
+def _size(who: str, what: str, value) -> int:
+    """A layer size: an integer >= 1 (as PyTorch, a float such as 4.5 or 4.0 is an
+    error, never silently truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: {what} must be an integer >= 1, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{who}: {what} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def _check_features(layer: str, x, in_features: int) -> None:
     if x.ndim < 1 or x.shape[-1] != in_features:
         raise ValueError(
@@ -48,12 +59,10 @@ class Linear(Module):
                  init="he_normal", bias_init="zeros", rng=None, dtype="float32",
                  activation=None):
         super().__init__()
-        if (in_features is not None and in_features < 1) or out_features < 1:
-            raise ValueError(f"Linear: in_features and out_features must be >= 1 (in_features "
-                             f"may be None: inferred on the first call), got ({in_features}, "
-                             f"{out_features})")
-        self.out_features = int(out_features)
-        self.in_features = None if in_features is None else int(in_features)
+        # in_features may be None: inferred on the first call
+        self.out_features = _size("Linear", "out_features", out_features)
+        self.in_features = (None if in_features is None
+                            else _size("Linear", "in_features", in_features))
         rng = resolve_rng(rng)
         if self.in_features is None:
             self.weight = Parameter(np.empty((0, self.out_features), dtype=dtype))
@@ -129,11 +138,9 @@ class RBF(Module):
                  rng=None, dtype="float32"):
         super().__init__()
         num_centres = out_features if num_centres is None else num_centres
-        if min(in_features, out_features, num_centres) < 1:
-            raise ValueError(f"RBF: in_features, out_features and num_centres must be >= 1, "
-                             f"got ({in_features}, {out_features}, {num_centres})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.num_centres = int(num_centres)
+        self.in_features = _size("RBF", "in_features", in_features)
+        self.out_features = _size("RBF", "out_features", out_features)
+        self.num_centres = _size("RBF", "num_centres", num_centres)
         beta = 1.0 / self.in_features if beta is None else float(beta)
         rng = resolve_rng(rng)
         self.centres = Parameter.initialized((self.num_centres, self.in_features), centre_init,

@@ -72,7 +72,9 @@ class CrossEntropy(Loss):
     def forward(self, prediction, target):
         _scores("CrossEntropy", prediction, "logits")
         kind = as_array(target).dtype.kind
-        if kind in "iu":
+        if kind in "iu" or (kind == "f" and as_array(target).ndim == 1):
+            # float labels of shape (N,) are class indices of the wrong dtype, not
+            # probabilities: check_labels says so (use labels.astype(int))
             labels = check_labels("CrossEntropy", target, *prediction.shape)
             return gg.softmax_cross_entropy(prediction, labels)
         if kind == "f":

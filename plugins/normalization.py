@@ -26,6 +26,9 @@ class BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, dtype="float32"):
         super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)):
+            raise TypeError(f"BatchNorm: num_features must be an integer >= 1, got "
+                            f"{num_features!r} ({type(num_features).__name__})")
         if num_features < 1:
             raise ValueError(f"BatchNorm: num_features must be >= 1, got {num_features}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:

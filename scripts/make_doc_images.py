@@ -142,6 +142,30 @@ def _draw_all(tmp, out):
     render(gg.to_dot(net, batch), "network_siamese")
     net, batch = two_heads()
     render(gg.to_dot(net, batch), "network_two_heads")
+    for name, dot in debugging_pictures():
+        render(dot, name)
+
+
+def debugging_pictures():
+    """(name, Digraph) of each broken network in examples/debugging/ (the docs'
+    "Debugging with pictures" section)."""
+    import runpy
+
+    folder = OUT.parents[1] / "examples" / "debugging"
+
+    def find(name):
+        return runpy.run_path(str(folder / f"{name}.py"), run_name=f"docs_{name}")
+
+    _, _, dot = find("shape_error")["find"]()
+    yield "debug_shape_error", dot
+    yield "debug_dead_relu", find("dead_relu")["find"]()[1]
+    yield "debug_exploding", find("exploding_tanh")["find"]()[2]
+    yield "debug_detached", find("detached_skip")["find"]()[1]
+    large = find("large_graphs")
+    model, loss = large["unrolled_loop"](4)
+    yield "debug_loop_steps", gg.to_dot(loss, params=model, show_saved=False)
+    yield "debug_loop_rolled", large["find"]()["loop_rolled"]
+    yield "debug_nan", find("nan_log")["find"]()[2]
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ from graphgrad.autograd.grad_mode import (
     is_grad_enabled,
     module_scope,
     no_grad,
+    observe,
     record_grads,
 )
 from graphgrad.autograd.tensor import Tensor
 
 __all__ = [
     "STATE", "Function", "Tensor", "backward", "enable_grad", "grad", "is_grad_enabled",
-    "module_scope", "no_grad", "record_grads", "run_backward", "topological_order",
+    "module_scope", "no_grad", "observe", "record_grads", "run_backward", "topological_order",
 ]

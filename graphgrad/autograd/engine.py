@@ -72,6 +72,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         order, run = _prune_to_inputs(order, inputs, wanted)
     captured = {}
     record = STATE.record_grads
+    observers = STATE.observers
 
     prev_enabled = STATE.enabled
     STATE.enabled = create_graph
@@ -90,6 +91,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             in_grads = _node_backward(node, grads)
             if in_grads is None:
                 continue
+            if observers:
+                for observer in observers:
+                    observer.backward(node, grads, in_grads)
             if not retain_graph:
                 node._free()
             # The per-edge loop is the engine's hot path: checks and accumulation inline.

@@ -24,6 +24,8 @@ inputs, the saved values and whatever attributes forward put on ``ctx``.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -78,8 +80,12 @@ class Function:
         if not (record and STATE.enabled):
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
             if type(out) is tuple:
-                return tuple(_wrap_output(_as_array(o), args) for o in out)
-            return _wrap_output(_as_array(out), args)
+                result = tuple(_wrap_output(_as_array(o), args) for o in out)
+            else:
+                result = _wrap_output(_as_array(out), args)
+            if STATE.observers:
+                _notify(cls, None, args, result)
+            return result
 
         ctx = cls.__new__(cls)
         ctx.needs_input_grad = _link_inputs(ctx, args, arrays)
@@ -92,15 +98,19 @@ class Function:
             ctx.out_meta = ((o.shape, o.dtype),)
             result = _graph_output(o, ctx, 0, args)
             results = (result,)
+            raw = (out,)
         else:
             outs = [_as_array(o) for o in out]
             ctx.n_outputs = len(outs)
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
             results = result = tuple(_graph_output(o, ctx, i, args) for i, o in enumerate(outs))
+            raw = out
         to_save = ctx._to_save
         if to_save is not None:
-            ctx._saved = _resolve_saved(to_save, args, arrays, results)
+            ctx._saved = _resolve_saved(to_save, args, arrays, results, raw)
             del ctx._to_save
+        if STATE.observers:
+            _notify(cls, ctx, args, results)
         return result
 
     # -------------------------------------------------------------- context
@@ -130,8 +140,9 @@ class Function:
                 out.append(tensor)
             elif output_nr is not None:
                 out.append(Tensor._from_op(array, self, output_nr, cell))
-            elif isinstance(array, np.ndarray):
-                out.append(Tensor._wrap(array))
+            elif isinstance(array, (np.ndarray, np.generic)):
+                # a NumPy scalar (what a 0-d computation returns) is a 0-d array too
+                out.append(Tensor._wrap(np.asarray(array)))
             else:  # Python scalars stay weak scalars
                 out.append(array)
         return tuple(out)
@@ -157,6 +168,13 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _notify(cls, node, args, outputs):
+    """Show one op's run to the observers of ``graphgrad.autograd.observe``."""
+    outputs = outputs if type(outputs) is tuple else (outputs,)
+    for observer in STATE.observers:
+        observer.forward(cls, node, args, outputs)
 
 
 def _as_array(x):
@@ -232,16 +250,24 @@ def _wrap_output(out, args):
 class InputInfo:
     """What graph inspection needs to know about an input that is not an op output."""
 
-    __slots__ = ("kind", "shape", "dtype", "name", "tensor_id")
+    __slots__ = ("kind", "shape", "dtype", "name", "tensor_id", "origin")
 
-    def __init__(self, kind, shape, dtype, name, tensor_id):
+    def __init__(self, kind, shape, dtype, name, tensor_id, origin=None):
         self.kind, self.shape, self.dtype = kind, shape, dtype
         self.name, self.tensor_id = name, tensor_id
+        # (node, output_nr) a detached input was cut from; held strongly here so
+        # the cut-off branch lives exactly as long as the graph that used it.
+        self.origin = origin
 
 
 def _leaf_info(t):
-    kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
-    return InputInfo(kind, t.data.shape, t.data.dtype, t.name, id(t))
+    origin = t._origin
+    if origin is not None:
+        node = origin[0]
+        if type(node) is weakref.ref:
+            node = node()
+        origin = None if node is None else (node, origin[1])
+    return InputInfo(t.kind, t.data.shape, t.data.dtype, t.name, id(t), origin)
 
 
 _SCALAR_INFO = InputInfo("constant", (), None, None, None)
@@ -255,12 +281,16 @@ def _constant_info(a):
     return None  # a non-array argument (axis, shape, slope...)
 
 
-def _resolve_saved(values, args, arrays, results):
+def _resolve_saved(values, args, arrays, results, raw):
     """Each saved value as (tensor, array, output_nr, version_cell, version_at_save).
 
     An input's array is kept through its Tensor, an output's as (array,
     output_nr) so that no reference cycle node → output → node is made; both
     remember the version, to catch in-place changes before backward uses them.
+    An output is recognised as what forward returned (`raw`), which for a 0-d
+    result is a NumPy scalar, not the array the output Tensor holds: matching
+    only ``r.data`` saved 0-d outputs as constants, cut from the graph, and
+    second derivatives through exp/sqrt/tanh of a scalar were wrong.
     """
     saved = []
     for v in values:
@@ -272,10 +302,10 @@ def _resolve_saved(values, args, arrays, results):
                 saved.append((a, None, None, a._version, a._version[0]))
                 break
         else:
-            for r in results:
-                if v is r.data:
+            for r, o in zip(results, raw):
+                if v is r.data or v is o:
                     cell = r._version
-                    saved.append((None, v, r._output_nr, cell, cell[0]))
+                    saved.append((None, r.data, r._output_nr, cell, cell[0]))
                     break
             else:
                 saved.append((None, v, None, None, 0))

@@ -16,6 +16,9 @@ class _GradMode(threading.local):
         self.module_scope = []  # (dotted path, class name) of the Modules running
         self.running_children = []  # (container, child, name) a Sequential/Network is calling
         self.record_grads = False
+        # Observers of every op (see `observe`): empty, so the check costs one
+        # attribute read per op when nobody watches.
+        self.observers = ()
 
 
 STATE = _GradMode()
@@ -131,3 +134,31 @@ def record_grads():
         yield
     finally:
         STATE.record_grads = prev
+
+
+class observe:  # noqa: N801 - used like a function: `with observe(watcher):`
+    """Call `observer` on every op run and every node's backward on this thread.
+
+    `observer` has two methods: ``forward(cls, node, args, outputs)`` after an
+    op's forward (`node` is the recorded graph node, None when nothing is
+    recorded; `args` the op's arguments; `outputs` the output Tensors as a
+    tuple) and ``backward(node, grads, in_grads)`` after a node's backward (its
+    output gradients and the input gradients it returned).  Either may raise
+    to stop the computation.  This is the hook ``gg.detect_anomaly()`` and
+    ``gg.record_stats()`` are built on; with no observer the ops pay one
+    attribute read.
+    """
+
+    __slots__ = ("_observer", "_prev")
+
+    def __init__(self, observer):
+        self._observer = observer
+
+    def __enter__(self):
+        self._prev = STATE.observers
+        STATE.observers = (*self._prev, self._observer)
+        return self._observer
+
+    def __exit__(self, *exc):
+        STATE.observers = self._prev
+        return False

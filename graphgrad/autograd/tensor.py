@@ -7,11 +7,11 @@ float32 in ``x * 2.0``), and a Python float list becomes float32.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
-
-_FLOAT_KINDS = "fc"
 
 
 def _resolve_dtype(dtype):
@@ -27,17 +27,14 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "name",
-                 "_version", "_constant", "__weakref__")
+                 "_version", "_constant", "_origin", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
     is_parameter = False
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         arr = _to_array(data, _resolve_dtype(dtype))
-        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
-                f"requires_grad=True needs a floating-point tensor, but the data has dtype "
-                f"{arr.dtype}; pass dtype='float32' (or float64) to differentiate it"
-            )
+        if requires_grad:
+            _check_differentiable(arr.dtype)
         self.data = arr
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -46,6 +43,7 @@ class Tensor:
         self.name = name
         self._version = [0]
         self._constant = False
+        self._origin = None
 
     # ---------------------------------------------------------- fast builders
     @classmethod
@@ -60,6 +58,7 @@ class Tensor:
         t.name = None
         t._version = [0]
         t._constant = False
+        t._origin = None
         return t
 
     @classmethod
@@ -73,6 +72,7 @@ class Tensor:
         t.name = None
         t._version = [0] if version is None else version
         t._constant = False
+        t._origin = None
         return t
 
     # ------------------------------------------------------------ properties
@@ -90,6 +90,12 @@ class Tensor:
     def ndim(self) -> int:
         """Number of dimensions."""
         return self.data.ndim
+
+    @property
+    def kind(self) -> str:
+        """What a leaf is in a graph: ``"parameter"``, ``"constant"`` (made by an op from
+        a plain value) or ``"input"`` (anything else)."""
+        return "parameter" if self.is_parameter else ("constant" if self._constant else "input")
 
     @property
     def is_leaf(self) -> bool:
@@ -128,9 +134,19 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data (shared) cut from the graph."""
+        """The same data (shared) cut from the graph.
+
+        The result remembers the op that made this tensor, so graph inspection
+        can draw the cut ("detached") instead of an anonymous input: strongly
+        inside a Module's forward (where a detach is usually a bug, and the
+        tensor is dropped with the forward), weakly elsewhere, so that keeping
+        ``loss.detach()`` around never keeps a graph alive.
+        """
         t = Tensor._wrap(self.data)
         t._version = self._version
+        node = self.grad_fn
+        if node is not None:
+            t._origin = (node if STATE.module_scope else weakref.ref(node), self._output_nr)
         return t
 
     def requires_grad_(self, requires_grad=True) -> Tensor:
@@ -138,8 +154,8 @@ class Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; "
                                "use detach() to cut a non-leaf from the graph")
-        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"requires_grad needs a floating-point tensor, not {self.dtype}")
+        if requires_grad:
+            _check_differentiable(self.data.dtype)
         self.requires_grad = requires_grad
         return self
 
@@ -184,26 +200,80 @@ class Tensor:
         """Fill with zeros in place."""
         return self.fill_(0)
 
-    def add_(self, other, alpha=1) -> Tensor:
-        """self += alpha · other, in place."""
-        other = self._inplace("add_", other)
-        self.data += other if alpha == 1 else alpha * np.asarray(other)
+    def _arith_(self, what, ufunc, op, other) -> Tensor:
+        """self ← self ∘ other in the same memory (the in-place arithmetic, as PyTorch).
+
+        Without a graph to record (``no_grad``, or nothing requires grad) it is
+        NumPy's in-place ufunc: same-kind casting, ``other`` broadcast to self's
+        shape.  While gradients are recorded:
+
+        * a leaf that requires grad refuses (its ``.grad`` would no longer
+          describe its value): do the update under ``gg.no_grad()``;
+        * anything else is recorded: the op runs on a snapshot of the current
+          value, the result is written into self's memory and self becomes that
+          op's output.  The version bump makes backward raise if a node saved
+          the old value (``y = x.exp(); y += 1`` then ``exp``'s backward).
+        """
+        grad_other = isinstance(other, Tensor) and other.requires_grad
+        if not (STATE.enabled and (self.requires_grad or grad_other)):
+            ufunc(self.data, other.data if isinstance(other, Tensor) else other,
+                  out=self.data, casting="same_kind")
+            self._bump_version()
+            return self
+        if self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                "changed in place while gradients are recorded; do the update inside "
+                "`with gg.no_grad():` (e.g. `p -= lr * p.grad`), or write `p = p - ...` "
+                "to build a new tensor"
+            )
+        if self.data.dtype.kind not in "f":
+            raise TypeError(
+                f"{what}: cannot write a result that requires grad into a {self.dtype} "
+                "tensor; make it floating point first"
+            )
+        snapshot = (Tensor._wrap(self.data.copy()) if self.grad_fn is None else
+                    Tensor._from_op(self.data.copy(), self.grad_fn, self._output_nr))
+        result = op(snapshot, other)
+        if result.shape != self.shape:
+            raise ValueError(
+                f"{what}: the result has shape {result.shape} but the tensor has shape "
+                f"{self.shape}; an in-place op cannot change the shape"
+            )
+        if result.dtype != self.dtype:
+            result = ops.astype(result, self.dtype)
+        self.data[...] = result.data
+        self._bump_version()
+        self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
         return self
+
+    def add_(self, other, alpha=1) -> Tensor:
+        """self += alpha · other, in place (see ``_arith_`` for the autograd rules)."""
+        return self._arith_("add_", np.add, ops.add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other) -> Tensor:
         """self -= other, in place."""
-        self.data -= self._inplace("sub_", other)
-        return self
+        return self._arith_("sub_", np.subtract, ops.sub, other)
 
     def mul_(self, other) -> Tensor:
         """self *= other, in place."""
-        self.data *= self._inplace("mul_", other)
-        return self
+        return self._arith_("mul_", np.multiply, ops.mul, other)
 
     def div_(self, other) -> Tensor:
         """self /= other, in place."""
-        self.data /= self._inplace("div_", other)
-        return self
+        return self._arith_("div_", np.divide, ops.div, other)
+
+    def __iadd__(self, other):
+        return self._arith_("+=", np.add, ops.add, other)
+
+    def __isub__(self, other):
+        return self._arith_("-=", np.subtract, ops.sub, other)
+
+    def __imul__(self, other):
+        return self._arith_("*=", np.multiply, ops.mul, other)
+
+    def __itruediv__(self, other):
+        return self._arith_("/=", np.divide, ops.div, other)
 
     def __setitem__(self, index, value) -> None:
         value = self._inplace("__setitem__", value)
@@ -292,7 +362,10 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        out = ops.getitem(self, index)
+        if self.name and out.grad_fn is None:  # a slice of named data keeps the name: xs[3]
+            out.name = f"{self.name}[{index_text(index)}]"
+        return out
 
     def __lt__(self, other):
         return _compare(np.less, self, other)
@@ -388,8 +461,8 @@ class Tensor:
         return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        """√var over axis."""
-        return ops.sqrt(ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims))
+        """√var over axis (gradient 0 where the std is 0, as PyTorch)."""
+        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
 
     def logsumexp(self, axis=None, keepdims=False):
         """ln Σ e^x over axis, stable."""
@@ -466,18 +539,55 @@ class Tensor:
         return ops.astype(self, np.float64)
 
 
+def _check_differentiable(dtype):
+    if dtype.kind == "c":
+        raise TypeError(
+            f"requires_grad=True: complex tensors ({dtype}) cannot be differentiated; "
+            "graphgrad's gradients are real. Split into real and imaginary float tensors"
+        )
+    if dtype.kind != "f":
+        raise TypeError(
+            f"requires_grad=True needs a floating-point tensor, but the data has dtype "
+            f"{dtype}; pass dtype='float32' (or float64) to differentiate it"
+        )
+
+
 def _to_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"graphgrad.tensor: cannot make a tensor from this "
+                             f"{type(data).__name__}: {exc}") from None
         if dtype is None and arr.dtype == np.float64:
             arr = arr.astype(np.float32)  # Python floats become float32
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"graphgrad.tensor: cannot make a tensor from {_describe(data)} (NumPy dtype "
+            f"{arr.dtype}); give numbers: a number, a (nested) list of numbers or a "
+            "numeric ndarray"
+        )
     if dtype is not None and arr.dtype != dtype:
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"graphgrad.tensor: dtype {dtype} is not numeric")
         arr = arr.astype(dtype)
     return arr
+
+
+#: bool, signed and unsigned integers, floats and complex: what a tensor holds.
+_NUMERIC_KINDS = "biufc"
+
+
+def _describe(data):
+    if data is None:
+        return "None"
+    if isinstance(data, np.ndarray):
+        return f"an ndarray of dtype {data.dtype}"
+    return f"a {type(data).__name__} ({data!r:.40})"
 
 
 def _index_arrays(index):
@@ -492,6 +602,20 @@ def _compare(fn, a, b):
     a = a.data if isinstance(a, Tensor) else a
     b = b.data if isinstance(b, Tensor) else b
     return Tensor._wrap(np.asarray(fn(a, b)))
+
+
+def index_text(index) -> str:
+    """``3``, ``1:4``, ``:, 0``, ``[0, 2]``: an index as it is written in Python."""
+    if isinstance(index, tuple):
+        return ", ".join(index_text(i) for i in index)
+    if isinstance(index, slice):
+        parts = ["" if v is None else str(v) for v in (index.start, index.stop)]
+        return ":".join(parts) + (f":{index.step}" if index.step is not None else "")
+    if index is Ellipsis:
+        return "..."
+    if isinstance(index, np.ndarray):
+        return str(index.tolist()) if index.size <= 4 else f"array{index.shape}"
+    return str(index)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:

@@ -91,19 +91,52 @@ def check_symmetric_init(model) -> Check:
     return Check("symmetric_init", "ok", 0.0, "weights are random (no constant or repeated units)")
 
 
+#: What a loss that is NaN/inf before any update means (not the learning rate).
+NOT_FINITE_AT_INIT = (
+    "the forward pass produces it before any update, so the learning rate is not the "
+    "cause: look for NaN/inf in the inputs or targets, a log of 0 or of a negative "
+    "number, an exp that overflows, a division by zero"
+)
+
+
+def _per_value_loss(model, loss, x, y) -> tuple[float, int]:
+    """The mean of the unreduced loss values and their count (a loss with
+    ``reduction="sum"`` is compared per value, as its chance level is)."""
+    from graphgrad.autograd import no_grad
+
+    reduction = loss.reduction
+    loss.reduction = "none"
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            values = loss(model(Tensor(x)), Tensor(y)).data
+    finally:
+        loss.reduction = reduction
+    return float(np.mean(values)), int(np.size(values))
+
+
 def check_initial_loss(model, loss, x, y, chance: float | None, factor: float) -> Check:
     """Compare the loss at initialisation with chance level: flagged outside
-    [chance / factor, chance · factor]."""
+    [chance / factor, chance · factor].
+
+    Chance levels are per sample (per value); a loss with ``reduction="sum"``
+    is compared as its mean per value, like with like.
+    """
     model.eval()
     value = loss_value(model, loss, Tensor(x), Tensor(y))
+    summed = ""
+    if getattr(loss, "reduction", None) == "sum" and math.isfinite(value):
+        total = value
+        value, count = _per_value_loss(model, loss, x, y)
+        summed = f" per value (reduction='sum': {total:.4f} over {count} values)"
+    if not math.isfinite(value):
+        return Check("initial_loss", "fail", value,
+                     f"the loss at initialisation is {value}: {NOT_FINITE_AT_INIT}",
+                     {"loss": value, "chance": chance})
     if chance is None:
         return Check("initial_loss", "skip", value,
                      "chance level unknown for this loss; pass chance=... to compare")
     data = {"loss": value, "chance": chance}
-    if not math.isfinite(value):
-        return Check("initial_loss", "fail", value, "the loss at initialisation is not finite",
-                     data)
-    text = f"{value:.4f} vs chance {chance:.4f}"
+    text = f"{value:.4f}{summed} vs chance {chance:.4f}"
     if not chance / factor <= value <= chance * factor:
         return Check("initial_loss", "warn", value,
                      f"{text}: far from chance; initial weights too large, or a bug in the "
@@ -120,7 +153,12 @@ def check_gradients(model, loss, x, y, coords: int, eps: float, atol: float, rto
     yt = Tensor(y.astype(np.float64) if y.dtype.kind == "f" else y)
     model.zero_grad()
     with enable_grad():
-        loss(model(x64), yt).mean().backward()
+        start = loss(model(x64), yt).mean()
+        if not math.isfinite(float(start.data)):
+            return Check("gradient_check", "skip", None,
+                         f"the loss is {float(start.data)} in float64 before any update, so "
+                         "finite differences mean nothing (see initial_loss)")
+        start.backward()
     rng = np.random.default_rng(seed)
     worst_rel, failures, checked = 0.0, [], 0
     for name, p in model.named_parameters():
@@ -204,7 +242,10 @@ def check_update_ratio(model, loss, x, y, make_opt, low: float, high: float) -> 
     if not weights:
         return Check("update_ratio", "skip", None, "the model has no weight matrices")
     before = {n: p.data.astype(np.float64) for n, p in weights}
-    _train_steps(model, loss, x, y, make_opt(), 1)
+    if _train_steps(model, loss, x, y, make_opt(), 1) == 0:
+        return Check("update_ratio", "skip", None,
+                     "no update was made: the loss is not finite before the first update "
+                     "(see initial_loss)")
     ratios = {}
     with np.errstate(all="ignore"):
         for name, p in weights:
@@ -218,15 +259,23 @@ def check_update_ratio(model, loss, x, y, make_opt, low: float, high: float) -> 
         return Check("update_ratio", "fail", worst,
                      f"updates larger than the weights ({shown}); the learning rate is far too "
                      "high", {"ratios": ratios})
-    if any(r > high for r in values):
+    high_ones = _listed(ratios, lambda r: r > high)
+    low_ones = _listed(ratios, lambda r: r < low)
+    if high_ones:
         return Check("update_ratio", "warn", worst,
-                     f"{shown}: above {high:g}; the learning rate is probably too high "
-                     "(~1e-3 is healthy)", {"ratios": ratios})
-    if any(r < low for r in values):
+                     f"{high_ones} above {high:g}; the learning rate is probably too high "
+                     f"(~1e-3 is healthy; all: {shown})", {"ratios": ratios})
+    if low_ones:
         return Check("update_ratio", "warn", worst,
-                     f"{shown}: below {low:g}; the learning rate is probably too low "
-                     "(~1e-3 is healthy)", {"ratios": ratios})
+                     f"{low_ones} below {low:g}; the learning rate is probably too low, or "
+                     f"these weights get little gradient (~1e-3 is healthy; all: {shown})",
+                     {"ratios": ratios})
     return Check("update_ratio", "ok", worst, f"{shown} (~1e-3 is healthy)", {"ratios": ratios})
+
+
+def _listed(ratios: dict[str, float], flagged) -> str:
+    """"name ratio" of the weights whose ratio is flagged (only those), comma-separated."""
+    return ", ".join(f"{n} {r:.1e}" for n, r in ratios.items() if flagged(r))
 
 
 def check_dead_relu(at_init: dict[str, float], after: dict[str, float], steps: int,
@@ -240,6 +289,9 @@ def check_dead_relu(at_init: dict[str, float], after: dict[str, float], steps: i
     after_text = max(after.values(), default=float("nan"))
     text = (f"largest dead fraction {init_text:.0%} at initialisation, {after_text:.0%} after "
             f"{steps} updates")
+    named = _dead_layers(at_init, after, threshold)
+    if named:
+        text += f"; dead: {named}"
     if worst > threshold:
         return Check("dead_relu", "warn", worst,
                      f"{text}: above {threshold:.0%}; lower the learning rate or check the "
@@ -247,9 +299,23 @@ def check_dead_relu(at_init: dict[str, float], after: dict[str, float], steps: i
     return Check("dead_relu", "ok", worst, text, data)
 
 
+def _dead_layers(at_init: dict[str, float], after: dict[str, float], threshold: float) -> str:
+    """``"1 (ReLU) 100% → 100%, 3 (ReLU) 40% → 62%"``: the ReLU layers above `threshold`."""
+    parts = []
+    for name in at_init:
+        a, b = at_init[name], after.get(name)
+        if max(a, b or 0.0) > threshold:
+            parts.append(f"{name} {a:.0%}" + (f" → {b:.0%}" if b is not None else ""))
+    return ", ".join(parts)
+
+
 def check_overfit(initial: float, final: float, n: int, steps: int, tolerance: float) -> Check:
     """Did ``steps`` updates on ``n`` samples bring the loss to about 0?"""
     data = {"initial": initial, "final": final, "samples": n, "steps": steps}
+    if not math.isfinite(initial):
+        return Check("overfit", "skip", final,
+                     f"the loss is {initial} before any update (see initial_loss); nothing "
+                     "to overfit", data)
     if not math.isfinite(final):
         return Check("overfit", "fail", final,
                      f"the loss diverged (NaN/inf) after {steps} updates on {n} samples; the "

@@ -1,9 +1,11 @@
 """``graphgrad render SCRIPT.py:FUNCTION -o graph.svg``: draw the graph a function returns.
 
 The script is run as a module (its ``if __name__ == "__main__":`` block is
-skipped), FUNCTION is called with no arguments and must return the Tensor to
-draw (or a list/tuple of them); the picture and its .dot source are written by
-``graphgrad.render``.
+skipped), FUNCTION is called with no arguments and returns what to draw: a
+Tensor (or a list/tuple of them), ``(model, example_input)`` (the model is run
+on it), or a ``gg.Network`` (its layer DAG); the picture and its .dot source
+are written by ``graphgrad.render``.  A forward that fails inside a module is
+drawn up to that module (red, the error in the title), then reported.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ A minimal model.py:
 
   graphgrad render model.py:loss -o loss.svg
   graphgrad render model.py:loss -o loss.png --backward --depth 1
+  graphgrad render model.py:loss -o grads.svg --grads --stats
+
+FUNCTION may also return (model, example_input) (the model is run on it) or a
+gg.Network (its layer graph is drawn).  --grads runs backward on the scalar
+result and colours every node by its gradient norm (grey: zero, red: NaN/inf);
+--stats records each op's share of zeros (dead ReLUs) and NaN/inf.  A forward
+that fails inside a module still writes the picture, up to that module (red).
 
 Exits with 0 when the picture was written, 2 on an error (no such script or
 function, it did not return a Tensor, `dot` missing...)."""
@@ -47,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "format, any other gets .svg appended (default: graph.svg)")
     parser.add_argument("--backward", action="store_true",
                         help="draw the gradient flow with each op's Jacobian shape")
+    parser.add_argument("--grads", action="store_true",
+                        help="run backward on the (scalar) result first: nodes show and are "
+                             "coloured by their gradient norm, parameters without a gradient "
+                             "are listed")
+    parser.add_argument("--stats", action="store_true",
+                        help="record forward statistics (zeros, NaN/inf, mean, std) per op")
     parser.add_argument("--depth", type=int, default=None, metavar="N",
                         help="draw modules nested deeper than N levels as one node each")
     parser.add_argument("--max-nodes", type=int, default=500, metavar="N",
@@ -106,27 +121,86 @@ def _where(exc: BaseException, script: Path) -> str:
     return f"{text} ({script.name}, line {lines[-1]})" if lines else text
 
 
+def _what_to_draw(result, target: str, CLIError):  # noqa: N803 - the class
+    """``(root, params, example_input)`` from what FUNCTION returned (see DESCRIPTION)."""
+    from graphgrad.autograd.tensor import Tensor
+
+    if hasattr(result, "to_networkx") and hasattr(result, "input_names"):
+        return result, None, None  # a Network: its layer DAG
+    if (isinstance(result, tuple) and len(result) == 2 and hasattr(result[0], "named_modules")
+            and not isinstance(result[1], (list, tuple))):
+        return None, result[0], result[1]  # (model, example input): run it here
+    if hasattr(result, "named_modules"):
+        raise CLIError(f"{target} returned a {type(result).__name__} model without an input; "
+                       "return (model, example_input) to draw its graph (or a gg.Network "
+                       "to draw its layers)")
+    items = result if isinstance(result, (list, tuple)) else [result]
+    if not items or not all(isinstance(t, Tensor) for t in items):
+        raise CLIError(f"{target} returned {type(result).__name__}; it must return the "
+                       "graphgrad Tensor to draw (or a list of them), (model, example_input) "
+                       "or a gg.Network")
+    return result, None, None
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, call, render; print where the files went."""
+    import contextlib
+
     from graphgrad import viz
-    from graphgrad.autograd.tensor import Tensor
+    from graphgrad.autograd import record_grads
     from graphgrad.cli._common import CLIError
 
     fn = _load(args.target)
+    script = Path(args.target.rpartition(":")[0])
+    failed = None
+    with viz.record_stats() if args.stats else contextlib.nullcontext():
+        try:
+            result = fn()
+        except Exception as exc:
+            if getattr(exc, "graphgrad_module", None) is None:
+                raise CLIError(f"{args.target} raised {_where(exc, script)}") from exc
+            result, failed = exc, exc  # draw what ran, the failing module red
+        root, params, example = ((result, None, None) if failed is not None
+                                 else _what_to_draw(result, args.target, CLIError))
+        if params is not None:
+            root = _run_model(params, example, args.target, script, CLIError)
+            if isinstance(root, BaseException):
+                failed = root
+    if args.grads and failed is None and not hasattr(root, "input_names"):
+        loss = root[0] if isinstance(root, (list, tuple)) else root
+        if loss.data.size != 1:
+            raise CLIError(f"--grads needs a scalar result (a loss), but {args.target} gave "
+                           f"shape {loss.shape}; return loss.sum() or a loss")
+        with record_grads():
+            loss.backward(retain_graph=True)
+    options = {} if hasattr(root, "input_names") else {
+        "backward": args.backward, "depth": args.depth, "max_nodes": args.max_nodes,
+        "stats": args.stats, "params": params}
     try:
-        result = fn()
-    except Exception as exc:
-        script = Path(args.target.rpartition(":")[0])
-        raise CLIError(f"{args.target} raised {_where(exc, script)}") from exc
-    items = result if isinstance(result, (list, tuple)) else [result]
-    if not items or not all(isinstance(t, Tensor) for t in items):
-        raise CLIError(f"{args.target} returned {type(result).__name__}; it must return the "
-                       "graphgrad Tensor to draw (or a list of them)")
-    try:
-        out = viz.render(result, args.output, backward=args.backward, depth=args.depth,
-                         max_nodes=args.max_nodes)
+        out = viz.render(root, args.output, **options)
     except (viz.GraphvizNotFoundError, ValueError) as exc:
         message = str(exc)  # "render: ..." would repeat what "graphgrad render:" says
         raise CLIError(message.removeprefix("render: ")) from exc
     print(f"wrote {out} (Graphviz source: {out.with_suffix('.dot')})")
+    if failed is not None:
+        raise CLIError(f"{args.target} raised {_where(failed, script)}; the picture shows "
+                       "what ran, the failing module in red")
     return 0
+
+
+def _run_model(model, example, target, script, CLIError):  # noqa: N803 - the class
+    """The model's output on `example` (traced so the graph is recorded), or the
+    exception if the forward failed inside a module."""
+    from graphgrad.autograd import enable_grad
+    from graphgrad.autograd.tensor import Tensor
+
+    x = example if isinstance(example, Tensor) else Tensor(example)
+    if x.dtype.kind == "f" and not x.requires_grad:
+        x = Tensor(x.data, requires_grad=True, name=x.name or "input")
+    try:
+        with enable_grad():
+            return model(x)
+    except Exception as exc:
+        if getattr(exc, "graphgrad_module", None) is None:
+            raise CLIError(f"{target}: the model raised {_where(exc, script)}") from exc
+        return exc

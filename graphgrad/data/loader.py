@@ -16,8 +16,9 @@ order of arrival, through a shuffle buffer of ``dataset.window`` samples when
 
 All randomness lives in generators that advance from one epoch to the next, so
 no ``set_epoch`` call is needed: with ``seed`` the whole sequence of epochs
-repeats, and ``state_dict()`` taken between epochs (the loader's, sampler's and
-random transforms' generator states, JSON-able) resumes it exactly.
+repeats, and ``state_dict()`` (the loader's, sampler's and random transforms'
+generator states, JSON-able; in the middle of an epoch also that epoch's order
+and position) resumes it exactly.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class DataLoader:
         self.transform = transform
         self.rng = make_rng(seed)
         self.batch_indices: np.ndarray | None = None
+        # [index batches, batches handed out] while an epoch of a map-style dataset
+        # runs; a mid-epoch state_dict keeps them, so the epoch can be finished later
+        self._epoch: list | None = None
+        self._resume: tuple[list[np.ndarray], int] | None = None
 
     @property
     def batch_sampler(self) -> bool:
@@ -134,6 +139,9 @@ class DataLoader:
         ``iter()`` even before the first batch is taken."""
         if not self.map_style:
             return self._stream_batches(self._stream_samples())
+        if self._resume is not None:  # finish the epoch a mid-epoch state_dict was taken in
+            (batches, start), self._resume = self._resume, None
+            return self._map_batches(batches, start)
         return self._map_batches(self._index_batches())
 
     def _index_batches(self) -> list[np.ndarray]:
@@ -148,14 +156,20 @@ class DataLoader:
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
         return [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
 
-    def _map_batches(self, index_batches: list[np.ndarray]) -> Iterator[tuple]:
-        for idx in index_batches:
+    def _map_batches(self, index_batches: list[np.ndarray], start: int = 0) -> Iterator[tuple]:
+        epoch = self._epoch = [index_batches, start]
+        for k in range(start, len(index_batches)):
+            idx = index_batches[k]
             if isinstance(self.dataset, ArrayDataset):
                 fields = self.dataset[idx]
             else:
                 fields = collate([self.dataset[int(i)] for i in idx])
             self.batch_indices = idx
-            yield self._finish(fields)
+            batch = self._finish(fields)
+            epoch[1] = k + 1
+            yield batch
+        if self._epoch is epoch:
+            self._epoch = None
 
     def _stream_samples(self) -> Iterator[tuple]:
         samples = iter(self.dataset)
@@ -184,10 +198,16 @@ class DataLoader:
     # -- exact resume -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Generator states of the loader, its sampler and its transform (plain
-        JSON-able data). Take it between epochs; loading it into a loader built
-        the same way makes the following epochs equal to an uninterrupted run.
-        A stream's position is not included: it lives in the stream's source."""
+        JSON-able data). Loading it into a loader built the same way makes the
+        following batches equal to an uninterrupted run.  Taken in the middle of
+        an epoch (between two batches of a map-style dataset) it also holds that
+        epoch's index batches and how many were handed out, so the next
+        ``iter()`` finishes the epoch instead of starting a new one.  A stream's
+        position is not included: it lives in the stream's source."""
         state: dict[str, Any] = {"rng": generator_state(self.rng)}
+        if self._epoch is not None and self._epoch[1] < len(self._epoch[0]):
+            batches, position = self._epoch
+            state["epoch"] = {"batches": [b.tolist() for b in batches], "position": position}
         if hasattr(self.sampler, "state_dict"):
             state["sampler"] = self.sampler.state_dict()
         if hasattr(self.transform, "rng_state"):
@@ -209,6 +229,10 @@ class DataLoader:
                     f"{mine} one; build the loader with the same sampler and transform as the "
                     "saved one"
                 )
+        epoch = state.get("epoch")
+        self._resume = None if epoch is None else (
+            [np.asarray(b, dtype=np.int64) for b in epoch["batches"]], int(epoch["position"]))
+        self._epoch = None
         restore_generator(self.rng, state["rng"])
         if "sampler" in state:
             self.sampler.load_state_dict(state["sampler"])

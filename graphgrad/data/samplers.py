@@ -205,8 +205,13 @@ class HardExampleSampler(Sampler):
 
     Each epoch (``iter()``) draws ``num_samples`` indices (default ``n``) with
     replacement from the probabilities as they are at the start of the epoch;
-    losses fed during an epoch take effect from the next one. To keep the
-    gradient unbiased, weight each sample's loss by :meth:`importance_weights`.
+    losses fed during an epoch take effect from the next one.
+
+    Drawing hard samples more often biases the gradient towards them; weighting
+    the loss of sample ``i`` by ``w_i = 1 / (n p_i)`` (:meth:`importance_weights`,
+    with the ``p`` the epoch was drawn from) removes the bias:
+    ``E[w_i ∇ℓ_i] = Σ_i p_i ∇ℓ_i / (n p_i) = (1/n) Σ_i ∇ℓ_i``, the full-batch
+    gradient.  ``gg.Trainer`` applies the weights itself.
     """
 
     def __init__(
@@ -237,6 +242,7 @@ class HardExampleSampler(Sampler):
         self.rng = make_rng(seed)
         self.losses = np.zeros(self.n)
         self.seen = np.zeros(self.n, dtype=bool)
+        self.epoch_probabilities = None  # the p the current epoch is drawn from
 
     def update(self, indices, losses) -> None:
         """Record the most recent loss of each sample in ``indices``."""
@@ -265,13 +271,18 @@ class HardExampleSampler(Sampler):
         return capped_probabilities(scores, self.floor, self.cap)
 
     def importance_weights(self, indices) -> np.ndarray:
-        """``w_i = 1 / (n p_i)``: multiply per-sample losses by these to keep the
-        expected gradient equal to the uniform-sampling one."""
-        p = self.probabilities()
+        """``w_i = 1 / (n p_i)`` with the probabilities the current epoch was drawn
+        from (the current ones before the first epoch): multiply per-sample losses
+        by these to keep the expected gradient equal to the uniform-sampling one."""
+        p = self.epoch_probabilities
+        if p is None:
+            p = self.probabilities()
         return 1.0 / (self.n * p[np.asarray(indices, dtype=np.int64)])
 
     def __iter__(self) -> Iterator[int]:
-        draws = self.rng.choice(self.n, size=self.num_samples, replace=True, p=self.probabilities())
+        p = self.probabilities()
+        self.epoch_probabilities = p
+        draws = self.rng.choice(self.n, size=self.num_samples, replace=True, p=p)
         return iter(draws.tolist())
 
     def __len__(self) -> int:
@@ -282,6 +293,8 @@ class HardExampleSampler(Sampler):
             "rng": generator_state(self.rng),
             "losses": self.losses.tolist(),
             "seen": self.seen.tolist(),
+            "epoch_probabilities": (None if self.epoch_probabilities is None
+                                    else self.epoch_probabilities.tolist()),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -294,3 +307,5 @@ class HardExampleSampler(Sampler):
         restore_generator(self.rng, state["rng"])
         self.losses = losses
         self.seen = np.asarray(state["seen"], dtype=bool)
+        epoch_p = state.get("epoch_probabilities")
+        self.epoch_probabilities = None if epoch_p is None else np.asarray(epoch_p, np.float64)

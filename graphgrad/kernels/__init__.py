@@ -63,6 +63,12 @@ def get_backend() -> str:
 def _default_backend() -> str:
     name = os.environ.get("GRAPHGRAD_BACKEND", "").strip().lower()
     if name:
+        if name not in BACKENDS:
+            raise ValueError(
+                f"graphgrad: the environment variable GRAPHGRAD_BACKEND={name!r} names no "
+                f"kernel backend; set it to one of {', '.join(BACKENDS)} (or unset it "
+                "for the default)"
+            )
         return name
     # The overlay module itself never imports numba (it loads lazily), so ask for numba.
     return "numba" if importlib.util.find_spec("numba") is not None else "numpy"

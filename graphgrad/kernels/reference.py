@@ -103,6 +103,9 @@ def pow_scalar_backward(g, x, p):
     """g · p · x^(p−1), the vector-Jacobian product of x ** p."""
     if p == 1:
         return g.copy()
+    if p == 0:  # d/dx x^0 = 0, also at x = 0 (where 0 · 0^−1 would be NaN)
+        return np.zeros(np.broadcast_shapes(np.shape(g), np.shape(x)),
+                        np.result_type(g, x))
     out = g * x if p == 2 else g * np.power(x, p - 1)
     out *= p
     return out
@@ -140,8 +143,12 @@ def sigmoid_backward(g, y):
 
 
 def relu_backward(g, y):
-    """g · [y > 0], with y = relu(x) (y > 0 exactly where x > 0)."""
-    return np.where(y > 0, g, 0).astype(np.result_type(g, y), copy=False)
+    """g where y > 0 or y is NaN, else 0, with y = relu(x) (y > 0 exactly where x > 0).
+
+    As PyTorch (0 only where y ≤ 0): at a NaN input the gradient passes, so a
+    NaN stays visible in the gradients instead of turning into 0.
+    """
+    return np.where(y <= 0, 0, g).astype(np.result_type(g, y), copy=False)
 
 
 def leaky_relu_backward(g, x, slope):

@@ -59,8 +59,8 @@ def check_labels(who: str, labels, n: int, n_classes: int) -> np.ndarray:
     arr = as_array(labels)
     if arr.dtype.kind not in "iu":
         raise TypeError(
-            f"{who}: expected integer class labels of shape ({n},), got dtype {arr.dtype} "
-            f"of shape {arr.shape}; convert with labels.astype(int)"
+            f"{who}: class indices must be integers; got {arr.dtype} labels of shape "
+            f"{arr.shape} (expected ({n},)); use labels.astype(int)"
         )
     if arr.shape != (n,):
         raise ValueError(

@@ -40,6 +40,41 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+def _is_float64(x) -> bool:
+    data = x.data if isinstance(x, Tensor) else x
+    return type(data) is np.ndarray and data.dtype == np.float64
+
+
+def _warn_float64_input(module) -> None:
+    """Warn once per model when float64 data enters a model whose weights are float32.
+
+    NumPy promotes float32 weights with float64 data to float64, so every op
+    and gradient of the model silently runs in float64 (twice the memory, and
+    slower): name the first float32 layer and say how to fix it.  Only the
+    model's entry (the outermost call) checks, after its forward returned a
+    float64 output; layers called by it do not.
+    """
+    layer = None
+    for name, p in module.named_parameters():
+        if p.data.dtype == np.float64:
+            return  # (part of) the model is float64 on purpose
+        if layer is None and p.data.dtype == np.float32:
+            layer = name.rpartition(".")[0]
+    if layer is None:
+        return
+    import warnings
+
+    owner = dict(module.named_modules()).get(layer, module)
+    where = f"{layer!r} ({type(owner).__name__})" if layer else f"({type(owner).__name__})"
+    module.__dict__["_float64_warned"] = True
+    warnings.warn(
+        f"{type(module).__name__}: float64 input to a float32 model; its first layer "
+        f"{where} and every op after it now compute in float64 (twice the memory, "
+        "slower). Cast the data with x.astype('float32') (or make the whole model "
+        "float64 with model.double()). Shown once per model.",
+        UserWarning, stacklevel=3)
+
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -67,6 +102,9 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         stack = _running()
+        # the model's entry only: float64 data in, float64 out of float32 weights?
+        watch = (not stack and args and _is_float64(args[0])
+                 and not self.__dict__.get("_float64_warned"))
         if stack:
             parent, parent_path = stack[-1]
             path = _join(parent_path, parent._child_name(self))
@@ -75,9 +113,15 @@ class Module:
         stack.append((self, path))
         try:
             with module_scope(path, type(self).__name__):
-                return self.forward(*args, **kwargs)
+                out = self.forward(*args, **kwargs)
+        except Exception as exc:
+            _note_failure(exc, self, path, args)
+            raise
         finally:
             stack.pop()
+        if watch and _is_float64(out):
+            _warn_float64_input(self)
+        return out
 
     def _child_name(self, child: Module) -> str:
         """The dotted name of `child` relative to this running module.
@@ -340,14 +384,20 @@ class Module:
         A floating input that does not require grad is replaced by a copy that
         does, so the graph is recorded even for a module without parameters.
         `opts` go to ``to_dot`` (``depth``, ``show_shapes``...); ``params``
-        defaults to this module, so parameters get their dotted names.
+        defaults to this module, so parameters get their dotted names.  If the
+        forward fails inside a module, the picture shows what ran up to it.
         """
         from graphgrad import viz
 
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         inputs = tuple(_traced(x) for x in inputs)
-        with enable_grad():
-            output = self(*inputs)
+        try:
+            with enable_grad():
+                output = self(*inputs)
+        except Exception as exc:
+            if getattr(exc, "graphgrad_module", None) is None:
+                raise
+            output = exc  # to_dot draws what ran, the failing module red
         opts.setdefault("params", self)
         return viz.to_dot(output, **opts)
 
@@ -365,6 +415,28 @@ class Module:
         body = ([own] if own else []) + [f"({name}): {child!r}" for name, child in children]
         inner = "\n".join("  " + line for line in "\n".join(body).splitlines())
         return f"{type(self).__name__}(\n{inner}\n){count}"
+
+
+def _note_failure(exc: Exception, module: Module, path: str, args: tuple) -> None:
+    """Name the innermost module a forward failed in, on the exception itself.
+
+    The message gains a note (``in module model.4: Linear, input shapes (4, 12)``)
+    and the exception the attributes graph inspection reads to draw what ran
+    (``gg.to_dot(exc)``, ``gg.summary``): ``graphgrad_module`` (path, class)
+    and ``graphgrad_inputs`` (the Tensors the module was called with).  Outer
+    modules leave both alone, so they name the innermost one.
+    """
+    if getattr(exc, "graphgrad_module", None) is not None:
+        return
+    where = f"model.{path}" if path else "model"
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
+    try:
+        exc.graphgrad_module = (path, type(module).__name__)
+        exc.graphgrad_inputs = tuple(a for a in args if isinstance(a, Tensor))
+    except AttributeError:  # an exception type that takes no attributes: the note still helps
+        pass
+    exc.add_note(f"in module {where}: {type(module).__name__}"
+                 + (f", input shape{'s' * (shapes.count('(') > 1)} {shapes}" if shapes else ""))
 
 
 def _traced(x):

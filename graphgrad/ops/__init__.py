@@ -20,7 +20,7 @@ from graphgrad.ops.elementwise import (
 )
 from graphgrad.ops.linalg import matmul
 from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
-from graphgrad.ops.reduce import logsumexp, max, mean, min, sum, var
+from graphgrad.ops.reduce import logsumexp, max, mean, min, std, sum, var
 from graphgrad.ops.shape import (
     astype,
     broadcast_to,
@@ -38,5 +38,5 @@ __all__ = [
     "getitem", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "mul", "neg", "pow", "relu", "reshape",
     "sigmoid", "sign", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "stack",
-    "sub", "sum", "sum_to_shape", "swapaxes", "tanh", "transpose", "var", "where",
+    "std", "sub", "sum", "sum_to_shape", "swapaxes", "tanh", "transpose", "var", "where",
 ]

@@ -83,7 +83,10 @@ class SigmoidBackward(Function):
 
 
 class Relu(Function):
-    """max(0, x);  ∂/∂x = g·[x > 0] (read off the saved output)."""
+    """max(0, x);  ∂/∂x = g where x > 0 or x is NaN, else 0 (read off the saved output).
+
+    A NaN input passes its gradient (as PyTorch), so a NaN keeps its trail.
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -100,7 +103,7 @@ class Relu(Function):
 
 
 class ReluBackward(Function):
-    """g·[y > 0] as one op; linear in g, and 0 almost everywhere in y."""
+    """g·[not y ≤ 0] as one op; linear in g, and 0 almost everywhere in y."""
 
     @staticmethod
     def forward(ctx, g, y):

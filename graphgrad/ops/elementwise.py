@@ -109,7 +109,13 @@ class Pow(Function):
         sa, sb = ctx.in_shapes
         ga = gb = None
         if na:
-            ga = unbroadcast(g * b * a ** (b - 1), sa)
+            # a^b with b = 0 is the constant 1: its derivative b·a^(b−1) is 0 even at
+            # a = 0, where the formula reads 0·0^(−1) = 0·inf = NaN.  There the
+            # exponent b − 1 becomes 0 (a^0 = 1, times b = 0): no inf anywhere.
+            bd = b.data if isinstance(b, Tensor) else np.asarray(b)
+            at_zero = (bd == 0) & (a.data == 0)
+            e = where(at_zero, 0.0, b - 1) if at_zero.any() else b - 1
+            ga = unbroadcast(g * b * a ** e, sa)
         if nb:
             if isinstance(a, Tensor):
                 log_a = log(where(a.data > 0, a, 1.0))
@@ -139,6 +145,8 @@ class PowScalar(Function):
             return wrap(K.pow_scalar_backward(g.data, x.data, p)), None
         if p == 1:
             return g, None
+        if p == 0:  # x^0 = 1: the derivative is 0 everywhere, also at x = 0 (0·0^−1)
+            return wrap(np.zeros(g.shape, g.dtype)), None
         return g * (p * PowScalar.apply(x, p - 1)), None
 
 

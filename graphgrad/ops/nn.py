@@ -13,9 +13,28 @@ from graphgrad.ops.elementwise import exp
 
 
 def _axis(op, axis, ndim):
+    """The axis as a non-negative int; None for a 0-d tensor (axis 0 or −1, as PyTorch)."""
+    if ndim == 0 and axis in (0, -1):
+        return None
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
     return axis % ndim
+
+
+def _nonempty_axis(op, x, axis):
+    """Refuse a softmax over no values (NumPy would fail inside its max)."""
+    if axis is not None and x.shape[axis] == 0:
+        raise ValueError(
+            f"{op}: axis {axis} of the input (shape {x.shape}) has length 0; a softmax "
+            "needs at least one value along its axis"
+        )
+
+
+def _along(kernel, axis, *arrays):
+    """kernel(*arrays, axis); 0-d inputs (axis None) run as one row of one element."""
+    if axis is not None:
+        return kernel(*arrays, axis)
+    return kernel(*(np.reshape(a, (1,)) for a in arrays), 0).reshape(())
 
 
 class Softmax(Function):
@@ -24,8 +43,9 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         axis = _axis("softmax", axis, np.ndim(x))
+        _nonempty_axis("softmax", x, axis)
         ctx.axis = axis
-        y = K.softmax(x, axis)
+        y = _along(K.softmax, axis, x)
         ctx.save_for_backward(y)
         return y
 
@@ -42,7 +62,7 @@ class SoftmaxBackward(Function):
     def forward(ctx, g, y, axis):
         ctx.axis = axis
         ctx.save_for_backward(g, y)
-        return K.softmax_backward(g, y, axis)
+        return _along(K.softmax_backward, axis, g, y)
 
     @staticmethod
     def backward(ctx, gg):
@@ -63,8 +83,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         axis = _axis("log_softmax", axis, np.ndim(x))
+        _nonempty_axis("log_softmax", x, axis)
         ctx.axis = axis
-        y = K.log_softmax(x, axis)
+        y = _along(K.log_softmax, axis, x)
         ctx.save_for_backward(y)
         return y
 
@@ -73,7 +94,7 @@ class LogSoftmax(Function):
         (y,) = ctx.saved_tensors
         if is_grad_enabled():  # differentiable form for double backward
             return g - exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
-        return Tensor._wrap(K.log_softmax_backward(g.data, y.data, ctx.axis)), None
+        return Tensor._wrap(_along(K.log_softmax_backward, ctx.axis, g.data, y.data)), None
 
 
 class SoftmaxCrossEntropy(Function):

@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, mean, max, min, var, logsumexp.
+"""Reductions over axes: sum, mean, max, min, var, std, logsumexp.
 
 `axis` is None (all axes), an int or a tuple of ints; `keepdims` as in NumPy.
 Backward re-inserts the reduced axes and broadcasts the gradient back.
@@ -15,14 +15,24 @@ from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 from graphgrad.ops._util import as_tensor, recording, wrap
-from graphgrad.ops.elementwise import exp
+from graphgrad.ops.elementwise import exp, where
 from graphgrad.ops.shape import broadcast_to, reshape
 
 
 def normalize_axis(op, axis, ndim):
-    """axis as a sorted tuple of non-negative ints, with an error naming the op."""
+    """axis as a sorted tuple of non-negative ints, with an error naming the op.
+
+    A 0-d tensor accepts axis 0 and −1, as PyTorch's dim does: it has one
+    value and nothing to reduce, so the axes are ``()``.
+    """
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        if all(a in (0, -1) for a in axes):
+            return ()
+        raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor "
+                         "(only 0, -1 or None)")
     if type(axis) is int and -ndim <= axis < ndim:
         return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -145,12 +155,51 @@ class Var(Function):
         return _expand(g, ctx) * centred * (2.0 / ctx.denominator), None, None, None
 
 
+class Std(Function):
+    """σ = √var over axes;  ∂/∂x = g·(x − x̄) / ((n − ddof)·σ), and 0 where σ = 0.
+
+    σ = 0 (one value on the reduced axis, or all equal) makes the formula
+    0/0; the gradient there is 0, as PyTorch's (the subgradient at the
+    minimum of σ), not NaN.  Backward uses the saved output σ, so it is
+    differentiable again (Hessian-vector products of std).
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, ddof, keepdims):
+        axes = normalize_axis("std", axis, np.ndim(x))
+        n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+        if n - ddof <= 0:
+            raise ValueError(f"std: {n} values with ddof={ddof} leave no degrees of freedom")
+        ctx.axes, ctx.denominator = axes, n - ddof
+        y = K.sqrt(K.var(x, axes if axis is not None else None, ddof, True))
+        y = y if keepdims else np.squeeze(y, axis=axes)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        kept = _kept_shape(ctx.in_shapes[0], ctx.axes)
+        g, y = reshape(g, kept), reshape(y, kept)
+        positive = y.data > 0
+        # where(σ > 0, σ, 1) in the denominator: no 0/0 even in the unused branch,
+        # whose own backward would otherwise turn a zero gradient into NaN.
+        coef = where(positive, g / (where(positive, y, 1.0) * ctx.denominator), 0.0)
+        centred = x - mean(x, axis=ctx.axes, keepdims=True)
+        return coef * centred, None, None, None
+
+
 class LogSumExp(Function):
     """ln Σ e^x over axes (max-shifted);  ∂/∂x = g · e^(x − y) = g · softmax(x)."""
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         axes = normalize_axis("logsumexp", axis, np.ndim(x))
+        if any(x.shape[a] == 0 for a in axes):
+            raise ValueError(
+                f"logsumexp: the input (shape {x.shape}) has no values along axis "
+                f"{axis}; reduce over a non-empty axis"
+            )
         ctx.axes = axes
         y = K.logsumexp(x, axes if axis is not None else None, True)
         ctx.save_for_backward(x, y)
@@ -187,6 +236,12 @@ def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 def var(x, axis=None, ddof=0, keepdims=False) -> Tensor:
     """Variance over axis, Σ (x − x̄)² / (n − ddof) (NumPy's ddof=0 by default)."""
     return Var.apply(as_tensor(x), axis, ddof, keepdims)
+
+
+def std(x, axis=None, ddof=0, keepdims=False) -> Tensor:
+    """Standard deviation over axis, √(Σ (x − x̄)² / (n − ddof)); its gradient is 0
+    where it is 0 (as PyTorch)."""
+    return Std.apply(as_tensor(x), axis, ddof, keepdims)
 
 
 def logsumexp(x, axis=None, keepdims=False) -> Tensor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphgrad.autograd.function import Function
+from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 from graphgrad.ops._util import as_tensor, broadcast_shapes
@@ -241,4 +242,9 @@ def astype(x, dtype) -> Tensor:
         return x
     if dtype.kind not in "fc":
         return Tensor._wrap(x.data.astype(dtype))
+    if dtype.kind == "c" and x.requires_grad and is_grad_enabled():
+        raise TypeError(
+            f"astype: cannot cast a tensor that requires grad to {dtype}: complex "
+            "tensors cannot be differentiated; detach() it first"
+        )
     return AsType.apply(x, dtype)

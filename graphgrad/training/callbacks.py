@@ -30,6 +30,10 @@ class Callback:
         """Called after each epoch; return True to stop training."""
         return None
 
+    def on_batch_end(self, trainer, batch: int) -> None:
+        """Called after each training batch (``batch`` counts from 0 within the epoch);
+        a checkpoint saved here resumes mid-epoch exactly."""
+
     def on_train_end(self, trainer, history) -> None:
         """Called once when training ends."""
 
@@ -158,10 +162,18 @@ class EpochLogger(Callback):
 
 
 class SaveCheckpoint(Callback):
-    """Write ``trainer.save_checkpoint(path)`` after every ``every``-th epoch (atomically)."""
+    """Write ``trainer.save_checkpoint(path)`` after every ``every``-th epoch (atomically),
+    and with ``every_batches=k`` also after every k-th batch of an epoch (a mid-epoch
+    checkpoint resumes bit-identically: the loader's order and position, the samplers'
+    and the epoch's running means are in it)."""
 
-    def __init__(self, path, every: int = 1):
+    def __init__(self, path, every: int = 1, every_batches: int | None = None):
         self.path, self.every = path, max(int(every), 1)
+        self.every_batches = None if every_batches is None else max(int(every_batches), 1)
+
+    def on_batch_end(self, trainer, batch: int) -> None:
+        if self.every_batches is not None and (batch + 1) % self.every_batches == 0:
+            trainer.save_checkpoint(self.path)
 
     def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, Any]) -> None:
         if (epoch + 1) % self.every == 0:

@@ -34,6 +34,9 @@ from graphgrad.training.history import History
 FORMAT = "graphgrad-checkpoint"
 VERSION = 1
 _REF = "__ndarray__"
+#: The metadata every checkpoint of this version has (checked before loading anything).
+_REQUIRED = ("epoch", "step", "model", "optimizer", "schedule", "history", "loaders",
+             "transform", "early_stopping", "rng", "module_rngs")
 
 
 class CheckpointError(ValueError):
@@ -172,6 +175,8 @@ def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "rng": encode(gg_random.get_rng_state(), "rng", arrays),
         "module_rngs": {k: g.bit_generator.state
                         for k, g in module_generators(trainer.model).items()},
+        "in_epoch": (trainer.in_epoch if getattr(trainer, "in_epoch", None) is not None
+                     else trainer.pending.get("in_epoch")),
     }
     return arrays, meta
 
@@ -264,6 +269,12 @@ def restore(path, trainer) -> None:
     not match the trainer's model, optimizer or schedule.
     """
     arrays, meta = read(path)
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is incomplete: its metadata lacks {missing}; it was "
+            "not written by Trainer.save_checkpoint of this version (nothing was loaded)"
+        )
     problems = _model_problems(trainer.model, arrays) + _component_problems(meta, trainer)
     if problems:
         raise CheckpointError(
@@ -271,6 +282,30 @@ def restore(path, trainer) -> None:
             + ". Build the model, optimizer and schedule exactly as for the saved run "
             "(nothing was loaded)"
         )
+    # Decode and check everything before the first change: a bad record must
+    # leave the trainer exactly as it was.
+    try:
+        epoch, step = int(meta["epoch"]), int(meta["step"])
+        history = History.from_dict(decode(meta["history"], arrays))
+        rng_state = decode(meta["rng"], arrays)
+        loaders = decode(meta["loaders"], arrays) or {}
+        early_stopping = decode(meta["early_stopping"], arrays)
+        in_epoch = meta.get("in_epoch")  # absent in checkpoints taken between epochs
+        if in_epoch is not None:
+            in_epoch = {"batch": int(in_epoch["batch"]), "totals": dict(in_epoch["totals"]),
+                        "counts": dict(in_epoch["counts"]), "lr": float(in_epoch["lr"])}
+            if "train" not in loaders or "epoch" not in loaders["train"]:
+                raise ValueError("a mid-epoch checkpoint without its training loader's "
+                                 "position in the epoch")
+        generators = module_generators(trainer.model)
+        for key, state in meta["module_rngs"].items():
+            type(generators[key].bit_generator)().state = state  # validates on a scratch one
+        type(gg_random.default_rng().bit_generator)().state = rng_state
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: its record is damaged ({type(exc).__name__}: {exc}); "
+            "nothing was loaded"
+        ) from exc
     optimizer, schedule = trainer.optimizer, trainer.schedule
     before = (optimizer.state_dict(), None if schedule is None else schedule.state_dict())
     try:
@@ -285,13 +320,13 @@ def restore(path, trainer) -> None:
             f"checkpoint {str(path)!r}: the optimizer or schedule state does not fit ({exc})"
         ) from exc
     trainer.model.load_state_dict(_prefixed(arrays, "model."))
-    generators = module_generators(trainer.model)
     for key, state in meta["module_rngs"].items():
         generators[key].bit_generator.state = state
-    gg_random.set_rng_state(decode(meta["rng"], arrays))
-    trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
-    trainer.history = History.from_dict(decode(meta["history"], arrays))
+    gg_random.set_rng_state(rng_state)
+    trainer.epoch, trainer.step = epoch, step
+    trainer.history = history
     transform = _prefixed(arrays, "transform.") if meta["transform"] else None
-    trainer.pending = {"loaders": decode(meta["loaders"], arrays) or {}, "transform": transform,
-                       "early_stopping": decode(meta["early_stopping"], arrays)}
+    trainer.pending = {"loaders": loaders, "transform": transform,
+                       "early_stopping": early_stopping, "in_epoch": in_epoch}
+    trainer.in_epoch = None
     trainer.train_loader = trainer.val_loader = trainer.early_stopping = None

@@ -126,6 +126,10 @@ class Trainer:
         self.val_loader = None
         self.early_stopping: EarlyStopping | None = None
         self.pending: dict[str, Any] = {}  # checkpoint states awaiting the next fit
+        # Progress through the current epoch ({"batch", "totals", "counts", "lr"}),
+        # None between epochs: a checkpoint taken mid-epoch keeps it, so the
+        # resumed epoch ends with the same history row as an uninterrupted one.
+        self.in_epoch: dict[str, Any] | None = None
 
     # -- training ----------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, epochs: int = 1,
@@ -143,6 +147,9 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.early_stopping, self.target_epochs = early_stopping, int(epochs)
         resumed_stopper = bool(self.pending.get("early_stopping"))
+        # a mid-epoch checkpoint's progress, else a fresh epoch (not the leftovers of
+        # an epoch that an exception interrupted)
+        self.in_epoch = self.pending.get("in_epoch")
         checkpoint.apply_pending(self)
         if early_stopping is not None and not resumed_stopper:
             early_stopping.reset()  # a fresh run; a resumed one keeps its progress
@@ -158,8 +165,10 @@ class Trainer:
                   and early_stopping.stopped_epoch is not None else None)
         while self.epoch < epochs and reason is None:
             started = time.perf_counter()
-            lr = float(self.optimizer.param_groups[0]["lr"])
-            row: dict[str, Any] = {"epoch": self.epoch, **self._train_epoch(train_loader)}
+            lr = (float(self.optimizer.param_groups[0]["lr"]) if self.in_epoch is None
+                  else self.in_epoch["lr"])
+            row: dict[str, Any] = {"epoch": self.epoch,
+                                   **self._train_epoch(train_loader, callbacks, lr)}
             if val_loader is not None:
                 row.update(self.evaluate(val_loader, prefix="val_"))
             row["lr"], row["time"] = lr, time.perf_counter() - started
@@ -204,19 +213,27 @@ class Trainer:
                               else "plugin" if isinstance(cb, PluginEvents) else "callback")
         return reason
 
-    def _train_epoch(self, loader) -> dict[str, float]:
+    def _train_epoch(self, loader, callbacks=(), lr: float = 0.0) -> dict[str, float]:
         self.model.train()
         was = set_transform_mode(loader, True)
         sampler = getattr(loader, "sampler", None)
         feed_sampler = hasattr(sampler, "update")
         averager = Averager()
+        first = 0
+        if self.in_epoch is not None:  # resumed from a mid-epoch checkpoint
+            first = int(self.in_epoch["batch"])
+            averager.totals = dict(self.in_epoch["totals"])
+            averager.counts = {k: int(v) for k, v in self.in_epoch["counts"].items()}
+        batch_end = [cb for cb in callbacks if hasattr(cb, "on_batch_end")]
         batches = iter(loader)
         bar = _progress_bar(batches, _length(loader), self.progress,
                             f"epoch {self.epoch + 1}/{self.target_epochs}")
         try:
-            for i, batch in enumerate(bar if bar is not None else batches):
+            for i, batch in enumerate(bar if bar is not None else batches, start=first):
                 x, y = _split_batch(batch, "Trainer.fit")
-                value, out, per_sample = self._train_step(x, y, i, feed_sampler)
+                weights = (sampler.importance_weights(loader.batch_indices)
+                           if feed_sampler and hasattr(sampler, "importance_weights") else None)
+                value, out, per_sample = self._train_step(x, y, i, feed_sampler, weights)
                 if per_sample is not None:
                     sampler.update(loader.batch_indices, per_sample)
                 n = len(y)
@@ -225,10 +242,15 @@ class Trainer:
                     averager.add(name, metric(out, y.data), n)
                 if bar is not None:
                     bar.set_postfix(loss=f"{value:.4f}")
+                self.in_epoch = {"batch": i + 1, "totals": dict(averager.totals),
+                                 "counts": dict(averager.counts), "lr": lr}
+                for cb in batch_end:
+                    cb.on_batch_end(self, i)
         finally:
             if bar is not None:
                 bar.close()
             restore_transform_mode(loader, was)
+        self.in_epoch = None
         if not averager.counts:
             raise ValueError("Trainer.fit: the training loader yielded no batches; check the "
                              "dataset size, batch_size and drop_last")
@@ -236,15 +258,28 @@ class Trainer:
             self.schedule.step()
         return averager.means()
 
-    def _train_step(self, x, y, batch: int, per_sample: bool):
-        """One update; returns (loss value, output ndarray, per-sample losses or None)."""
+    def _train_step(self, x, y, batch: int, per_sample: bool, weights=None):
+        """One update; returns (loss value, output ndarray, per-sample losses or None).
+
+        ``weights`` (one per sample, from a sampler's ``importance_weights``)
+        multiply the per-sample losses that the gradient is taken of, so a
+        non-uniform sampler still gives an unbiased gradient; the loss value
+        reported is the plain (unweighted) one.
+        """
         if self.compile and not per_sample:
             return self._compiled_train_step(x, y, batch)
         self.optimizer.zero_grad()
         out = self.model(x)
+        reported = None
         if per_sample:
             values = self._per_sample_losses(out, y)
-            loss = self.loss.reduce(values) if hasattr(self.loss, "reduce") else values.mean()
+            reduce = self.loss.reduce if hasattr(self.loss, "reduce") else Tensor.mean
+            loss = reduce(values)
+            if weights is not None:
+                reported = loss
+                w = np.asarray(weights, dtype=values.dtype).reshape(
+                    (len(values.data),) + (1,) * (values.ndim - 1))
+                loss = reduce(values * Tensor(w))
             losses = values.data.reshape(len(values.data), -1).mean(axis=1)
         else:
             loss, losses = self.loss(out, y), None
@@ -254,7 +289,7 @@ class Trainer:
                 f"Trainer: the loss must return one number (a Tensor with one element), got "
                 f"{type(loss).__name__} of shape {shape}; use reduction='mean' or 'sum'"
             )
-        value = float(loss.data.reshape(()))
+        value = float((loss if reported is None else reported).data.reshape(()))
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"Trainer.fit: the training loss is {value} at epoch {self.epoch} (counted from "
@@ -360,8 +395,11 @@ class Trainer:
     def save_checkpoint(self, path):
         """Write everything needed to continue exactly to ``path`` (atomic .npz, no pickle).
 
-        Call it between epochs (e.g. with the ``SaveCheckpoint`` callback or after
-        ``fit``); returns the path. See ``graphgrad.training.checkpoint``.
+        Call it between epochs, or between two batches of an epoch (e.g. with
+        ``SaveCheckpoint(path, every_batches=k)`` or from a callback's
+        ``on_batch_end``): a mid-epoch checkpoint finishes the epoch on resume
+        exactly as the uninterrupted run would have; returns the path. See
+        ``graphgrad.training.checkpoint``.
         """
         return checkpoint.save(path, self)
 

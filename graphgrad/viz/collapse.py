@@ -14,6 +14,9 @@ from math import prod
 
 import networkx as nx
 
+from graphgrad.viz.graph import STATS, node_data
+from graphgrad.viz.health import sparkline
+
 
 def level(path: str | None) -> int:
     """Number of dotted parts of a module path (0 for None or the root ``""``)."""
@@ -42,14 +45,29 @@ def module_types(graph: nx.DiGraph) -> dict[str, str]:
     return types
 
 
-def _group_of(data, depth: int) -> str | None:
+def _group_of(data, depth: int, rolled=()) -> str | None:
     path = data["module"]
-    if data["kind"] == "input" or level(path) <= depth:
+    if data["kind"] == "input" or path is None:
+        return None
+    for r in rolled:  # a module called in a loop: all its calls are one node
+        if within(path, r) and level(r) <= depth + 1:
+            return r
+    if level(path) <= depth:
         return None
     return ".".join(path.split(".")[: depth + 1])
 
 
-def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
+def looped_modules(graph: nx.DiGraph, min_calls: int = 2) -> list[str]:
+    """Module paths called at least `min_calls` times in the graph (outermost only)."""
+    calls: dict[str, int] = {}
+    for _, d in graph.nodes(data=True):
+        if d["kind"] == "op" and d["module"] and d["call"] is not None:
+            calls[d["module"]] = max(calls.get(d["module"], 0), d["call"] + 1)
+    looped = sorted(p for p, n in calls.items() if n >= min_calls)
+    return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
+
+
+def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     """`graph` with every module of level ``depth + 1`` contracted into one node.
 
     A module node has id ``"[path]"`` and attributes kind ``"module"``, ``module``
@@ -57,25 +75,34 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
     ``params`` (elements of the parameters inside), ``saved_bytes`` (their sum),
     ``shapes`` (of the tensors leaving it), ``is_root`` and ``requires_grad``.
     Edges between two merged nodes are merged too; ``shapes`` lists the
-    distinct shapes they carried.
+    distinct shapes they carried.  Module paths in `rolled` (modules applied in
+    a loop, see `looped_modules`) become one node each whatever their level,
+    with ``calls`` (how many times it ran) and ``sparkline`` (the largest
+    gradient norm of each call, as a `health.sparkline`).
     """
     if depth < 0:
         raise ValueError(f"to_dot: depth must be None or >= 0, got {depth}")
     types = module_types(graph)
     mapping, out = {}, nx.DiGraph()
     out.graph.update(graph.graph)
+    groups = {n: _group_of(d, depth, rolled) for n, d in graph.nodes(data=True)}
+    for n, d in graph.nodes(data=True):
+        if rolled and groups[n] is None and d["kind"] in ("input", "constant"):
+            # the slices xs[t] fed one per call to a rolled loop are rolled in with it
+            homes = {groups[v] for v in graph.successors(n)}
+            if len(homes) == 1 and next(iter(homes)) in rolled:
+                groups[n] = homes.pop()
     for n, data in graph.nodes(data=True):
-        group = _group_of(data, depth)
+        group = groups[n]
         if group is None:
             mapping[n] = n
             out.add_node(n, **data)
             continue
         gid = mapping[n] = f"[{group}]"
         if gid not in out:
-            out.add_node(gid, kind="module", op=None, name=group, module=group,
-                         module_type=types.get(group), members=[], n_ops=0, params=0,
-                         saved_bytes=0, shapes=(), shape=None, dtype=None, is_root=False,
-                         requires_grad=False, grad_norm=None, grad_shape=None, jacobians=())
+            out.add_node(gid, **node_data("module", name=group, module=group,
+                                          module_type=types.get(group)),
+                         members=[], n_ops=0, params=0)
         node = out.nodes[gid]
         node["members"].append(n)
         node["n_ops"] += data["kind"] == "op"
@@ -83,15 +110,29 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             node["params"] += prod(int(d) for d in data["shape"])
         node["saved_bytes"] += data["saved_bytes"]
         node["is_root"] = node["is_root"] or data["is_root"]
+        if data["kind"] != "op" and data["grad_norm"] is not None:
+            node["param_grad_sq"] = node.get("param_grad_sq", 0.0) + data["grad_norm"] ** 2
+        node["missing_grad"] = node["missing_grad"] or data["missing_grad"]
+        for key in ("anomaly", "failed"):
+            node[key] = node[key] or data[key]
+        if data["kind"] == "op" and group in rolled:
+            node["calls"] = max(node.get("calls", 1), (data["call"] or 0) + 1)
+            per_call = node.setdefault("call_norms", {})
+            if data["module"] == group and data["grad_norm"] is not None:
+                per_call[data["call"]] = max(per_call.get(data["call"], 0.0), data["grad_norm"])
         node["requires_grad"] = node["requires_grad"] or data["requires_grad"]
         if data["is_root"]:
             node["shapes"] += (data["shape"],)
+    # An edge carries the tensor its forward producer made; in the backward view
+    # edges are reversed, so the producer is the edge's head, not its tail.
+    backward = graph.graph.get("direction") == "backward"
     for u, v, data in graph.edges(data=True):
         gu, gv = mapping[u], mapping[v]
         if gu == gv:
             continue
-        if out.nodes[gu]["kind"] == "module" and data["shape"] not in out.nodes[gu]["shapes"]:
-            out.nodes[gu]["shapes"] += (data["shape"],)
+        producer = out.nodes[gv if backward else gu]
+        if producer["kind"] == "module" and data["shape"] not in producer["shapes"]:
+            producer["shapes"] += (data["shape"],)
         if out.has_edge(gu, gv):
             shapes = out.edges[gu, gv]["shapes"]
             if data["shape"] not in shapes:
@@ -100,34 +141,71 @@ def collapse(graph: nx.DiGraph, depth: int) -> nx.DiGraph:
             out.add_edge(gu, gv, **data, shapes=(data["shape"],))
     for n in out:
         if out.nodes[n]["kind"] == "module":
-            out.nodes[n]["shape"] = (out.nodes[n]["shapes"] or (None,))[0]
+            _summarise(out.nodes[n], graph, mapping)
     out.graph["order"] = list(dict.fromkeys(mapping[n] for n in graph.graph["order"]))
     return out
+
+
+def _summarise(node, graph, mapping) -> None:
+    """A module node's shape, gradient norm and forward statistics, from its members.
+
+    ``grad_norm`` is the gradient norm at the module's output (when the backward
+    recorded it, ``record_grads``), else ``param_grad_norm``: ‖∇θ‖ over the
+    parameters inside (√Σ‖g‖²); the statistics are those of its output.  The
+    output is the last member (forward order) whose tensor leaves the module.
+    """
+    node["shape"] = (node["shapes"] or (None,))[0]
+    norms = node.pop("call_norms", None)
+    if norms:
+        node["sparkline"] = sparkline([norms.get(c) for c in range(node["calls"])])
+        node["spark_unit"] = "call"
+    members = set(node["members"])
+    gid = f"[{node['module']}]"
+    backward = graph.graph.get("direction") == "backward"
+    output = None
+    for n in reversed(graph.graph["order"]):
+        if n not in members or graph.nodes[n]["kind"] != "op":
+            continue
+        outside = graph.predecessors(n) if backward else graph.successors(n)
+        if graph.nodes[n]["is_root"] or any(mapping[m] != gid for m in outside):
+            output = graph.nodes[n]
+            break
+    squares = node.pop("param_grad_sq", None)
+    node["param_grad_norm"] = None if squares is None else squares ** 0.5
+    if output is not None and output["grad_norm"] is not None:
+        node["grad_norm"] = output["grad_norm"]
+    else:
+        node["grad_norm"] = node["param_grad_norm"]
+    if output is not None:
+        for key in STATS:
+            node[key] = output[key]
 
 
 ELIDED = "[elided]"
 
 
 def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
-    """Keep the ``max_nodes - 1`` nodes nearest the output(s), one placeholder for the rest.
+    """Keep both ends of the graph, ``max_nodes - 1`` nodes in all, one placeholder for the middle.
 
-    "Nearest" follows the forward order (``graph.graph["order"]``, producers
-    first): the last ones are kept.  Edges to and from dropped nodes are
-    redirected to the placeholder (id ``"[elided]"``, kind ``"elided"``, with
-    ``count`` = how many nodes it stands for).  Returns the graph and the count.
+    The ends follow the forward order (``graph.graph["order"]``, producers
+    first): the first third of the kept nodes (the input side) and the last two
+    thirds (the output side, where the loss is).  Edges to and from dropped
+    nodes are redirected to the placeholder (id ``"[elided]"``, kind
+    ``"elided"``, with ``count`` = how many nodes it stands for).  Returns the
+    graph and the count.
     """
     if max_nodes < 2:
         raise ValueError(f"to_dot: max_nodes must be at least 2, got {max_nodes}")
     order = graph.graph["order"]
     if len(order) <= max_nodes:
         return graph, 0
-    keep = set(order[len(order) - (max_nodes - 1):])
+    head = (max_nodes - 1) // 3
+    tail = max_nodes - 1 - head
+    keep = set(order[:head]) | set(order[len(order) - tail:])
     count = len(order) - len(keep)
     out = nx.DiGraph()
     out.graph.update(graph.graph)
-    out.add_node(ELIDED, kind="elided", op=None, name=None, count=count, module=None,
-                 shape=None, shapes=(), is_root=False, requires_grad=False, saved_bytes=0,
-                 grad_norm=None, grad_shape=None, jacobians=())
+    out.add_node(ELIDED, **node_data("elided"), count=count)
     for n in order:
         if n in keep:
             out.add_node(n, **graph.nodes[n])
@@ -135,5 +213,94 @@ def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
         a, b = (u if u in keep else ELIDED), (v if v in keep else ELIDED)
         if a != b and not out.has_edge(a, b):
             out.add_edge(a, b, **data)
-    out.graph["order"] = [ELIDED] + [n for n in order if n in keep]
+    out.graph["order"] = ([n for n in order[:head]] + [ELIDED]
+                          + [n for n in order[len(order) - tail:]])
     return out, count
+
+
+def _signature(data) -> tuple:
+    return (data["module_type"], data["params"], data["n_ops"], data["shapes"])
+
+
+def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -> nx.DiGraph:
+    """Runs of identical consecutive module nodes (from `collapse`) become one node "× N".
+
+    Identical: same class, parameter count, op count and output shapes; a run
+    may repeat a group of up to `max_period` modules (Linear, ReLU, Linear,
+    ReLU... is ``(Linear, ReLU) × N``), each next to the previous one in the
+    graph.  The folded node (kind ``"module"``) has ``repeats``, ``members``,
+    ``grad_norm`` (the largest of the repeats', NaN if any is NaN) and
+    ``sparkline``: one character per repeat, the gradient norm at its output
+    on a log scale, so gradients that explode or vanish along the stack show
+    as a slope.
+    """
+    order = graph.graph["order"]
+    mods = [n for n in order if graph.nodes[n]["kind"] == "module"]
+    sigs = [_signature(graph.nodes[n]) for n in mods]
+
+    def adjacent(a, b):
+        return graph.has_edge(a, b) or graph.has_edge(b, a)
+
+    runs, i = [], 0
+    while i < len(mods):
+        best = (1, 1)  # (period, repeats)
+        for p in range(1, max_period + 1):
+            if i + p > len(mods) or not all(adjacent(mods[j], mods[j + 1])
+                                            for j in range(i, i + p - 1)):
+                continue
+            r = 1
+            while (i + (r + 1) * p <= len(mods)
+                   and sigs[i + r * p: i + (r + 1) * p] == sigs[i: i + p]
+                   and all(adjacent(mods[j - 1], mods[j])
+                           for j in range(i + r * p, i + (r + 1) * p))):
+                r += 1
+            if r >= min_repeats and p * r > best[0] * best[1]:
+                best = (p, r)
+        p, r = best
+        if r >= min_repeats:
+            runs.append(mods[i: i + p * r] + [p, r])
+            i += p * r
+        else:
+            i += 1
+    if not runs:
+        return graph
+    mapping = {n: n for n in graph}
+    out = nx.DiGraph()
+    out.graph.update(graph.graph)
+    folded = {}
+    for run in runs:
+        *members, p, r = run
+        first, last = graph.nodes[members[0]], graph.nodes[members[-1]]
+        fid = f"[{first['module']}…{last['module']}]"
+        types = [graph.nodes[m]["module_type"] or "?" for m in members[:p]]
+        norms = [graph.nodes[members[(k + 1) * p - 1]]["grad_norm"] for k in range(r)]
+        finite = [g for g in norms if g is not None]
+        folded[fid] = node_data(
+            "module", name=f"{first['module']}–{last['module']}", module=first["module"],
+            module_type=types[0] if p == 1 else "(" + ", ".join(types) + ")",
+            shape=last["shape"], shapes=last["shapes"],
+            saved_bytes=sum(graph.nodes[m]["saved_bytes"] for m in members),
+            requires_grad=any(graph.nodes[m]["requires_grad"] for m in members),
+            is_root=any(graph.nodes[m]["is_root"] for m in members),
+            grad_norm=(float("nan") if any(g != g for g in finite) else max(finite))
+            if finite else None,
+            missing_grad=any(graph.nodes[m]["missing_grad"] for m in members),
+            **{k: last[k] for k in STATS})
+        folded[fid].update(members=members, repeats=r, period=p, param_grad_norm=None,
+                           n_ops=sum(graph.nodes[m]["n_ops"] for m in members),
+                           params=sum(graph.nodes[m]["params"] for m in members),
+                           sparkline=sparkline(norms) if finite else None)
+        for m in members:
+            mapping[m] = fid
+    for n in order:
+        gid = mapping[n]
+        if gid == n:
+            out.add_node(n, **graph.nodes[n])
+        elif gid not in out:
+            out.add_node(gid, **folded[gid])
+    for u, v, data in graph.edges(data=True):
+        a, b = mapping[u], mapping[v]
+        if a != b and not out.has_edge(a, b):
+            out.add_edge(a, b, **data)
+    out.graph["order"] = list(dict.fromkeys(mapping[n] for n in order))
+    return out

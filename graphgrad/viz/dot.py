@@ -9,116 +9,52 @@ attrs)`` before they are written, so a plugin can restyle any node.
 
 from __future__ import annotations
 
+import textwrap
+
 import graphviz
 import networkx as nx
 
-from graphgrad.viz.collapse import collapse, elide, level, max_level, module_types
+from graphgrad.viz import health
+from graphgrad.viz.collapse import (
+    collapse,
+    elide,
+    fold_repeats,
+    level,
+    looped_modules,
+    max_level,
+    module_types,
+    within,
+)
+from graphgrad.viz.failure import add_update_ratios, failure_graph
 from graphgrad.viz.graph import to_networkx
-from graphgrad.viz.text import bytes_str, shape_str
-
-FONT = "Helvetica"
-STYLES = {
-    "op": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbe9f6"},
-    "op_backward": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fde2c8"},
-    "parameter": {"shape": "box", "style": "filled", "fillcolor": "#d5f0d5"},
-    "input": {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"},
-    "input_grad": {"shape": "oval", "style": "filled", "fillcolor": "#fff4c2"},
-    "constant": {"shape": "oval", "style": "dashed", "fontsize": "9"},
-    "module": {"shape": "box3d", "style": "filled", "fillcolor": "#e8e0f5"},
-    "elided": {"shape": "note", "style": "filled", "fillcolor": "#ffffff"},
-}
-CLUSTER_FILLS = ("#f6f6f6", "#ffffff")
+from graphgrad.viz.labels import edge_label, magnitude, node_attrs
+from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finisher
 
 
-def _escape(text: str) -> str:
-    return str(text).replace("\\", "\\\\")
-
-
-def _label(lines: list[str]) -> str:
-    # Escaped user text, joined by DOT's centred line break; nohtml keeps a
-    # "<name>" from being read as an HTML label.
-    return graphviz.nohtml("\\n".join(_escape(line) for line in lines if line))
-
-
-def _leaf_lines(data, opts) -> list[str]:
-    title = data["name"] or data["kind"]
-    lines = ["AccumulateGrad", title] if data["op"] == "AccumulateGrad" else [title]
-    if opts["show_shapes"]:
-        lines.append(f"{shape_str(data['shape'])} {data['dtype']}")
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}")
-    return lines
-
-
-def _op_lines(data, opts, backward) -> list[str]:
-    lines = [data["op"]]
-    if opts["show_shapes"]:
-        if backward:
-            many = len(data["shapes"]) > 1
-            for o, i, out_shape, in_shape in data["jacobians"]:
-                lines.append(f"∂out{o if many else ''}/∂in{i}: {shape_str(out_shape)} × "
-                             f"{shape_str(in_shape)}")
-        elif data["is_root"]:
-            lines.append(f"out {shape_str(data['shape'])} {data['dtype']}")
-    if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
-    if opts["show_grads"] and data["grad_norm"] is not None:
-        lines.append(f"‖grad‖ = {data['grad_norm']:.3g}")
-    return lines
-
-
-def _module_lines(data, opts) -> list[str]:
-    title = data["module"] + (f": {data['module_type']}" if data["module_type"] else "")
-    ops, params = data["n_ops"], data["params"]
-    lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
-    if opts["show_shapes"] and data["shapes"]:
-        lines.append("out " + ", ".join(shape_str(s) for s in data["shapes"]))
-    if opts["show_saved"] and data["saved_bytes"]:
-        lines.append(f"saved {bytes_str(data['saved_bytes'])}")
-    return lines
-
-
-def node_attrs(data, opts, backward) -> dict[str, str]:
-    """The Graphviz attributes (label and style) of one networkx node."""
-    kind = data["kind"]
-    if kind == "op":
-        style, lines = STYLES["op_backward" if backward else "op"], _op_lines(data, opts, backward)
-    elif kind == "module":
-        style, lines = STYLES["module"], _module_lines(data, opts)
-    elif kind == "elided":
-        style = STYLES["elided"]
-        lines = [f"… {data['count']} more nodes", "(raise max_nodes or pass depth=)"]
+def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
+    """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
+    `max_nodes`; return the graph and a note for the title."""
+    rolled = looped_modules(graph) if loops == "roll" and group_by_module else ()
+    if (depth is not None or rolled) and group_by_module:
+        drawn = collapse(graph, max_level(graph) if depth is None else depth, rolled)
     else:
-        key = "input_grad" if kind == "input" and data["requires_grad"] else kind
-        style, lines = STYLES[key], _leaf_lines(data, opts)
-    attrs = dict(style)
-    attrs["label"] = _label(lines)
-    if data.get("is_root"):
-        attrs["penwidth"] = "2"
-    return attrs
-
-
-def _edge_label(data, opts) -> str | None:
-    if not opts["show_shapes"]:
-        return None
-    return ", ".join(shape_str(s) for s in data.get("shapes", (data["shape"],)))
-
-
-def _shrink(graph, group_by_module, depth, max_nodes):
-    """Apply `depth`, then collapse further / elide if over `max_nodes`; return a note."""
-    drawn = collapse(graph, depth) if depth is not None and group_by_module else graph
+        drawn = graph
+    if fold:
+        drawn = fold_repeats(drawn)
     if drawn.number_of_nodes() <= max_nodes:
         return drawn, None
     note = f"{drawn.number_of_nodes()} nodes > max_nodes={max_nodes}"
     if group_by_module and max_level(graph) > 0:
         deepest = max_level(graph) if depth is None else min(depth, max_level(graph))
         for d in range(deepest - 1, -1, -1):
-            drawn = collapse(graph, d)
+            drawn = collapse(graph, d, rolled)
+            if fold:
+                drawn = fold_repeats(drawn)
             if drawn.number_of_nodes() <= max_nodes:
                 return drawn, f"{note}: modules collapsed below depth {d}"
         note += ": modules collapsed below depth 0"
     drawn, count = elide(drawn, max_nodes)
-    return drawn, f"{note}; {count} nodes nearest the inputs not drawn"
+    return drawn, f"{note}; {count} nodes in the middle not drawn"
 
 
 class _ClusterTree:
@@ -147,9 +83,12 @@ class _ClusterTree:
         pending = []  # (parent graph, subgraph) to attach once the subgraph is complete
         while stack:
             parent, path = stack.pop()
-            label = path + (f": {self.types[path]}" if path in self.types else "")
+            title = path + (f": {self.types[path]}" if path in self.types else "")
+            looped, _, step = path.rpartition(" #")
+            if looped:  # one call of a module applied in a loop
+                title = f"{looped}, call {step}"
             sub = graphviz.Digraph(name=f"cluster_{path}")
-            sub.attr(label=_label([label]), style="rounded,filled", color="#888888",
+            sub.attr(label=label([title]), style="rounded,filled", color="#888888",
                      fillcolor=CLUSTER_FILLS[(level(path) - 1) % 2], fontname=FONT,
                      fontsize="10", labeljust="l")
             for name, attrs in self.members[path]:
@@ -160,65 +99,232 @@ class _ClusterTree:
             parent.subgraph(sub)
 
 
-def _node_finisher():
-    """``finish(data, nid, attrs)``: a node's attributes as they are written, restyled by
-    the ``graphgrad_dot_node_attrs`` hook (when a plugin implements it), values as text."""
-    from graphgrad import registry
+def _title(graph, drawn, note) -> list[str]:
+    """The picture's title: what was shrunk, and every bug the graph data marks."""
+    lines = [note] if note else []
+    failed = graph.graph.get("failure")
+    if failed:
+        lines += textwrap.wrap(f"FAILED in {failed[0]}: {failed[1]}", 110)
+    for _, d in drawn.nodes(data=True):
+        if d["anomaly"]:
+            lines += textwrap.wrap(d["anomaly"], 110)
+    missing = graph.graph.get("missing_grads")
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8
+                                          else "")
+        lines.append(f"NO GRADIENT reached {len(missing)} parameter"
+                     f"{'s' * (len(missing) != 1)}: {shown}")
+    return lines
 
-    restyle = bool(registry.plugin_manager().hook.graphgrad_dot_node_attrs.get_hookimpls())
 
-    def finish(data, nid, attrs):
-        if restyle:
-            registry.call_event("graphgrad_dot_node_attrs", node=dict(data, id=nid),
-                                attrs=attrs)
-        return {k: v if isinstance(v, graphviz.quoting.NoHtml) else str(v)
-                for k, v in attrs.items()}
+def _main_path(drawn) -> set:
+    """Edges of the longest path through the graph: drawn straight (heavy weight)."""
+    try:
+        path = nx.dag_longest_path(drawn)
+    except (nx.NetworkXUnfeasible, nx.NetworkXError):
+        return set()
+    return set(zip(path, path[1:]))
 
-    return finish
+
+def _hidden_slice_edges(drawn) -> set:
+    """Edges from a leaf into its many indexing ops (``xs[0]``, ``xs[1]``...): not drawn,
+    the op says ``xs[3]`` itself, and the slices stay beside their consumers."""
+    hidden = set()
+    for n, d in drawn.nodes(data=True):
+        if d["kind"] in ("op", "module", "elided"):
+            continue
+        slices = [v for v in drawn.successors(n) if drawn.nodes[v].get("detail")]
+        if len(slices) > 3:
+            hidden.update((n, v) for v in slices)
+    return hidden
+
+
+def _straighten(dot, drawn, main, names) -> int:
+    """Invisible edges that keep the main data path in one straight column.
+
+    A parameter feeding an op of the main path would rank level with the op
+    before it (both right above the op); the parameter's module cluster then
+    has to sit beside the previous one, and layer after layer the picture
+    becomes a diagonal staircase.  Ranking each such input below the previous
+    main-path node stacks the clusters instead.  Returns how many were added.
+    """
+    before = {v: u for u, v in main}
+    on_main = set(before) | set(before.values())
+    added = 0
+    for v, u in before.items():
+        for p in drawn.predecessors(v):
+            if (p != u and p not in on_main and drawn.in_degree(p) == 0
+                    and drawn.nodes[p]["kind"] not in ("op", "module", "elided")):
+                dot.edge(names[u], names[p], style="invis")
+                added += 1
+    return added
+
+
+def _set_group(tree, name) -> None:
+    for members in tree.members.values():
+        for member, attrs in members:
+            if member == name:
+                attrs["group"] = "main"
+                return
+
+
+def _stack_calls(dot, drawn, clusters, names, refs) -> None:
+    """Invisible edges that put each call of a looped module below the previous one.
+
+    Without them a call's first nodes (its slice ``xs[t]``, the references to
+    the parameters) rank level with the previous call's last ones, and Graphviz
+    sets the two clusters side by side: a staircase as wide as the loop is long.
+    """
+    last = {}  # call cluster -> the node that hands the state to the next call
+    for u, v in drawn.edges():
+        cu, cv = clusters.get(u), clusters.get(v)
+        if cu and cv and " #" in cu and " #" in cv and cu != cv:
+            looped, _, k = cu.rpartition(" #")
+            if cv == f"{looped} #{int(k) + 1}":
+                last[cu] = u
+
+    def below_previous(cluster, name):
+        looped, _, k = cluster.rpartition(" #")
+        previous = last.get(f"{looped} #{int(k) - 1}")
+        if previous is not None:
+            dot.edge(names[previous], name, style="invis")
+
+    for (_, cluster), ref in refs.items():
+        below_previous(cluster, ref)
+    for n in drawn.graph["order"]:
+        cluster = clusters.get(n)
+        if cluster and " #" in cluster and not any(
+                clusters.get(u) == cluster for u in drawn.predecessors(n)):
+            below_previous(cluster, names[n])
+
+
+def _color_mode(color, drawn, show_grads) -> str | None:
+    if color == "auto":
+        has = any(d["grad_norm"] is not None for _, d in drawn.nodes(data=True))
+        return "grad" if has and show_grads else None
+    if color not in (None, "grad", "update_ratio"):
+        raise ValueError(f"to_dot: color must be 'auto', 'grad', 'update_ratio' or None, "
+                         f"got {color!r}")
+    return color
+
+
+def _cluster_path(data, group_by_module, loops, looped) -> str | None:
+    path = data["module"] if group_by_module else None
+    if path is None:
+        return None
+    if data["kind"] == "module":  # the node stands for the module: draw it in the parent
+        return ".".join(path.split(".")[:-1]) or None
+    for r in looped:
+        if within(path, r):  # one flat cluster per call of a module applied in a loop,
+            # its parameters (shared by every call) beside them; nested clusters
+            # per call trip Graphviz's ranking ("trouble in init_rank")
+            return r if data["call"] is None else f"{r} #{data['call']}"
+    return path
 
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
-                 show_saved=True, show_grads=True, max_nodes=500) -> graphviz.Digraph:
+                 show_saved=True, show_grads=True, max_nodes=500, color="auto",
+                 show_stats=False, loops="steps", fold=True) -> graphviz.Digraph:
     """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`."""
+    if loops not in ("steps", "roll"):
+        raise ValueError(f"to_dot: loops must be 'steps' or 'roll', got {loops!r}")
     backward = graph.graph.get("direction") == "backward"
     types = module_types(graph)
-    drawn, note = _shrink(graph, group_by_module, depth, max_nodes)
-    opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads}
+    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
+    mode = _color_mode(color, drawn, show_grads)
+    values = [magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
+    opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads,
+            "show_stats": show_stats, "color": mode, "scale": health.scale_of(values)}
     dot = graphviz.Digraph(name="backward" if backward else "graph")
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10", nodesep="0.25",
              ranksep="0.35")
-    if note:
-        dot.attr("graph", label=_label([note]), labelloc="t")
+    title = _title(graph, drawn, note)
+    if title:
+        dot.attr("graph", label=label(title), labelloc="t")
     dot.attr("node", fontname=FONT, fontsize="10", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    finish = _node_finisher()
+    if mode and any(v is not None for v in values):
+        what = "‖Δθ‖/‖θ‖" if mode == "update_ratio" else "‖grad‖"
+        dot.node("legend", label=health.legend_label(opts["scale"], what), shape="plain")
+    finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
+    looped = looped_modules(drawn) if loops == "steps" else ()
+    clusters = {}
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
-        attrs["tooltip"] = _escape(n)
+        attrs["tooltip"] = escape(n)
         attrs = finish(data, n, attrs)
-        path = data["module"] if group_by_module else None
-        if data["kind"] == "module":  # the node stands for the module: draw it in the parent
-            path = ".".join(path.split(".")[:-1]) or None
-        tree.add(path, names[n], attrs)
+        clusters[n] = _cluster_path(data, group_by_module, loops, looped)
+        if looped and clusters[n] is None and data["kind"] not in ("op", "module"):
+            # a leaf fed to one call only (its slice xs[t]) is drawn inside that call
+            homes = {_cluster_path(drawn.nodes[v], group_by_module, loops, looped)
+                     for v in drawn.successors(n)}
+            if len(homes) == 1 and " #" in (next(iter(homes)) or ""):
+                clusters[n] = homes.pop()
+        tree.add(clusters[n], names[n], attrs)
+    hidden = _hidden_slice_edges(drawn)
+    # A parameter shared by every call of a looped module would send one long
+    # edge to each call (each a lane of its own: a picture as wide as the loop
+    # is long); each call gets a small reference to it instead.
+    refs = {}
+    for u, v in list(drawn.edges()):
+        cu, cv = clusters.get(u), clusters.get(v)
+        if (looped and cu in looped and cv and cv.startswith(cu + " #")
+                and drawn.nodes[u]["kind"] not in ("op", "module")):
+            key = (u, cv)
+            if key not in refs:
+                refs[key] = f"{names[u]}_{len(refs)}"
+                tree.add(cv, refs[key], {"label": label(["↺ " + (drawn.nodes[u]["name"] or u)]),
+                                         "shape": "plaintext", "fontsize": "8",
+                                         "tooltip": escape(u)})
+            hidden.add((u, v))
+            dot.edge(refs[key], names[v], style="dotted")
+    main = _main_path(drawn)
+    for u, v in main:  # the main data path in one column
+        for n in (u, v):
+            if not n.startswith("legend"):
+                _set_group(tree, names[n])
     tree.emit()
+    # Graphviz's default ranking lays clusters out as blocks and ignores the
+    # invisible edges below that keep them from sitting side by side; its newer
+    # ranking honours them
+    looping = any(" #" in (c or "") for c in clusters.values())
+    if looping:  # (both kinds of edges at once send Graphviz into a very long search)
+        straightened = 0
+        _stack_calls(dot, drawn, clusters, names, refs)
+    else:
+        straightened = _straighten(dot, drawn, main, names)
+    if straightened or looping:
+        dot.attr("graph", newrank="true")
     for u, v, data in drawn.edges(data=True):
-        label = _edge_label(data, opts)
-        dot.edge(names[u], names[v], label=label and f" {label}",
-                 style="dashed" if backward else None)
+        if (u, v) in hidden:
+            continue
+        text = edge_label(data, opts)
+        attrs = {"weight": "8"} if (u, v) in main else {}
+        if data.get("detached"):
+            text = "detached" + (f" {text}" if text else "")
+            attrs.update(style="dashed", color=health.BAD_BORDER, fontcolor=health.BAD_BORDER,
+                         arrowhead="tee")
+        elif backward:
+            attrs["style"] = "dashed"
+        dot.edge(names[u], names[v], label=text and f" {text}", **attrs)
     return dot
 
 
 def to_dot(root, group_by_module: bool = True, depth: int | None = None,
            show_shapes: bool = True, show_saved: bool = True, show_grads: bool = True,
-           backward: bool = False, max_nodes: int = 500, params=None) -> graphviz.Digraph:
+           backward: bool = False, max_nodes: int = 500, params=None, color="auto",
+           stats: bool = False, before=None, loops: str = "steps",
+           fold: bool = True) -> graphviz.Digraph:
     """The graph that produced `root` (a Tensor, or several) as a ``graphviz.Digraph``.
 
     - ``group_by_module``: draw each Module as a cluster, nested by dotted path.
     - ``depth``: modules nested deeper than `depth` levels are drawn as one node
-      each (``depth=0``: every top-level module is one node; None: expand all).
+      each (``depth=0``: every top-level module is one node; None: expand all);
+      such a node keeps the gradient norm at its output, its parameters'
+      ‖∇θ‖ = √Σ‖g‖², and the colour.
     - ``show_shapes``: shapes on edges (and on roots and leaves);
       ``show_saved``: bytes each op keeps for backward;
       ``show_grads``: ‖grad‖₂ after a backward (ops need
@@ -228,16 +334,33 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       ∂out/∂in of shape out.shape × in.shape (for ``y = x @ W`` with x (4, 15) and
       W (15, 10): (4, 10) × (4, 15) and (4, 10) × (15, 10)).
     - ``max_nodes``: above it, modules are collapsed level by level, and if that
-      is not enough the nodes nearest the inputs are replaced by one placeholder;
-      the graph's title says what was done.
+      is not enough the middle of the graph is replaced by one placeholder
+      (both ends stay); the graph's title says what was done.
     - ``params``: ``dict(model.named_parameters())`` or the model: parameters
-      get their dotted names (``"fc1.weight"``) and clusters their class names.
+      get their dotted names (``"fc1.weight"``) and clusters their class names;
+      after a backward, its parameters that got no gradient are listed in the
+      title and drawn as red dashed ghosts.
+    - ``color``: ``"auto"`` (by gradient when there are gradient norms),
+      ``"grad"``, ``"update_ratio"`` (needs `before`) or None: fill on a log
+      scale with a legend; zero grey and dashed, NaN/inf red (see ``viz.health``).
+    - ``stats``: show forward statistics (zeros, NaN/inf, mean, std; recorded by
+      ``gg.record_stats()``, else from outputs saved for backward); an output
+      that is all zeros (dead units) is grey and dashed.
+    - ``before``: ``{name: array}`` of the parameters before an optimizer step;
+      each parameter gets ``update_ratio`` = ‖θ − θ_before‖/‖θ_before‖.
+    - ``loops``: a module called several times (a loop unrolled in the graph):
+      ``"steps"`` draws one cluster per call, ``"roll"`` one node "× N calls"
+      with a sparkline of each call's gradient norm.
+    - ``fold``: runs of ≥ 3 identical consecutive collapsed modules (or groups of
+      up to 4) become one node "× N" with a per-layer sparkline of ‖grad‖.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
     A compiled step (``gg.compile``) as `root` gives its plan (docs/compile.md).
     A ``Network`` as `root` gives its layer-level graph instead (one node per
     layer; the options do not apply), see ``graphgrad.viz.network``;
-    ``gg.to_dot(net, example_inputs)`` adds the tensor shapes on its edges.
+    ``gg.to_dot(net, example_inputs)`` adds the tensor shapes on its edges.  An
+    exception raised by a forward inside a Module as `root` draws what ran up to
+    the failing module, red, with the error in the title.
     """
     if hasattr(root, "__graphgrad_dot__"):  # a compiled step draws its own plan
         return root.__graphgrad_dot__()
@@ -247,7 +370,18 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
         # for a Network the second argument is an example batch, not a flag
         example = None if isinstance(group_by_module, bool) else group_by_module
         return network_to_dot(root, example)
-    graph = to_networkx(root, backward=backward, params=params)
+    if isinstance(root, BaseException):
+        graph = failure_graph(root, backward=backward, params=params, stats=stats)
+    else:
+        graph = to_networkx(root, backward=backward, params=params, stats=stats)
+    if before is not None:
+        if params is None:
+            raise ValueError("to_dot: before= needs params= (the model or its named "
+                             "parameters) to compare the parameters with")
+        add_update_ratios(graph, params, before)
+        if color == "auto":
+            color = "update_ratio"
     return graph_to_dot(graph, group_by_module=group_by_module, depth=depth,
                         show_shapes=show_shapes, show_saved=show_saved,
-                        show_grads=show_grads, max_nodes=max_nodes)
+                        show_grads=show_grads, max_nodes=max_nodes, color=color,
+                        show_stats=stats, loops=loops, fold=fold)

@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from graphgrad.autograd import topological_order
-from graphgrad.autograd.tensor import Tensor
+from graphgrad.autograd.tensor import Tensor, index_text
 
 
 def as_roots(root) -> list[Tensor]:
@@ -104,17 +104,38 @@ def _is_op_setting(info) -> bool:
     return info.kind == "constant" and info.tensor_id is None and tuple(info.shape) == ()
 
 
+def _with_detached_branches(root_nodes) -> list:
+    """`topological_order` of the roots and of every branch cut off by ``.detach()``
+    on the way (the ops that made a detached input, and their inputs, and so on)."""
+    roots, seen = list(root_nodes), set()
+    while True:
+        order = topological_order(roots)
+        more = []
+        for node in order:
+            for info in node.inputs_info:
+                if info is not None and info.origin is not None:
+                    origin = info.origin[0]
+                    if id(origin) not in seen:
+                        seen.add(id(origin))
+                        more.append(origin)
+        if not more:
+            return order
+        roots += more
+
+
 class _GraphBuilder:
     """One walk over the graph; see `to_networkx`."""
 
-    def __init__(self, roots, names):
-        self.roots, self.names = roots, names
+    def __init__(self, roots, names, stats=False):
+        self.roots, self.names, self.stats = roots, names, stats
+        self.calls: dict = {}  # id of a module-call entry -> (path, call index)
         self.graph = nx.DiGraph()
         self.ids = set()
         self.counters: dict = {}
         self.leaf_ids: dict = {}  # dedupe key -> node id
         self.node_ids: dict = {}  # id(Function) -> node id (only during the walk)
         self.consumers: dict = {}  # leaf node id -> module paths of its consumers
+        self.cuts: list = []  # (origin node, output_nr, consumer id, input_nr) of detaches
 
     def unique(self, base: str) -> str:
         nid, n = base, 1
@@ -131,8 +152,13 @@ class _GraphBuilder:
 
     def build(self) -> nx.DiGraph:
         root_nodes = [t.grad_fn for t in self.roots if t.grad_fn is not None]
-        for node in reversed(topological_order(root_nodes)):  # producers first
+        for node in reversed(_with_detached_branches(root_nodes)):  # producers first
             self.add_op(node)
+        for origin, out_nr, nid, i in self.cuts:
+            src = self.node_ids[id(origin)]
+            shape, dtype = origin.out_meta[out_nr]
+            self.graph.add_edge(src, nid, shape=tuple(shape), dtype=_dtype_name(dtype),
+                                output_nr=out_nr, input_nrs=(i,), detached=True)
         for t in self.roots:
             if t.grad_fn is None:
                 nid = self.leaf_from_tensor(t)
@@ -142,6 +168,7 @@ class _GraphBuilder:
             roots = self.graph.graph.setdefault("roots", [])
             if nid not in roots:
                 roots.append(nid)
+        self.align_calls()
         for nid, paths in self.consumers.items():
             data = self.graph.nodes[nid]
             if data["kind"] != "input":  # data fed to the model is drawn outside it
@@ -168,19 +195,14 @@ class _GraphBuilder:
         if key is not None:
             self.leaf_ids[key] = nid
         self.consumers[nid] = []
-        self.graph.add_node(
-            nid, kind=kind, op=None, name=name, shape=tuple(shape), shapes=(tuple(shape),),
-            dtype=_dtype_name(dtype), module=None, module_type=None,
-            requires_grad=requires_grad, saved_bytes=0, in_shapes=(), jacobians=(),
-            grad_shape=None if grad is None else tuple(grad.shape),
-            grad_norm=None if grad is None else _norm(grad), is_root=False,
-        )
+        self.graph.add_node(nid, **node_data(
+            kind, name=name, shape=tuple(shape), shapes=(tuple(shape),), dtype=_dtype_name(dtype),
+            requires_grad=requires_grad, grad_shape=None if grad is None else tuple(grad.shape),
+            grad_norm=None if grad is None else _norm(grad)))
         return nid
 
     def leaf_from_tensor(self, t, info=None, path=None) -> str:
-        kind = "parameter" if t.is_parameter else ("constant" if t._constant else "input")
-        if info is not None:
-            kind = info.kind
+        kind = t.kind if info is None else info.kind
         key = ("tensor", id(t), t.shape, _dtype_name(t.dtype))
         return self.add_leaf(key, kind, t.shape, t.dtype, self.leaf_name(t, info),
                              t.requires_grad, t.grad, path)
@@ -191,6 +213,44 @@ class _GraphBuilder:
             key = ("tensor", info.tensor_id, tuple(info.shape), _dtype_name(info.dtype))
         return self.add_leaf(key, info.kind, info.shape, info.dtype,
                              self.leaf_name(None, info), False, None, path)
+
+    def align_calls(self) -> None:
+        """Number a child module's calls after its parent's: the ops of ``cell.inp`` made
+        during call 3 of ``cell`` get ``call=3`` too.
+
+        Each call of a module is told apart by its scope entry, but counting the
+        calls of ``cell.inp`` on their own would follow the graph's order, not
+        the parent's; a child op takes the call of the first op it feeds that
+        ran in the parent (or in a sibling already numbered).
+        """
+        nodes = self.graph.nodes
+        with_ops = {d["module"] for _, d in self.graph.nodes(data=True)
+                    if d["kind"] == "op" and d["module"] is not None}
+        for n in reversed(list(self.graph.nodes)):  # consumers first
+            d = nodes[n]
+            path = d["module"]
+            if d["kind"] != "op" or not path or "." not in path:
+                continue
+            parent = path.rpartition(".")[0]
+            if parent not in with_ops:
+                continue
+            for v in self.graph.successors(n):
+                vp = nodes[v]["module"]
+                if vp is not None and (vp == parent or vp.startswith(parent + ".")):
+                    d["call"] = nodes[v]["call"]
+                    break
+
+    def forward_stats(self, node) -> dict:
+        """Recorded statistics (``gg.record_stats``), else with ``stats=True`` those of an
+        output the op saved for backward (a ReLU keeps its output), else none."""
+        recorded = getattr(node, "stats", None)
+        if recorded is not None:
+            return recorded
+        if self.stats:
+            for tensor, array, output_nr, _, _ in node._saved or ():
+                if tensor is None and output_nr == 0:
+                    return array_stats(array)
+        return {}
 
     # -------------------------------------------------------------------- ops
     def add_op(self, node) -> None:
@@ -204,6 +264,9 @@ class _GraphBuilder:
                 src = self.node_ids[id(edge[0])]
                 shape, dtype = edge[0].out_meta[edge[1]]
                 inputs.append((i, src, edge[1], shape, dtype))
+            elif info is not None and info.origin is not None:
+                self.cuts.append((*info.origin, nid, i))  # drawn once every op is a node
+                continue
             elif edge is not None:
                 src = self.leaf_from_tensor(edge[0], info, path)
                 inputs.append((i, src, 0, edge[0].shape, edge[0].dtype))
@@ -216,20 +279,30 @@ class _GraphBuilder:
                 self.consumers[src].append(path)
         grads = getattr(node, "grad_outputs", None)
         grad = grads[0] if grads else None
+        extra = {"anomaly": getattr(node, "anomaly", None), **self.forward_stats(node)}
+        if node.module is not None:
+            # Module.__call__ makes a new (path, type) entry per call, shared by the
+            # ops of that call: its identity tells the calls of a module apart.
+            key = id(node.module)
+            if key not in self.calls:
+                self.calls[key] = self.counted(("call", path))
+            extra["call"] = self.calls[key]
+        if node.name == "GetItem" and inputs and hasattr(node, "index"):
+            source = self.graph.nodes[inputs[0][1]]
+            extra["detail"] = f"{source['name'] or ''}[{index_text(node.index)}]"
         out_shapes = tuple(tuple(s) for s, _ in node.out_meta)
         jacobians = tuple(
             (o, i, out_shapes[o], tuple(node.in_shapes[i]))
             for o in range(node.n_outputs)
             for i, edge in enumerate(node.next_edges) if edge is not None
         )
-        self.graph.add_node(
-            nid, kind="op", op=node.name, name=None, shape=out_shapes[0], shapes=out_shapes,
+        self.graph.add_node(nid, **node_data(
+            "op", op=node.name, shape=out_shapes[0], shapes=out_shapes,
             dtype=_dtype_name(node.out_meta[0][1]), module=path, module_type=mtype,
             requires_grad=True, saved_bytes=int(node.saved_nbytes),
             in_shapes=tuple(tuple(s) for s in node.in_shapes), jacobians=jacobians,
             grad_shape=None if grad is None else tuple(grad.shape),
-            grad_norm=None if grad is None else _norm(grad), is_root=False,
-        )
+            grad_norm=None if grad is None else _norm(grad), **extra))
         for i, src, out_nr, shape, dtype in inputs:
             if self.graph.has_edge(src, nid):
                 self.graph.edges[src, nid]["input_nrs"] += (i,)
@@ -238,7 +311,46 @@ class _GraphBuilder:
                                     output_nr=out_nr, input_nrs=(i,))
 
 
-def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
+NODE_DEFAULTS = {
+    "op": None, "name": None, "shape": None, "shapes": (), "dtype": None, "module": None,
+    "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
+    "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
+    "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
+    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
+}
+STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
+
+
+def array_stats(a) -> dict:
+    """Forward statistics of an output array: fraction of exact zeros (dead units after a
+    ReLU), fraction of NaN/±inf, and mean and standard deviation of the finite values."""
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind not in "fc":
+        return {}
+    finite = np.isfinite(a)
+    n_finite = int(np.count_nonzero(finite))
+    values = a[finite] if n_finite < a.size else a
+    with np.errstate(all="ignore"):
+        mean = float(np.mean(values, dtype=np.float64)) if n_finite else float("nan")
+        std = float(np.std(values, dtype=np.float64)) if n_finite else float("nan")
+    return {"zero_frac": float(np.count_nonzero(a == 0)) / a.size,
+            "nonfinite_frac": 1.0 - n_finite / a.size, "mean": mean, "std": std}
+
+
+def node_data(kind: str, **overrides) -> dict:
+    """The attributes of one graph node of `kind`: `NODE_DEFAULTS` with `overrides`.
+
+    Every node of every view (`to_networkx`, and the module and placeholder nodes
+    of ``viz.collapse``) is built here, so all of them carry the whole schema
+    documented in `to_networkx`.
+    """
+    unknown = overrides.keys() - NODE_DEFAULTS.keys()
+    if unknown:  # a typo would silently add an attribute no view reads
+        raise TypeError(f"node_data: unknown node attribute(s) {sorted(unknown)}")
+    return {"kind": kind, **NODE_DEFAULTS, **overrides}
+
+
+def to_networkx(root, backward: bool = False, params=None, stats: bool = False) -> nx.DiGraph:
     """The graph that produced `root` (a Tensor, or several) as a ``networkx.DiGraph``.
 
     One node per op and per leaf tensor; an edge ``u -> v`` means that v consumed
@@ -273,10 +385,51 @@ def to_networkx(root, backward: bool = False, params=None) -> nx.DiGraph:
     the parameters their dotted names; with the model, ``G.graph["module_types"]``
     also maps every module path to its class (for modules that ran no op
     themselves, such as a Sequential).
+
+    Debugging attributes (see docs/visualization.md, "Debugging with pictures"):
+
+    - ``zero_frac``, ``nonfinite_frac``, ``mean``, ``std``: forward statistics of
+      an op's output, recorded inside ``gg.record_stats()``; with ``stats=True``
+      also taken from outputs the op saved for backward; else None
+    - ``anomaly``: the message of ``gg.detect_anomaly()`` at the op it stopped at
+    - ``missing_grad``: a parameter of `params` that received no gradient in a
+      backward that reached others; one outside the graph is added as a node
+      of its own (a "ghost", no edges); ``G.graph["missing_grads"]`` lists them
+    - ``call``: which call of its module made the op (0, 1...: a module applied
+      in a loop); ``detail``: ``"xs[3]"`` for an indexing op
+    - ``failed``: the error of the module a forward failed in (see `failure_graph`)
     """
-    graph = _GraphBuilder(as_roots(root), parameter_names(params)).build()
+    graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
+    _mark_missing_grads(graph, params)
     return backward_view(graph) if backward else graph
+
+
+def _named_parameters(params) -> list:
+    if params is None:
+        return []
+    items = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
+    return [(str(n), t) for n, t in items if isinstance(t, Tensor)]
+
+
+def _mark_missing_grads(graph: nx.DiGraph, params) -> None:
+    """Flag the parameters that got no gradient once a backward reached any of them."""
+    named = [(n, t) for n, t in _named_parameters(params) if t.requires_grad]
+    missing = []
+    if named and any(t.grad is not None for _, t in named):
+        for name, t in named:
+            if t.grad is not None:
+                continue
+            missing.append(name)
+            if name in graph:
+                graph.nodes[name]["missing_grad"] = True
+            else:  # never used on the way to the root: a ghost in its module's cluster
+                graph.add_node(name, **node_data(
+                    "parameter", name=name, shape=tuple(t.shape), shapes=(tuple(t.shape),),
+                    dtype=_dtype_name(t.dtype), module=name.rpartition(".")[0] or None,
+                    requires_grad=True, missing_grad=True))
+                graph.graph["order"].append(name)
+    graph.graph["missing_grads"] = missing
 
 
 def backward_view(graph: nx.DiGraph) -> nx.DiGraph:
@@ -292,6 +445,6 @@ def backward_view(graph: nx.DiGraph) -> nx.DiGraph:
         data["op"] = f"{data['op']}Backward" if data["kind"] == "op" else "AccumulateGrad"
         view.add_node(n, **data)
     for u, v, data in graph.edges(data=True):
-        if u in view and v in view:
+        if u in view and v in view and not data.get("detached"):  # no gradient crosses a cut
             view.add_edge(v, u, **data)
     return view

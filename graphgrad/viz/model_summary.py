@@ -17,6 +17,7 @@ import numpy as np
 from graphgrad.autograd import enable_grad
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.viz.collapse import within
+from graphgrad.viz.failure import failure_graph, failure_of
 from graphgrad.viz.graph import to_networkx
 from graphgrad.viz.text import bytes_str, format_table, shape_str
 
@@ -33,13 +34,14 @@ class SummaryRow:
     params: int
     saved_bytes: int
     shared_with: str = ""  # the first path of a module listed again (its params count there)
+    status: str = "ok"  # "failed": the forward raised here; "not run": after a failure
 
 
 class Summary:
     """The result of `summary`: ``rows`` and totals; ``str()`` is the table."""
 
     def __init__(self, rows, total_params, trainable_params, param_bytes, saved_bytes,
-                 input_shapes, output_shapes):
+                 input_shapes, output_shapes, error=None):
         self.rows: list[SummaryRow] = rows
         self.total_params: int = total_params
         self.trainable_params: int = trainable_params
@@ -47,12 +49,21 @@ class Summary:
         self.saved_bytes: int = saved_bytes
         self.input_shapes: tuple = input_shapes
         self.output_shapes: tuple = output_shapes
+        #: ``"model.4: Linear: ValueError: ..."`` when the forward failed, else None
+        self.error: str | None = error
+
+    @property
+    def failed(self) -> SummaryRow | None:
+        """The row of the module the forward failed in (None if it ran through)."""
+        return next((r for r in self.rows if r.status == "failed"), None)
 
     def __str__(self) -> str:
+        marks = {"ok": "", "failed": "  <-- FAILED", "not run": "  (not run)"}
         body = [[r.path or "(model)",
                  r.type + (f" (shared with {r.shared_with})" if r.shared_with else ""),
                  ", ".join(shape_str(s) for s in r.output_shapes) or "-",
-                 f"{r.params:,}", bytes_str(r.saved_bytes) if r.saved_bytes else "0"]
+                 f"{r.params:,}", (bytes_str(r.saved_bytes) if r.saved_bytes else "0")
+                 + marks[r.status]]
                 for r in self.rows]
         footer = [
             f"Input shape: {', '.join(shape_str(s) for s in self.input_shapes)}    "
@@ -64,7 +75,21 @@ class Summary:
             f"{bytes_str(self.saved_bytes)}",
         ]
         headers = ["Layer (path)", "Type", "Output shape", "Params", "Saved"]
-        return format_table(headers, body, right=(3, 4), footer=footer)
+        if self.error:
+            footer[0] = f"FAILED in {self.error}"
+        return format_table(headers, body, right=(3,), footer=footer)
+
+    def _repr_html_(self) -> str:
+        """The table for notebooks, the failing module's row in red."""
+        import html
+
+        rows = []
+        for line, row in zip(str(self).splitlines()[2:], self.rows):
+            style = ' style="color:#c00000;font-weight:bold"' if row.status == "failed" else ""
+            rows.append(f"<div{style}>{html.escape(line)}</div>")
+        head = "\n".join(html.escape(x) for x in str(self).splitlines()[:2])
+        tail = "\n".join(html.escape(x) for x in str(self).splitlines()[2 + len(self.rows):])
+        return (f'<pre style="line-height:1.2">{head}\n{"".join(rows)}{tail}</pre>')
 
     __repr__ = __str__
 
@@ -97,15 +122,29 @@ def summary(model, example_input) -> Summary:
     forward pass (the activation memory a training step keeps alive).  The
     model runs in its current mode: call ``model.eval()`` first to see
     inference behaviour (dropout off, batch-norm running statistics).
+
+    If the forward raises inside a module, the table shows what ran: rows up to
+    the failing module, that row marked ``<-- FAILED`` (red in a notebook,
+    ``status="failed"``), later modules ``(not run)``, and the error under the
+    table (``Summary.error``); nothing is raised.
     """
     if not hasattr(model, "named_modules") or not hasattr(model, "named_parameters"):
         raise TypeError(f"summary: model must be a graphgrad Module, got "
                         f"{type(model).__name__}; for a plain tensor graph use gg.to_dot(output)")
     args, _ = _inputs(example_input)
-    with enable_grad():
-        output = model(*args)
-    outputs = output if isinstance(output, (tuple, list)) else (output,)
-    graph = to_networkx(outputs, params=model)
+    failure = None
+    try:
+        with enable_grad():
+            output = model(*args)
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise  # not inside a module: nothing partial to show
+        graph = failure_graph(exc, params=model)
+        outputs = ()
+    else:
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        graph = to_networkx(outputs, params=model)
     params = list(model.named_parameters())
     own_params: dict[str, int] = {}
     for name, p in params:
@@ -113,10 +152,17 @@ def summary(model, example_input) -> Summary:
         own_params[owner] = own_params.get(owner, 0) + p.data.size
     first_path: dict[int, str] = {}
     rows = []
+    failed_path = failure[2] if failure else None
     for path, module in model.named_modules(remove_duplicate=False):
         first = first_path.setdefault(id(module), path)
         members = [n for n, d in graph.nodes(data=True)
                    if d["kind"] == "op" and within(d["module"], path)]
+        status = "ok"
+        if failure is not None:
+            if path == failed_path:
+                status = "failed"
+            elif not members and not within(failed_path, path):
+                status = "not run"
         rows.append(SummaryRow(
             path=path, type=type(module).__name__,
             output_shapes=_output_shapes(graph, members),
@@ -124,6 +170,7 @@ def summary(model, example_input) -> Summary:
             saved_bytes=sum(graph.nodes[n]["saved_bytes"] for n in members
                             if graph.nodes[n]["module"] == path),
             shared_with="" if first == path else first,
+            status=status,
         ))
     inputs = [x for a in args for x in (a.values() if isinstance(a, dict) else (a,))]
     ops = [d for _, d in graph.nodes(data=True) if d["kind"] == "op"]
@@ -135,6 +182,7 @@ def summary(model, example_input) -> Summary:
         saved_bytes=int(sum(d["saved_bytes"] for d in ops)),
         input_shapes=tuple(x.shape for x in inputs),
         output_shapes=tuple(np.shape(o.data) for o in outputs),
+        error=f"{failure[0]}: {failure[1]}" if failure else None,
     )
 
 

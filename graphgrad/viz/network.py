@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import graphviz
 
-from graphgrad.viz.dot import FONT, STYLES, _label, _node_finisher
+from graphgrad.viz.style import FONT, STYLES, label, node_finisher
 from graphgrad.viz.text import shape_str
 
 _LOSS = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f8d0d0"}
@@ -51,7 +51,7 @@ def network_to_dot(net, example_inputs=None) -> graphviz.Digraph:
     dot.attr("graph", rankdir="TB", fontname=FONT, fontsize="10")
     dot.attr("node", fontname=FONT, fontsize="10")
     dot.attr("edge", fontname=FONT, fontsize="9", color="#555555")
-    finish = _node_finisher()
+    finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(graph.nodes)}
     shared_boxes: dict[tuple, str] = {}  # the uses of one shared layer -> its box id
     for n, data in graph.nodes(data=True):
@@ -75,7 +75,7 @@ def network_to_dot(net, example_inputs=None) -> graphviz.Digraph:
                 if uses not in shared_boxes:
                     shared_boxes[uses] = f"s{len(shared_boxes)}"
                     box = dict(STYLES["parameter"])
-                    box["label"] = _label([f"{data['type']} shared by {', '.join(uses)}"]
+                    box["label"] = label([f"{data['type']} shared by {', '.join(uses)}"]
                                           + _param_lines(data))
                     info = dict(data, kind="shared_layer", uses=list(uses))
                     dot.node(shared_boxes[uses], **finish(info, shared_boxes[uses], box))
@@ -83,7 +83,7 @@ def network_to_dot(net, example_inputs=None) -> graphviz.Digraph:
                 lines += _param_lines(data)
             if data["is_output"] and shape is not None:
                 lines.append("out " + _shapes(shape))
-        attrs["label"] = _label(lines)
+        attrs["label"] = label(lines)
         if data.get("is_output"):
             attrs["penwidth"] = "2"
         dot.node(names[n], **finish(data, n, attrs))

@@ -75,7 +75,9 @@ def render(root, path, format=None, **to_dot_options) -> Path:
         done = subprocess.run([exe, f"-T{format}", str(source)], stdout=picture,
                               stderr=subprocess.PIPE, check=False)
         if done.returncode != 0:
-            stderr = done.stderr.decode(errors="replace").strip()
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            stderr = "\n".join(lines[:5] + ([f"... ({len(lines) - 5} more lines)"]
+                                             if len(lines) > 5 else []))
             raise RuntimeError(f"render: `dot -T{format}` failed on {source} (exit code "
                                f"{done.returncode}): {stderr}")
     return out

@@ -113,7 +113,7 @@ def test_views_that_stay_unchanged_backpropagate_normally():
 
 def test_in_place_on_requires_grad_tensor_refused_outside_no_grad():
     x = leaf([1.0])
-    with pytest.raises(RuntimeError, match="add_: in-place change"):
+    with pytest.raises(RuntimeError, match="add_: a leaf tensor that requires grad"):
         x.add_(1)
     with gg.no_grad():
         x.add_(1)

@@ -12,9 +12,9 @@ import pytest
 
 import graphgrad as gg
 from graphgrad.cli import main
+from graphgrad.cli.demo import DEMO_CONFIG
 from graphgrad.config import ConfigError, build_run, from_file, load_config
 from graphgrad.data import HardExampleSampler, StratifiedSampler
-from graphgrad.cli.demo import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,6 +198,8 @@ def test_network_samplers_and_ready_made_splits(workdir):
     ("val_fraction = 0.25", "val_fraction = 0.0", r"monitor = 'val_loss' needs validation"),
     ('{ type = "random_flip" },', '{ type = "random_flip", p = 2.0 },',
      r"\[data.transforms\[1\]\] random_flip: RandomFlip: p must be in \[0, 1\]"),
+    ("in_features = 16, out_features = 8", "in_features = 16, out_features = 4.5",
+     r"\[model.layers\[1\]\] linear: Linear: out_features must be an integer >= 1, got 4.5"),
     ("[loss]\n", "[babysit]\nn_overfitt = 5\n\n[loss]\n",
      r"\[babysit\]: unknown key\(s\) \['n_overfitt'\]; valid keys: \[.*'n_overfit'"),
 ])

@@ -120,7 +120,7 @@ def test_linear_computes_x_at_w_plus_b_with_w_in_by_out():
 def test_linear_shape_error_names_the_layer_and_shapes():
     with pytest.raises(ValueError, match=r"Linear: .*in_features=4.*shape \(5, 3\)"):
         layers.Linear(4, 2)(_f64((5, 3)))
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         layers.Linear(0, 2)
 
 
@@ -309,3 +309,17 @@ def test_a_network_of_built_in_layers_trains_a_step():
         for p in net.parameters():
             p.add_(p.grad, alpha=-0.1)
     assert float((net(x) ** 2).mean().item()) != float(loss.item())
+
+
+@pytest.mark.parametrize("build, what", [
+    (lambda: gg.layers.Linear(3, 4.5), "Linear: out_features must be an integer >= 1, got 4.5"),
+    (lambda: gg.layers.Linear(3.0, 4), "Linear: in_features must be an integer >= 1, got 3.0"),
+    (lambda: gg.layers.Linear(3, True), "Linear: out_features must be an integer"),
+    (lambda: gg.layers.RBF(3, 2, num_centres=2.5), "RBF: num_centres must be an integer"),
+    (lambda: gg.layers.BatchNorm(4.5), "BatchNorm: num_features must be an integer"),
+])
+def test_layer_sizes_must_be_integers(build, what):
+    # issue 12: Linear(3, 4.5) silently built a (3, 4) layer
+    with pytest.raises(TypeError, match=what):
+        build()
+    assert gg.layers.Linear(np.int64(3), 4).weight.shape == (3, 4)

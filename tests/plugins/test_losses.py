@@ -441,3 +441,11 @@ def test_hierarchical_softmax_errors():
         gg.losses.HierarchicalSoftmax(3, 1)
     with pytest.raises(ValueError, match="reduction"):
         gg.losses.HierarchicalSoftmax(3, 5, reduction="max")
+
+
+@pytest.mark.parametrize("loss", [gg.losses.CrossEntropy(), gg.losses.NLL()])
+def test_float_class_labels_are_refused_with_the_fix(loss):
+    logits = gg.tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match=r"class indices must be integers; got float64 labels "
+                                        r"of shape \(3,\) .*use labels\.astype\(int\)"):
+        loss(logits, np.array([0.0, 1.0, 2.0]))

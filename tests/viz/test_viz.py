@@ -183,7 +183,7 @@ def test_deep_chain_does_not_recurse_and_max_nodes_elides():
     assert g.number_of_nodes() == 3001
     dot = gg.to_dot(y, max_nodes=20)
     body = dot.source
-    assert drawn_nodes(body) == 20  # 19 nodes nearest the output + the placeholder
+    assert drawn_nodes(body) == 20  # 6 nodes at the input end, 13 at the output, the placeholder
     assert "2982 more nodes" in body
     assert "3001 nodes &gt; max_nodes=20" in body or "3001 nodes > max_nodes=20" in body
 
@@ -244,11 +244,14 @@ def test_max_nodes_collapses_modules_and_says_so():
     y = model(x)
     full = gg.to_networkx(y)
     assert full.number_of_nodes() == 1 + 6 * 4  # x + per layer W, b, MatMul, Add
-    src = gg.to_dot(y, max_nodes=10).source
+    src = gg.to_dot(y, max_nodes=10, fold=False).source
     assert "25 nodes &gt; max_nodes=10" in src or "25 nodes > max_nodes=10" in src
     assert "modules collapsed below depth 0" in src
     assert src.count("shape=box3d") == 6
     assert drawn_nodes(src) == 7
+    folded = gg.to_dot(y, max_nodes=10).source  # six identical layers: one node "× 6"
+    assert folded.count("shape=box3d") == 1 and "0–5: Linear × 6" in folded
+    assert drawn_nodes(folded) == 2
 
 
 def test_backward_dot_shows_jacobian_shapes():
@@ -455,7 +458,7 @@ def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path)
     referenced = [rel for page in ("visualization.md", "networks.md")
                   for rel in re.findall(r"\]\((img/[^)]+\.svg)\)",
                                         (ROOT / "docs" / page).read_text(encoding="utf-8"))]
-    assert len(referenced) == 7
+    assert len(referenced) == 14
     for rel in referenced:
         assert (ROOT / "docs" / rel).is_file(), rel
     need_dot()

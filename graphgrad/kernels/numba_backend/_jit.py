@@ -32,12 +32,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-#: Elementwise kernels: FMA contraction, reciprocal and approximate-function
-#: rewrites, signed zeros may flip.  No ``reassoc``: reassociation let LLVM fold
-#: the two-constant ln 2 range reduction of exp back into one constant (5 ulp).
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn"})
-#: Reductions add ``reassoc`` so sums vectorise into lane-wise partial sums
-#: (accumulated in float64, so the reordering costs no accuracy).
+#: Every kernel: FMA contraction and approximate-function rewrites, signed
+#: zeros may flip.  No ``reassoc``: reassociation let LLVM fold the two-constant
+#: ln 2 range reduction of exp back into one constant (5 ulp) and
+#: ``(x − max) − lse`` into ``x − (max + lse)`` (log-softmax off by 2e-4 at
+#: logits of 1e4).  No ``arcp``: ``x / s`` as ``x · (1/s)`` overflows when s is
+#: a denormal (1e-40 / 1e-40 gave inf, 0 / 1e-40 NaN).
+FASTMATH = frozenset({"nsz", "contract", "afn"})
+#: Pure accumulation loops (a sum or a dot product is their only float
+#: operation) add ``reassoc`` so they vectorise into lane-wise partial sums,
+#: accumulated in float64, so the reordering costs no accuracy.  Nothing else
+#: gets it: tests/kernels/test_edge_values.py checks both facts.
 REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 
 #: Numba threads for the kernels: off (measured above).
@@ -76,9 +81,10 @@ def lazy_module(name: str):
 def kernel(fn=None, *, reduction: bool = False, inline: bool = False):
     """Decorate a loop as a lazily compiled, disk-cached Numba kernel.
 
-    ``reduction=True`` adds ``reassoc`` to the fastmath flags (for loops that
-    sum).  ``inline=True`` inlines a small helper into its callers in Numba's
-    IR, before LLVM: a helper that itself calls a helper is otherwise left as
+    ``reduction=True`` adds ``reassoc`` to the fastmath flags: only for a
+    loop whose one float operation is an accumulation (see ``reduce.py``).
+    ``inline=True`` inlines a small helper into its callers in Numba's IR,
+    before LLVM: a helper that itself calls a helper is otherwise left as
     a call, and the caller's loop does not vectorise.  No signatures are
     given, so nothing compiles until the first call.
     """

@@ -70,8 +70,8 @@ def _backward(op, g, s, slope, zero, one):
         return g * (one - s * s)
     if op == SIGMOID_BACKWARD:  # s = y = σ(x)
         return g * s * (one - s)
-    if op == RELU_BACKWARD:  # s = y = relu x
-        return g if s > zero else zero
+    if op == RELU_BACKWARD:  # s = y = relu x; a NaN y passes g (as PyTorch)
+        return zero if s <= zero else g
     return g if s > zero else g * slope  # LEAKY_RELU_BACKWARD, s = x
 
 

@@ -47,7 +47,9 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay):
     t = param.dtype.type
     lr_, b1, b2, eps_, wd = t(lr), t(beta1), t(beta2), t(eps), t(weight_decay)
     a1, a2 = t(1.0 - beta1), t(1.0 - beta2)
-    c1, c2 = t(1.0 - beta1**step), t(1.0 - beta2**step)
+    # Reciprocals of the bias corrections, taken once (no ``arcp`` flag does it
+    # for us): both are ≥ 1 − β, far from the denormals where 1/c overflows.
+    ic1, ic2 = t(1.0 / (1.0 - beta1**step)), t(1.0 / (1.0 - beta2**step))
     for i in range(param.size):
         p = param[i]
         d = grad[i]
@@ -57,7 +59,7 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay):
         vi = v[i] * b2 + a2 * d * d
         m[i] = mi
         v[i] = vi
-        param[i] = p - lr_ * (mi / c1) / (math.sqrt(vi / c2) + eps_)
+        param[i] = p - lr_ * (mi * ic1) / (math.sqrt(vi * ic2) + eps_)
 
 
 @kernel

@@ -7,10 +7,18 @@ after it.  ``m == 1`` (the block is trailing, e.g. a row sum) gets an
 ``_inner`` loop that keeps the accumulator in a register; ``m > 1`` gets a
 ``_middle`` loop that sweeps whole rows of ``m`` (vectorised along ``j``).
 
-Sums accumulate in float64, whatever the input dtype: the loops are compiled
-with ``reassoc`` so LLVM splits them into vector lanes, and float64 partial
-sums make that reordering harmless (more accurate than NumPy's float32
-pairwise sum).
+Sums accumulate in float64, whatever the input dtype.  Only a loop whose one
+floating-point operation is the accumulation is compiled with ``reassoc``
+(``total``, ``dot``, ``sum_inner``, ``var_inner``): LLVM splits it into vector
+lanes, and float64 partial sums make that reordering harmless (more accurate
+than NumPy's float32 pairwise sum; tests/kernels/test_edge_values.py checks
+it on offset data).  A loop that also subtracts a shift or evaluates ``exp``
+must not have it: reassociation folds ``(x − c) − l`` into ``x − (c + l)``
+(catastrophic at |x| ≈ 10^4) and the two-constant range reduction of ``exp``
+into one constant.  Such loops call ``total``/``dot`` instead; a flag belongs
+to the instructions of the function compiled with it, so it stays inside the
+helper even where LLVM inlines the call.  The ``_middle`` loops sum lane-wise
+along ``j`` and vectorise without it.
 
 max and min are not here: LLVM vectorises a max-reduction only under
 ``nnan``, which the fastmath policy excludes, and NumPy's SIMD max is 5x faster
@@ -30,6 +38,24 @@ from graphgrad.kernels.numba_backend.loops.approx import exp
 
 
 @kernel(reduction=True)
+def total(v):
+    """Σ_k v[k] in float64 (a 1-D array; ``reassoc``: the add is its only float op)."""
+    s = 0.0
+    for k in range(v.size):
+        s += v[k]
+    return s
+
+
+@kernel(reduction=True)
+def dot(a, b):
+    """Σ_k a[k]·b[k] in float64 (1-D arrays of one length; ``reassoc`` as ``total``)."""
+    s = 0.0
+    for k in range(a.size):
+        s += a[k] * b[k]
+    return s
+
+
+@kernel
 def row_max(x, i):
     """max_k x[i, k], NaN-propagating (a scalar loop: short rows only, see logsumexp)."""
     c = x[i, 0]
@@ -50,7 +76,7 @@ def sum_inner(x, out, count):
         out[i] = acc / count
 
 
-@kernel(reduction=True)
+@kernel
 def sum_middle(x, out, count):
     """out[i, j] = Σ_k x[i, k, j] / count."""
     p, n, m = x.shape
@@ -80,7 +106,7 @@ def var_inner(x, out, ddof):
         out[i] = q / (n - ddof)
 
 
-@kernel(reduction=True)
+@kernel
 def var_middle(x, out, ddof):
     """out[i, j] = Σ_k (x[i, k, j] − x̄_ij)² / (n − ddof), two passes in float64."""
     p, n, m = x.shape
@@ -102,30 +128,32 @@ def var_middle(x, out, ddof):
             out[i, j] = q[j] / (n - ddof)
 
 
-@kernel(reduction=True)
+@kernel
 def logsumexp_inner(x, out, row_maxima):
     """out[i] = ln Σ_k e^(x[i, k] − c_i) + c_i with c_i = max_k x[i, k] (0 if not finite).
 
     `row_maxima` holds the c_i when the caller computed them (NumPy, for long
-    rows), or is empty and they are computed here.
+    rows), or is empty and they are computed here.  The exponentials go to a
+    row buffer summed by ``total`` (no ``reassoc`` here, see the module doc).
     """
     p, n = x.shape
     zero = x.dtype.type(0)
+    e = np.empty(n, x.dtype)
     for i in range(p):
         c = row_maxima[i] if row_maxima.size else row_max(x, i)
         c = c if abs(c) < math.inf else zero
-        s = 0.0
         for k in range(n):
-            s += exp(x[i, k] - c)
-        out[i] = math.log(s) + c
+            e[k] = exp(x[i, k] - c)
+        out[i] = math.log(total(e)) + c
 
 
-@kernel(reduction=True)
+@kernel
 def logsumexp_middle(x, out):
     """out[i, j] = ln Σ_k e^(x[i, k, j] − c_ij) + c_ij, the shift as in logsumexp_inner."""
     p, n, m = x.shape
     zero = x.dtype.type(0)
     c = np.empty(m, x.dtype)
+    e = np.empty(m, x.dtype)
     s = np.empty(m)
     for i in range(p):
         for j in range(m):
@@ -138,7 +166,10 @@ def logsumexp_middle(x, out):
             c[j] = c[j] if abs(c[j]) < math.inf else zero
             s[j] = 0.0
         for k in range(n):
+            xk = x[i, k]
+            for j in range(m):  # two simple loops vectorise better than one fused
+                e[j] = exp(xk[j] - c[j])
             for j in range(m):
-                s[j] += exp(x[i, k, j] - c[j])
+                s[j] += e[j]
         for j in range(m):
             out[i, j] = math.log(s[j]) + c[j]

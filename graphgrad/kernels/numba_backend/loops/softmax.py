@@ -4,6 +4,9 @@ All loops work on rows of a C-contiguous 2-D view ``(rows, n)``: the wrapper
 moves the softmax axis last.  Each row is shifted by its max (so ±1000 does
 not overflow), exponentiated once with the vectorisable ``approx.exp`` and
 summed in float64; NaN and ±inf rows give what the NumPy reference gives.
+No loop here has ``reassoc``: the sums go through ``total``/``dot`` (see
+``reduce.py``), so ``(x − max) − lse`` and ``exp``'s range reduction are
+evaluated as written.
 ``row_maxima`` is either empty (short rows: the max is a scalar loop here) or
 the maxima computed by NumPy's SIMD max (long rows, where that loop is slow).
 
@@ -16,66 +19,56 @@ import math
 
 from graphgrad.kernels.numba_backend._jit import kernel
 from graphgrad.kernels.numba_backend.loops.approx import exp
-from graphgrad.kernels.numba_backend.loops.reduce import row_max
+from graphgrad.kernels.numba_backend.loops.reduce import dot, row_max, total
 
 
-@kernel(reduction=True)
+@kernel
 def softmax_rows(x, out, row_maxima):
     """out[i] = e^(x[i] − max) / Σ e^(x[i] − max)."""
     t = x.dtype.type
     for i in range(x.shape[0]):
         c = row_maxima[i] if row_maxima.size else row_max(x, i)
-        s = 0.0
         for k in range(x.shape[1]):
-            e = exp(x[i, k] - c)
-            out[i, k] = e
-            s += e
-        inv = t(1.0 / s)
+            out[i, k] = exp(x[i, k] - c)
+        inv = t(1.0 / total(out[i]))
         for k in range(x.shape[1]):
             out[i, k] = out[i, k] * inv
 
 
-@kernel(reduction=True)
+@kernel
 def log_softmax_rows(x, out, row_maxima):
     """out[i] = (x[i] − max) − ln Σ e^(x[i] − max)."""
     t = x.dtype.type
     for i in range(x.shape[0]):
         c = row_maxima[i] if row_maxima.size else row_max(x, i)
-        s = 0.0
-        for k in range(x.shape[1]):
-            s += exp(x[i, k] - c)
-        lg = t(math.log(s))
+        for k in range(x.shape[1]):  # out holds e^(x − c) until the last loop
+            out[i, k] = exp(x[i, k] - c)
+        lg = t(math.log(total(out[i])))
         for k in range(x.shape[1]):
             out[i, k] = (x[i, k] - c) - lg
 
 
-@kernel(reduction=True)
+@kernel
 def softmax_backward_rows(g, y, out):
     """out[i] = y[i] · (g[i] − Σ_k g[i, k]·y[i, k])."""
     t = g.dtype.type
     for i in range(g.shape[0]):
-        d = 0.0
-        for k in range(g.shape[1]):
-            d += g[i, k] * y[i, k]
-        dt = t(d)
+        dt = t(dot(g[i], y[i]))
         for k in range(g.shape[1]):
             out[i, k] = y[i, k] * (g[i, k] - dt)
 
 
-@kernel(reduction=True)
+@kernel
 def log_softmax_backward_rows(g, y, out):
     """out[i] = g[i] − e^y[i] · Σ_k g[i, k]."""
     t = g.dtype.type
     for i in range(g.shape[0]):
-        s = 0.0
-        for k in range(g.shape[1]):
-            s += g[i, k]
-        st = t(s)
+        st = t(total(g[i]))
         for k in range(g.shape[1]):
             out[i, k] = g[i, k] - exp(y[i, k]) * st
 
 
-@kernel(reduction=True)
+@kernel
 def softmax_cross_entropy(z, labels, loss, probs, row_maxima):
     """loss[i] = ln Σ e^z[i] − z[i, labels[i]], probs[i] = softmax(z[i]).
 
@@ -88,11 +81,9 @@ def softmax_cross_entropy(z, labels, loss, probs, row_maxima):
         if label < 0 or label >= c:
             return i
         shift = row_maxima[i] if row_maxima.size else row_max(z, i)
-        s = 0.0
         for k in range(c):
-            e = exp(z[i, k] - shift)
-            probs[i, k] = e
-            s += e
+            probs[i, k] = exp(z[i, k] - shift)
+        s = total(probs[i])
         inv = t(1.0 / s)
         for k in range(c):
             probs[i, k] = probs[i, k] * inv
