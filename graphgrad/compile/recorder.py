@@ -15,7 +15,9 @@ nothing):
   one :class:`Segment` event each, replayed by calling the method again, so
   learning rates, step counters and state are read live at every replay;
 * ``Tensor.item``/``tolist``/``float()``/``bool()`` -> a problem: a value read
-  into Python during the step makes the step unreplayable.
+  into Python during the step makes the step unreplayable;
+* ``x -= y`` and the other in-place operators without a graph -> a kernel
+  call; ``copy_``/``fill_``/``add_``/``x[...] = v`` -> a problem (NumPy writes).
 
 Arrays are identified by object identity; the recorder keeps every array it
 saw alive, so an ``id`` is never reused during a recording.
@@ -203,6 +205,11 @@ class Recorder:
             original = vars(cls)[attr]
             saved["methods"].append((cls, attr, original))
             setattr(cls, attr, _segment_wrapper(self, original, label))
+        for attr, wrap in (("_arith_", _recording_arith), ("_inplace", _recording_inplace)):
+            original = vars(Tensor).get(attr)
+            if original is not None:
+                saved["methods"].append((Tensor, attr, original))
+                setattr(Tensor, attr, wrap(self, original))
         for attr in ("item", "tolist", "__float__", "__int__", "__bool__"):
             original = vars(Tensor).get(attr)
             if original is not None:
@@ -391,6 +398,46 @@ def _segment_wrapper(rec, original, label):
         return out
 
     method.__wrapped__ = original
+    return method
+
+
+def _inplace_ufunc(ufunc, a, b):
+    """a ← ufunc(a, b) in a's memory (``x -= y`` and friends, as a recorded kernel)."""
+    ufunc(a, b, out=a, casting="same_kind")
+
+
+def _recording_arith(rec, original):
+    """``x += y``, ``x -= y``, ``x *= y``, ``x /= y``: without a graph, a recorded kernel."""
+
+    def method(self, what, ufunc, op, other):
+        from graphgrad.autograd.grad_mode import STATE
+
+        graph = STATE.enabled and (self.requires_grad or (
+            isinstance(other, Tensor) and other.requires_grad))
+        if rec.depth or graph:
+            if not rec.depth:
+                rec.problem(f"Tensor {what}", "an in-place change recorded in the graph "
+                            "copies the tensor with NumPy; do it under gg.no_grad() or "
+                            "out of place")
+            return original(self, what, ufunc, op, other)
+        rec.call(f"inplace_{ufunc.__name__}", _inplace_ufunc, ufunc, self.data,
+                 other.data if isinstance(other, Tensor) else other)
+        self._version[0] += 1
+        return self
+
+    return method
+
+
+def _recording_inplace(rec, original):
+    """copy_, fill_, add_, sub_, mul_, x[...] = v: NumPy writes a replay would not repeat."""
+
+    def method(self, what, value):
+        if not rec.depth:
+            rec.problem(f"Tensor.{what}", "changes a tensor's data in place with NumPy, "
+                        "which a replay would not repeat; use x -= y / x += y under "
+                        "gg.no_grad() (recorded), or an optimizer")
+        return original(self, what, value)
+
     return method
 
 

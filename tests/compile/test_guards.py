@@ -219,6 +219,44 @@ def test_value_dependent_control_flow_runs_eager():
         assert "different kernels" in messages[0]
 
 
+def test_a_hand_written_update_is_replayed(backend):
+    def run(compiled):
+        w = gg.tensor(np.ones((3, 2), np.float32), requires_grad=True)
+
+        def step(x):
+            nonlocal w  # `w -= ...` rebinds the name (to the same, updated tensor)
+            w.grad = None
+            loss = (x @ w).tanh().sum()
+            loss.backward()
+            with gg.no_grad():
+                w -= 0.1 * w.grad
+            return loss
+
+        step = gg.compile(step) if compiled else step
+        losses = [float(step(_x(4, 3, seed=i)).data) for i in range(8)]
+        return losses, w.data.copy(), step
+
+    eager, w_eager, _ = run(False)
+    replayed, w_replayed, step = run(True)
+    # relative to the largest loss: a fused tanh may differ from NumPy's by an ulp
+    np.testing.assert_allclose(replayed, eager, rtol=1e-6, atol=1e-6 * np.abs(eager).max())
+    np.testing.assert_allclose(w_replayed, w_eager, rtol=1e-6)
+    assert step.replays == 6
+
+
+def test_fill_inside_the_step_runs_eager_with_a_warning():
+    w = gg.tensor(np.ones(3, np.float32))
+
+    def step(x):
+        w.fill_(float(len(x)))  # a NumPy write the plan could not repeat
+        return (x * w).sum()
+
+    compiled = gg.compile(step)
+    with pytest.warns(CompileWarning, match=r"Tensor.fill_"):
+        outs = [float(compiled(_x(n)).data) for n in (3, 3, 3)]
+    assert compiled.replays == 0 and len(outs) == 3
+
+
 # -------------------------------------------------------------- randomness
 @pytest.mark.parametrize("layer", [lambda: gg.layers.Dropout(0.5),
                                    lambda: gg.layers.NoisyReLU(sigma=0.5)],
