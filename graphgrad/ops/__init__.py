@@ -1,6 +1,7 @@
 """The built-in differentiable ops, one Function class each, and their functions."""
 
 from graphgrad.ops.activations import leaky_relu, relu, sigmoid, softplus, tanh
+from graphgrad.ops.broadcast import broadcast_to, sum_to_shape
 from graphgrad.ops.elementwise import (
     abs,
     add,
@@ -23,12 +24,10 @@ from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
 from graphgrad.ops.reduce import logsumexp, max, mean, min, sum, var
 from graphgrad.ops.shape import (
     astype,
-    broadcast_to,
     concatenate,
     getitem,
     reshape,
     stack,
-    sum_to_shape,
     swapaxes,
     transpose,
 )

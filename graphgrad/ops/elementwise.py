@@ -14,7 +14,8 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, broadcast_shapes, recording, unbroadcast, wrap
+from graphgrad.ops._util import as_tensor, recording, wrap
+from graphgrad.ops.broadcast import broadcast_shapes, sum_to_inputs
 
 
 def _shape(x):
@@ -40,9 +41,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.in_shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None), (unbroadcast(g, sb) if nb else None)
+        return sum_to_inputs(ctx, g, g)
 
 
 class Sub(Function):
@@ -54,9 +53,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.in_shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None), (unbroadcast(-g, sb) if nb else None)
+        return sum_to_inputs(ctx, g, -g if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -71,8 +68,7 @@ class Mul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
-        return (unbroadcast(g * b, sa) if na else None), (unbroadcast(g * a, sb) if nb else None)
+        return sum_to_inputs(ctx, g * b if na else None, g * a if nb else None)
 
 
 class Div(Function):
@@ -87,10 +83,7 @@ class Div(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
-        ga = unbroadcast(g / b, sa) if na else None
-        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
-        return ga, gb
+        return sum_to_inputs(ctx, g / b if na else None, -g * a / (b * b) if nb else None)
 
 
 class Pow(Function):
@@ -106,17 +99,15 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, y = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
-        ga = gb = None
-        if na:
-            ga = unbroadcast(g * b * a ** (b - 1), sa)
+        ga = g * b * a ** (b - 1) if na else None
+        gb = None
         if nb:
             if isinstance(a, Tensor):
                 log_a = log(where(a.data > 0, a, 1.0))
             else:  # a Python scalar base
                 log_a = math.log(a) if a > 0 else 0.0
-            gb = unbroadcast(g * y * log_a, sb)
-        return ga, gb
+            gb = g * y * log_a
+        return sum_to_inputs(ctx, ga, gb)
 
 
 class PowScalar(Function):
@@ -177,12 +168,10 @@ def _values(saved):
 
 def _select_grads(ctx, g, a_wins, tie):
     weight_a = np.asarray(a_wins + 0.5 * tie)
-    sa, sb = ctx.in_shapes
     na, nb = ctx.needs_input_grad
     dtype = g.dtype
-    ga = unbroadcast(g * weight_a.astype(dtype), sa) if na else None
-    gb = unbroadcast(g * (1 - weight_a).astype(dtype), sb) if nb else None
-    return ga, gb
+    return sum_to_inputs(ctx, g * weight_a.astype(dtype) if na else None,
+                         g * (1 - weight_a).astype(dtype) if nb else None)
 
 
 class Where(Function):
@@ -201,10 +190,8 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         _, na, nb = ctx.needs_input_grad
-        _, sa, sb = ctx.in_shapes
-        ga = unbroadcast(where(ctx.cond, g, 0.0), sa) if na else None
-        gb = unbroadcast(where(ctx.cond, 0.0, g), sb) if nb else None
-        return None, ga, gb
+        return sum_to_inputs(ctx, None, where(ctx.cond, g, 0.0) if na else None,
+                             where(ctx.cond, 0.0, g) if nb else None)
 
 
 class Clip(Function):
@@ -230,11 +217,9 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, g):
         nx, nlo, nhi = ctx.needs_input_grad
-        sx, slo, shi = ctx.in_shapes
-        gx = unbroadcast(where(ctx.inside, g, 0.0), sx) if nx else None
-        glo = unbroadcast(where(ctx.below, g, 0.0), slo) if nlo else None
-        ghi = unbroadcast(where(ctx.above, g, 0.0), shi) if nhi else None
-        return gx, glo, ghi
+        return sum_to_inputs(ctx, where(ctx.inside, g, 0.0) if nx else None,
+                             where(ctx.below, g, 0.0) if nlo else None,
+                             where(ctx.above, g, 0.0) if nhi else None)
 
 
 # ------------------------------------------------------------------- unary

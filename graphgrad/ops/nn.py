@@ -5,17 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from graphgrad.autograd.function import Function
-from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor
+from graphgrad.ops._util import as_tensor, normalize_dim, recording, wrap
 from graphgrad.ops.elementwise import exp
-
-
-def _axis(op, axis, ndim):
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
-    return axis % ndim
 
 
 class Softmax(Function):
@@ -23,7 +16,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        axis = _axis("softmax", axis, np.ndim(x))
+        axis = normalize_dim("softmax", axis, np.ndim(x))
         ctx.axis = axis
         y = K.softmax(x, axis)
         ctx.save_for_backward(y)
@@ -62,7 +55,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        axis = _axis("log_softmax", axis, np.ndim(x))
+        axis = normalize_dim("log_softmax", axis, np.ndim(x))
         ctx.axis = axis
         y = K.log_softmax(x, axis)
         ctx.save_for_backward(y)
@@ -71,9 +64,9 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        if is_grad_enabled():  # differentiable form for double backward
+        if recording():  # differentiable form for double backward
             return g - exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
-        return Tensor._wrap(K.log_softmax_backward(g.data, y.data, ctx.axis)), None
+        return wrap(K.log_softmax_backward(g.data, y.data, ctx.axis)), None
 
 
 class SoftmaxCrossEntropy(Function):
@@ -93,12 +86,12 @@ class SoftmaxCrossEntropy(Function):
     def backward(ctx, g):
         logits, probs = ctx.saved_tensors
         labels = ctx.labels
-        if is_grad_enabled():  # differentiable form for double backward
+        if recording():  # differentiable form for double backward
             onehot = np.zeros(logits.shape, dtype=logits.dtype)
             onehot[np.arange(len(labels)), labels] = 1
             return (softmax(logits, axis=-1) - onehot) * g.reshape(-1, 1), None
         grad = K.softmax_cross_entropy_backward(g.data, probs.data, labels)
-        return Tensor._wrap(grad), None
+        return wrap(grad), None
 
 
 def softmax(x, axis=-1) -> Tensor:

@@ -6,34 +6,15 @@ Backward re-inserts the reduced axes and broadcasts the gradient back.
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from graphgrad.autograd.function import Function
-from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, recording, wrap
+from graphgrad.ops._util import as_tensor, normalize_axis, recording, wrap
+from graphgrad.ops.broadcast import broadcast_to
 from graphgrad.ops.elementwise import exp
-from graphgrad.ops.shape import broadcast_to, reshape
-
-
-def normalize_axis(op, axis, ndim):
-    """axis as a sorted tuple of non-negative ints, with an error naming the op."""
-    if axis is None:
-        return tuple(range(ndim))
-    if type(axis) is int and -ndim <= axis < ndim:
-        return (axis % ndim,)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(int(a) % builtins.max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+from graphgrad.ops.shape import reshape
 
 
 def _kept_shape(shape, axes):
@@ -84,10 +65,12 @@ class Mean(Function):
 
 
 class _Extremum(Function):
+    """max or min over axes, picked by the subclass's `kernel`."""
+
     kernel = "max"
 
     @classmethod
-    def _forward(cls, ctx, x, axis, keepdims):
+    def forward(cls, ctx, x, axis, keepdims):
         axes = normalize_axis(cls.kernel, axis, np.ndim(x))
         if x.size == 0:
             raise ValueError(f"{cls.kernel}: the tensor is empty (shape {x.shape})")
@@ -109,19 +92,11 @@ class Max(_Extremum):
 
     kernel = "max"
 
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Max._forward(ctx, x, axis, keepdims)
-
 
 class Min(_Extremum):
     """min over axes;  ∂/∂x = g at the minima (split evenly between ties)."""
 
     kernel = "min"
-
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Min._forward(ctx, x, axis, keepdims)
 
 
 class Var(Function):
@@ -158,7 +133,7 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, g):
         x, y_kept = ctx.saved_tensors
-        if is_grad_enabled():  # create_graph: y must depend on x in the new graph
+        if recording():  # create_graph: y must depend on x in the new graph
             y_kept = LogSumExp.apply(x, ctx.axes, True)
         return _expand(g, ctx) * exp(x - y_kept), None, None
 
