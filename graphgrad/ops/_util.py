@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.autograd.function import Function
 from graphgrad.autograd.grad_mode import STATE
 from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
 
 
 def recording() -> bool:
@@ -69,3 +71,24 @@ def dim_alias(op, axis, dim, default=None):
             raise TypeError(f"{op}: give axis or dim, not both (got axis={axis}, dim={dim})")
         return dim
     return axis
+
+
+class UnaryOp(Function):
+    """y = K.<kernel>(x);  ∂/∂x = derivative(g, x), with the input x saved as a Tensor.
+
+    The base of the elementwise ops whose derivative is a short graphgrad
+    expression: a subclass sets ``kernel`` and ``derivative`` (so backward is
+    differentiable again).
+    """
+
+    kernel = ""
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return getattr(K, cls.kernel)(x)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (x,) = ctx.saved_tensors
+        return cls.derivative(g, x)
