@@ -213,6 +213,6 @@ ELEMENTWISE_UFUNCS = {
 
 KERNELS = {
     **ELEMENTWISE_UFUNCS,
-    **{name: fn for name, fn in list(globals().items())
-       if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", None) == __name__},
+    **{name: fn for name, fn in list(globals().items()) if callable(fn)
+       and not name.startswith("_") and getattr(fn, "__module__", None) == __name__},
 }

@@ -373,10 +373,18 @@ def minimum(a, b) -> Tensor:
     return Minimum.apply(a, b)
 
 
-def where(cond, a, b) -> Tensor:
-    """cond ? a : b (cond is boolean and carries no gradient)."""
+def where(cond, a=None, b=None):
+    """cond ? a : b (cond is boolean and carries no gradient).
+
+    With cond alone: the indices where it is nonzero, a tuple of integer
+    tensors (np.where(cond), torch.where(cond), i.e. nonzero).
+    """
     if isinstance(cond, Tensor):
         cond = cond.data
+    if a is None and b is None:
+        return tuple(wrap(i) for i in np.nonzero(np.atleast_1d(cond)))
+    if a is None or b is None:
+        raise TypeError("where: give both a and b, or neither (for the indices of cond)")
     return Where.apply(cond, a, b)
 
 

@@ -16,8 +16,8 @@ from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 from graphgrad.ops._util import as_tensor, normalize_dim, wrap
-from graphgrad.ops.elementwise import where
 from graphgrad.ops.broadcast import broadcast_to
+from graphgrad.ops.elementwise import where
 from graphgrad.ops.shape import IndexBackward, getitem
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
