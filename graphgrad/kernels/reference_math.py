@@ -33,12 +33,12 @@ def reciprocal(x):
 
 def erf(x):
     """erf x = 2/√π ∫₀ˣ e^(−t²) dt (libm's erf per element; NumPy has no erf)."""
-    return _float_result(_erf_object(x).astype(np.float64), x)
+    return _float_result(np.asarray(_erf_object(x), dtype=np.float64), x)
 
 
 def erfc(x):
     """erfc x = 1 − erf x, without cancellation for large x (libm's erfc)."""
-    return _float_result(_erfc_object(x).astype(np.float64), x)
+    return _float_result(np.asarray(_erfc_object(x), dtype=np.float64), x)
 
 
 def lerp(start, end, weight):

@@ -144,34 +144,33 @@ def _scan(op, cls, x, axis, dim):
     return cls.apply(x, normalize_dim(op, axis, x.ndim))
 
 
-def _unflat0(out, x):
-    """A scan of a 0-d input returns a 0-d result."""
-    x = as_tensor(x)
-    if x.ndim == 0:
+def _unflat0(out, x, axis, dim):
+    """A scan of a 0-d input along an axis is 0-d (PyTorch); with axis=None it is 1-d (NumPy)."""
+    if as_tensor(x).ndim == 0 and (axis is not None or dim is not None):
         return tuple(reshape(o, ()) for o in out) if isinstance(out, tuple) else reshape(out, ())
     return out
 
 
 def cumsum(x, axis=None, dim=None) -> Tensor:
     """Running sum along axis (None: over the flattened tensor, as NumPy)."""
-    return _unflat0(_scan("cumsum", Cumsum, x, axis, dim), x)
+    return _unflat0(_scan("cumsum", Cumsum, x, axis, dim), x, axis, dim)
 
 
 def cumprod(x, axis=None, dim=None) -> Tensor:
     """Running product along axis (zeros get exact gradients)."""
-    return _unflat0(_scan("cumprod", Cumprod, x, axis, dim), x)
+    return _unflat0(_scan("cumprod", Cumprod, x, axis, dim), x, axis, dim)
 
 
 def cummax(x, axis=None, dim=None) -> tuple[Tensor, Tensor]:
     """(running max, index of the latest running max) along axis, as torch.cummax."""
-    return _unflat0(_scan("cummax", Cummax, x, axis, dim), x)
+    return _unflat0(_scan("cummax", Cummax, x, axis, dim), x, axis, dim)
 
 
 def cummin(x, axis=None, dim=None) -> tuple[Tensor, Tensor]:
     """(running min, index of the latest running min) along axis, as torch.cummin."""
-    return _unflat0(_scan("cummin", Cummin, x, axis, dim), x)
+    return _unflat0(_scan("cummin", Cummin, x, axis, dim), x, axis, dim)
 
 
 def logcumsumexp(x, axis=None, dim=None) -> Tensor:
     """ln Σ_{j ≤ i} e^(x_j) along axis, without overflow."""
-    return _unflat0(_scan("logcumsumexp", Logcumsumexp, x, axis, dim), x)
+    return _unflat0(_scan("logcumsumexp", Logcumsumexp, x, axis, dim), x, axis, dim)
