@@ -129,7 +129,9 @@ def check_config(config: dict[str, Any]) -> None:
     if "early_stopping" in config:
         check_keys("early_stopping", config["early_stopping"], accepted_keys(EarlyStopping))
     if "babysit" in config:
-        check_keys("babysit", config["babysit"], accepted_keys(_babysit, _BABYSIT_SUPPLIED))
+        from graphgrad.check.babysitting import babysit
+
+        check_keys("babysit", config["babysit"], accepted_keys(babysit, _BABYSIT_SUPPLIED))
     model = config["model"]
     if not isinstance(model, dict):
         raise ConfigError(f"[model] must be a table, got {model!r}")

@@ -93,6 +93,15 @@ def test_every_old_import_path_still_works_and_names_its_new_home(old):
     assert public and all(getattr(module, k) is getattr(new, k) for k in public)
 
 
+def test_importing_an_old_module_does_not_shadow_the_function_of_the_same_name():
+    code = ("import json, warnings; warnings.simplefilter('ignore')\n"
+            "import graphgrad as gg\n"
+            "import graphgrad.tensor\n"
+            "from graphgrad.tensor import Tensor\n"
+            "print(json.dumps(gg.tensor([1.0, 2.0]).data.tolist()))")
+    assert _in_fresh_python(code) == [1.0, 2.0]
+
+
 def test_the_plugin_guide_imports_still_work():
     # the exact lines 0.1's docs/plugins.md told plugin authors to write
     code = ("import warnings; warnings.simplefilter('ignore')\n"
