@@ -288,7 +288,8 @@ def test_labels_of_wrong_shape(cls):
     z = gg.tensor(np.zeros((3, 4)))
     with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(3,\).*\(2,\)"):
         cls()(z, np.array([0, 1]))
-    with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(N, C\).*\(3, 4, 1\)"):
+    # (N, C, d1) logits take (N, d1) labels, as in PyTorch
+    with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(3, 1\).*\(3, 4, 1\)"):
         cls()(gg.tensor(np.zeros((3, 4, 1))), np.array([0, 1, 2]))
 
 
