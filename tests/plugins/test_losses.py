@@ -288,8 +288,9 @@ def test_labels_of_wrong_shape(cls):
     z = gg.tensor(np.zeros((3, 4)))
     with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(3,\).*\(2,\)"):
         cls()(z, np.array([0, 1]))
-    # (N, C, d1) logits take (N, d1) labels, as in PyTorch
-    with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(3, 1\).*\(3, 4, 1\)"):
+    # cross-entropy and NLL take (N, C, d1) logits with (N, d1) labels, as in PyTorch
+    expected = r"\(3, 1\).*\(3, 4, 1\)" if cls in (CrossEntropy, NLL) else r"\(N, C\).*\(3, 4, 1\)"
+    with pytest.raises(ValueError, match=rf"{cls.__name__}.*{expected}"):
         cls()(gg.tensor(np.zeros((3, 4, 1))), np.array([0, 1, 2]))
 
 
