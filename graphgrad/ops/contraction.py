@@ -10,6 +10,8 @@ broadcast back and repeated letters (diagonals) embedded with identity matrices.
 
 from __future__ import annotations
 
+import functools
+import math
 import string
 
 import numpy as np
@@ -23,6 +25,12 @@ from graphgrad.ops.shape import reshape
 
 
 def _parse(subscripts, operands):
+    """(per-operand letters, output letters, letter sizes), cached by subscripts and shapes."""
+    return _parse_shapes(subscripts, tuple(np.shape(op) for op in operands))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_shapes(subscripts, shapes):
     """Explicit subscripts: a list of per-operand letter strings and the output letters.
 
     An ellipsis becomes capital letters (one per broadcast axis); the implicit
@@ -31,48 +39,49 @@ def _parse(subscripts, operands):
     subs = subscripts.replace(" ", "")
     ins, arrow, out = subs.partition("->")
     ins = ins.split(",")
-    if len(ins) != len(operands):
+    if len(ins) != len(shapes):
         raise ValueError(f"einsum: subscripts {subscripts!r} name {len(ins)} operands, "
-                         f"got {len(operands)}")
+                         f"got {len(shapes)}")
     if not arrow:
         letters = "".join(s.replace("...", "") for s in ins)
         out = ("..." if any("..." in s for s in ins) else "") + "".join(
             sorted(c for c in set(letters) if letters.count(c) == 1))
-    n_ell = max((np.ndim(op) - len(s.replace("...", "")) for s, op in zip(ins, operands)
+    n_ell = max((len(shape) - len(s.replace("...", "")) for s, shape in zip(ins, shapes)
                  if "..." in s), default=0)
     spare = [c for c in string.ascii_uppercase if c not in subs][:n_ell]
     parsed = []
-    for s, op in zip(ins, operands):
+    for s, shape in zip(ins, shapes):
         if "..." in s:
-            k = np.ndim(op) - len(s.replace("...", ""))
+            k = len(shape) - len(s.replace("...", ""))
             s = s.replace("...", "".join(spare[n_ell - k:]) if k else "")
-        if len(s) != np.ndim(op) or not all(c in string.ascii_letters for c in s):
+        if len(s) != len(shape) or not all(c in string.ascii_letters for c in s):
             raise ValueError(f"einsum: subscript {s!r} does not fit an operand of shape "
-                             f"{np.shape(op)} (subscripts {subscripts!r})")
+                             f"{shape} (subscripts {subscripts!r})")
         parsed.append(s)
     out = out.replace("...", "".join(spare))
     sizes = {}
-    for s, op in zip(parsed, operands):
-        for c, n in zip(s, np.shape(op)):
+    for s, shape in zip(parsed, shapes):
+        for c, n in zip(s, shape):
             if sizes.setdefault(c, n) != n:
                 raise ValueError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} in "
-                                 f"{subscripts!r} (shapes {[np.shape(o) for o in operands]}); "
+                                 f"{subscripts!r} (shapes {list(shapes)}); "
                                  "broadcast the operands to equal sizes first")
     if any(c not in sizes for c in out) or len(set(out)) != len(out):
         raise ValueError(f"einsum: output subscript {out!r} must use distinct letters of the "
                          f"inputs (subscripts {subscripts!r})")
-    return parsed, out, sizes
+    return tuple(parsed), out, sizes
 
 
+@functools.lru_cache(maxsize=512)
 def _matmul_plan(sa, sb, out):
     """Letters grouped as (batch, free_a, contracted, free_b) when a @ b computes the
     contraction; None when it does not (repeats, or a letter summed within one operand)."""
     if len(set(sa)) != len(sa) or len(set(sb)) != len(sb):
         return None
-    batch = [c for c in out if c in sa and c in sb]
-    free_a = [c for c in out if c in sa and c not in sb]
-    free_b = [c for c in out if c in sb and c not in sa]
-    contracted = [c for c in sa if c in sb and c not in out]
+    batch = tuple(c for c in out if c in sa and c in sb)
+    free_a = tuple(c for c in out if c in sa and c not in sb)
+    free_b = tuple(c for c in out if c in sb and c not in sa)
+    contracted = tuple(c for c in sa if c in sb and c not in out)
     if len(batch) + len(free_a) + len(contracted) != len(sa) or \
             len(batch) + len(free_b) + len(contracted) != len(sb):
         return None
@@ -81,16 +90,21 @@ def _matmul_plan(sa, sb, out):
 
 def _contract_matmul(a, b, sa, sb, out, plan, sizes):
     batch, free_a, contracted, free_b = plan
-    a = np.transpose(a, [sa.index(c) for c in batch + free_a + contracted])
-    b = np.transpose(b, [sb.index(c) for c in batch + contracted + free_b])
+    perm_a = [sa.index(c) for c in batch + free_a + contracted]
+    perm_b = [sb.index(c) for c in batch + contracted + free_b]
+    if perm_a != sorted(perm_a):
+        a = np.transpose(a, perm_a)
+    if perm_b != sorted(perm_b):
+        b = np.transpose(b, perm_b)
     nb = [sizes[c] for c in batch]
-    na = int(np.prod([sizes[c] for c in free_a]))
-    nc = int(np.prod([sizes[c] for c in contracted]))
-    nfb = int(np.prod([sizes[c] for c in free_b]))
+    na = math.prod(sizes[c] for c in free_a)
+    nc = math.prod(sizes[c] for c in contracted)
+    nfb = math.prod(sizes[c] for c in free_b)
     y = K.matmul(a.reshape(nb + [na, nc]), b.reshape(nb + [nc, nfb]))
-    y = y.reshape([sizes[c] for c in batch + free_a + free_b])
     order = batch + free_a + free_b
-    return np.transpose(y, [order.index(c) for c in out])
+    y = y.reshape([sizes[c] for c in order])
+    perm = [order.index(c) for c in out]
+    return y if perm == sorted(perm) else np.transpose(y, perm)
 
 
 class Einsum(Function):
