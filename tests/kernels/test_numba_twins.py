@@ -276,8 +276,9 @@ REDUCTIONS = ["sum", "mean", "var", "logsumexp"]
 @pytest.fixture(params=["maxima in the loop", "maxima from numpy"])
 def long_row(request, monkeypatch):
     """Softmax-like kernels take row maxima from NumPy for long rows: test both paths."""
-    monkeypatch.setattr(importlib.import_module("graphgrad.kernels.numba_backend.reductions"), "LONG_ROW",
-                        10**9 if request.param == "maxima in the loop" else 1)
+    reductions = importlib.import_module("graphgrad.kernels.numba_backend.reductions")
+    long_row = 10**9 if request.param == "maxima in the loop" else 1
+    monkeypatch.setattr(reductions, "LONG_ROW", long_row)
     return request.param
 AXES = [None, 0, 1, 2, -1, (0, 1), (1, 2), (0, 1, 2), (0, 2)]
 
