@@ -244,9 +244,9 @@ def _bool_mask(op, mask, shape):
     return mask
 
 
-def nonzero(x, as_tuple=True):
-    """Indices of the nonzero entries: a tuple of 1-D integer tensors (NumPy's default,
-    torch's as_tuple=True), or one (n, ndim) tensor with as_tuple=False."""
+def nonzero(x, as_tuple=False):
+    """Indices of the nonzero entries: one (n, ndim) integer tensor (torch.nonzero's
+    default), or with as_tuple=True a tuple of 1-D ones (np.nonzero, where(cond))."""
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     if as_tuple:
         return tuple(wrap(i) for i in np.nonzero(np.atleast_1d(data)))

@@ -43,9 +43,9 @@ def test_argmax_any_all_nonzero_where_one_hot():
     np.testing.assert_array_equal(gg.tensor(X).argmin(axis=0, keepdims=True).data,
                                   np.argmin(X, axis=0, keepdims=True))
     assert gg.any(X > 2).item() == np.any(X > 2) and gg.all(X > -5, dim=1).shape == (3,)
-    for ours, theirs in zip(gg.nonzero(X > 0), np.nonzero(X > 0)):
+    for ours, theirs in zip(gg.nonzero(X > 0, as_tuple=True), np.nonzero(X > 0)):
         np.testing.assert_array_equal(ours.data, theirs)
-    np.testing.assert_array_equal(gg.nonzero(X > 0, as_tuple=False).data, np.argwhere(X > 0))
+    np.testing.assert_array_equal(gg.nonzero(X > 0).data, np.argwhere(X > 0))
     for ours, theirs in zip(gg.where(gg.tensor(X) > 0), np.where(X > 0)):
         np.testing.assert_array_equal(ours.data, theirs)
     codes = gg.one_hot(np.array([[0, 2], [1, 0]]))
