@@ -36,6 +36,11 @@ class SmoothL1(Loss):
             raise ValueError(f"SmoothL1: beta must be >= 0, got {beta}")
         self.beta = float(beta)
 
+    @classmethod
+    def example_input(cls, rng):
+        """Predictions and targets (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+
     def forward(self, prediction, target):
         d = prediction - _target_like(type(self).__name__, prediction, target)
         if self.beta == 0:
@@ -60,6 +65,11 @@ class Huber(Loss):
         if delta <= 0:
             raise ValueError(f"Huber: delta must be > 0, got {delta}")
         self.delta = float(delta)
+
+    @classmethod
+    def example_input(cls, rng):
+        """Predictions and targets (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
 
     def forward(self, prediction, target):
         d = prediction - _target_like("Huber", prediction, target)
@@ -88,6 +98,13 @@ class KLDiv(Loss):
         else:
             super().__init__(reduction)
         self.log_target = bool(log_target)
+
+    @classmethod
+    def example_input(cls, rng):
+        """Log-probabilities and probabilities (4, 3), for ``gg.check.loss``."""
+        logits, target = rng.normal(size=(4, 3)), rng.uniform(0.1, 1.0, size=(4, 3))
+        logq = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return logq, target / target.sum(axis=1, keepdims=True)
 
     def forward(self, prediction, target):
         target = _target_like("KLDiv", prediction, target)
