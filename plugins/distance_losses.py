@@ -123,7 +123,8 @@ class KLDiv(Loss):
 
 class CosineEmbedding(Loss):
     """Cosine embedding loss of input pairs (x1, x2), each (N, D) (or (D,)), with labels
-    y ∈ {1, −1} (N,), called as ``loss(x1, x2, y)``:
+    y ∈ {1, −1} (N,), called as ``loss(x1, x2, y)`` (PyTorch's) or with the pair
+    stacked, ``loss(stack([x1, x2]), y)`` (the ``loss(prediction, target)`` form):
 
         ℓᵢ = 1 − cos(x1ᵢ, x2ᵢ)               where yᵢ = 1,
         ℓᵢ = max(0, cos(x1ᵢ, x2ᵢ) − margin)  where yᵢ = −1,
@@ -135,7 +136,18 @@ class CosineEmbedding(Loss):
         super().__init__(reduction)
         self.margin = float(margin)
 
-    def __call__(self, input1, input2, target) -> Tensor:
+    @classmethod
+    def example_input(cls, rng):
+        """A stacked pair (2, 4, 3) and labels ±1 (4,), for ``gg.check.loss``."""
+        return rng.normal(size=(2, 4, 3)), np.array([1, -1, 1, -1])
+
+    def __call__(self, input1, input2, target=None) -> Tensor:
+        if target is None:  # loss(stack([x1, x2]), y)
+            pair = input1 if isinstance(input1, Tensor) else Tensor(input1)
+            if pair.ndim < 2 or pair.shape[0] != 2:
+                raise ValueError(f"CosineEmbedding: a stacked pair must have shape (2, N, D) "
+                                 f"or (2, D), got {pair.shape}")
+            input1, input2, target = pair[0], pair[1], input2
         x1 = input1 if isinstance(input1, Tensor) else Tensor(input1)
         x2 = input2 if isinstance(input2, Tensor) else Tensor(input2)
         check_float("CosineEmbedding", "input1", x1)

@@ -147,6 +147,8 @@ def test_cosine_embedding():
     np.testing.assert_allclose(loss(gg.tensor(a), gg.tensor(b), y).data, expected, rtol=1e-12)
     assert gradcheck(lambda u, v: loss(u, v, y),
                      [gg.tensor(a, requires_grad=True), gg.tensor(b, requires_grad=True)])
+    stacked = loss(gg.stack([gg.tensor(a), gg.tensor(b)]), y)
+    np.testing.assert_allclose(stacked.data, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="CosineEmbedding: target must be ±1"):
         loss(gg.tensor(a), gg.tensor(b), np.zeros(5))
 
