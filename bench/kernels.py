@@ -31,6 +31,7 @@ def _cases(shape, rng):
     return {
         "sigmoid": (x,), "softplus": (x,),
         "relu": (x,), "leaky_relu": (x, 0.01),
+        "erf": (x,), "erfc": (x,), "gelu": (x,), "silu": (x,),
         "tanh_backward": (g, y), "sigmoid_backward": (g, y), "relu_backward": (g, x),
         "leaky_relu_backward": (g, x, 0.01),
         "add[row]": (x, row), "sub[col]": (x, x[:, :1]), "maximum[row]": (x, row),

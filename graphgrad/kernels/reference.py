@@ -327,3 +327,8 @@ KERNELS = {
     for name, fn in list(globals().items())
     if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", None) == __name__
 }
+
+# The twins of the math, activation, scan and indexing ops live next door.
+from graphgrad.kernels.reference_math import KERNELS as _MATH_KERNELS  # noqa: E402
+
+KERNELS.update(_MATH_KERNELS)
