@@ -43,7 +43,8 @@ def _loop(fn):
 
 
 FUNCTIONS = {"exp": _loop(_exp), "log": _loop(_log), "log1p": _loop(_log1p),
-             "sigmoid": numba_backend.elementwise.sigmoid, "softplus": numba_backend.elementwise.softplus}
+             "sigmoid": numba_backend.elementwise.sigmoid,
+             "softplus": numba_backend.elementwise.softplus}
 
 
 def ulp_distance(a, b):
