@@ -1,6 +1,7 @@
 """The built-in differentiable ops, one Function class each, and their functions."""
 
 from graphgrad.ops.activations import leaky_relu, relu, sigmoid, softplus, tanh
+from graphgrad.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from graphgrad.ops.elementwise import (
     abs,
     add,
@@ -20,6 +21,15 @@ from graphgrad.ops.elementwise import (
 )
 from graphgrad.ops.linalg import matmul
 from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
+from graphgrad.ops.pool import (
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    dropout2d,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+)
 from graphgrad.ops.reduce import logsumexp, max, mean, min, sum, var
 from graphgrad.ops.shape import (
     astype,
@@ -34,6 +44,8 @@ from graphgrad.ops.shape import (
 )
 
 __all__ = [
+    "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose2d",
+    "dropout2d", "fold", "interpolate", "max_pool1d", "max_pool2d", "unfold",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "exp",
     "getitem", "leaky_relu", "log", "log_softmax", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "mul", "neg", "pow", "relu", "reshape",
