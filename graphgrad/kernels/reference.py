@@ -349,10 +349,11 @@ def _windows(x, kh, kw, stride, pads, dilation, value=0.0):
     return v[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def conv2d(x, w, stride, pads, dilation, groups):
-    """Grouped cross-correlation, Og = Cout/groups and Cg = C/groups channels per group:
+def conv2d(x, w, b, stride, pads, dilation, groups):
+    """Grouped cross-correlation plus bias b (Cout,) or None; Og = Cout/groups, Cg = C/groups:
 
-    y[n, gOg + o, i, j] = Σ_{c,a,b} w[gOg + o, c, a, b] · xp[n, gCg + c, i·sh + a·dh, j·sw + b·dw]
+    y[n, gOg + o, i, j] = b[gOg + o]
+                          + Σ_{c,α,β} w[gOg + o, c, α, β] · xp[n, gCg + c, i·sh + α·dh, j·sw + β·dw]
 
     x (N, C, H, W), w (Cout, Cg, kh, kw), xp = x zero-padded by pads.
     """
@@ -362,8 +363,10 @@ def conv2d(x, w, stride, pads, dilation, groups):
     ho, wo = win.shape[2:4]
     win = win.reshape(n, groups, cg, ho, wo, kh, kw)
     wg = w.reshape(groups, cout // groups, cg, kh, kw)
-    y = np.einsum("ngchwab,gocab->ngohw", win, wg, optimize=True)
-    return np.ascontiguousarray(y.reshape(n, cout, ho, wo), dtype=x.dtype)
+    y = np.einsum("ngchwab,gocab->ngohw", win, wg, optimize=True).reshape(n, cout, ho, wo)
+    if b is not None:
+        y = y + b.reshape(1, cout, 1, 1)
+    return np.ascontiguousarray(y, dtype=x.dtype)
 
 
 def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
@@ -414,14 +417,15 @@ def col2im(cols, out_hw, stride, pads, dilation):
 
 def max_pool2d(x, kernel_hw, stride, pads, dilation):
     """(y, idx): y = max over each window (padding is −inf), idx = the flat h·W + w of the
-    first maximum in row-major window order (NaN wins, as PyTorch)."""
+    first maximum in row-major window order, or of the last NaN (as PyTorch)."""
     kh, kw = kernel_hw
     n, c, h, w = x.shape
     win = _windows(x, kh, kw, stride, pads, dilation, value=-np.inf)
     ho, wo = win.shape[2:4]
     flat = win.reshape(n, c, ho, wo, kh * kw)
     nan = np.isnan(flat)
-    k = np.where(nan.any(axis=-1), nan.argmax(axis=-1), flat.argmax(axis=-1))
+    last_nan = kh * kw - 1 - nan[..., ::-1].argmax(axis=-1)
+    k = np.where(nan.any(axis=-1), last_nan, flat.argmax(axis=-1))
     y = np.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
     a, b = np.divmod(k, kw)
     rows = np.arange(ho)[:, None] * stride[0] - pads[0] + a * dilation[0]

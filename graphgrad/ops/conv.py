@@ -121,9 +121,7 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, geo):
         stride, pads, dilation, groups = geo
-        y = K.conv2d(x, w, stride, pads, dilation, groups)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
+        y = K.conv2d(x, w, b, stride, pads, dilation, groups)
         ctx.geo = geo
         ctx.label = _label(w.shape[2:], stride, pads, dilation, groups)
         ctx.save_for_backward(x, w)
