@@ -51,7 +51,7 @@ def _leaf_lines(data, opts) -> list[str]:
 
 
 def _op_lines(data, opts, backward) -> list[str]:
-    lines = [data["op"]]
+    lines = [data["op"]] + ([data["label"]] if data.get("label") else [])
     if opts["show_shapes"]:
         if backward:
             many = len(data["shapes"]) > 1
