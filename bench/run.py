@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0, "W4": 1.0, "W5": 1.5}  # graphgrad / torch, from the issue
+# graphgrad / torch, from the issues
+TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0, "W4": 1.0, "W5": 1.5}
 
 
 # ------------------------------------------------------------------- worker
