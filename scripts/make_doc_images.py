@@ -65,6 +65,19 @@ def lecture():
     return model, model(x).sum()
 
 
+def digits_cnn():
+    """The CNN of ``graphgrad demo --model cnn`` on 4 digits, and its loss."""
+    L = gg.layers
+    model = gg.Sequential(
+        L.Conv2d(1, 16, 3, padding=1, rng=8), L.BatchNorm2d(16), L.ReLU(), L.MaxPool2d(2),
+        L.Conv2d(16, 32, 3, padding=1, rng=9), L.BatchNorm2d(32), L.ReLU(), L.MaxPool2d(2),
+        L.Flatten(), L.Linear(128, 10, rng=10))
+    x = gg.tensor(np.random.default_rng(11).standard_normal((4, 1, 8, 8)).astype(np.float32),
+                  name="x")
+    loss = gg.softmax_cross_entropy(model(x), np.array([0, 3, 1, 4])).mean()
+    return model, loss
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if argv else OUT
@@ -100,6 +113,9 @@ def _draw_all(tmp, out):
 
     model, y = lecture()
     render(gg.to_dot(y, params=model, backward=True, show_saved=False), "lecture_backward")
+
+    model, loss = digits_cnn()
+    render(gg.to_dot(loss, params=model), "digits_cnn")
 
 
 if __name__ == "__main__":
