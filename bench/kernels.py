@@ -32,7 +32,7 @@ def _cases(shape, rng):
         "sigmoid": (x,), "softplus": (x,),
         "relu": (x,), "leaky_relu": (x, 0.01),
         "tanh_backward": (g, y), "sigmoid_backward": (g, y), "relu_backward": (g, x),
-        "leaky_relu_backward": (g, x, 0.01), "mask_grad": (g, x > 0),
+        "leaky_relu_backward": (g, x, 0.01),
         "add[row]": (x, row), "sub[col]": (x, x[:, :1]), "maximum[row]": (x, row),
         "where": (x > 0, x, 0.0), "clip": (x, -0.5, 0.5),
         "sum": (x,), "sum[axis0]": (x, 0), "mean": (x,), "var": (x,),

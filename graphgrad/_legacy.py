@@ -12,6 +12,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 #: old module -> its new home(s); names are taken from each, in order.
@@ -58,6 +59,15 @@ MOVED = {
 }
 
 
+class _CallableModule(types.ModuleType):
+    """An old module whose name is also a function of its parent package
+    (``graphgrad.tensor``): importing it makes Python set ``graphgrad.tensor``
+    to the module, so the module answers calls as the function did."""
+
+    def __call__(self, *args, **kwargs):
+        return self.__dict__["_shadowed_function"](*args, **kwargs)
+
+
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Answers for the names in ``MOVED`` only; every other import is untouched."""
 
@@ -81,6 +91,11 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             module.__dict__.update(
                 {k: v for k, v in vars(target).items() if not k.startswith("__")})
         module.__doc__ = f"Deprecated alias of {homes[0]}."
+        parent, _, leaf = module.__name__.rpartition(".")
+        shadowed = getattr(sys.modules[parent], leaf, None)
+        if callable(shadowed) and not isinstance(shadowed, types.ModuleType):
+            module.__class__ = _CallableModule
+            module._shadowed_function = shadowed
 
 
 def install() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import graphgrad as gg
 from graphgrad.kernels import BACKENDS
 
 AVAILABLE_BACKENDS = [
-    b for b in BACKENDS
-    if b == "numpy" or importlib.util.find_spec("graphgrad.kernels.numba_backend") is not None
+    b for b in BACKENDS if b == "numpy" or importlib.util.find_spec("numba") is not None
 ]
 
 
@@ -25,8 +25,6 @@ def backend(request):
     finally:
         gg.set_backend(previous)
 
-
-from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Gradchecks are slow-ish; a modest number of examples per test keeps the suite fast.
 settings.register_profile(

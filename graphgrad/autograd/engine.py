@@ -42,8 +42,6 @@ def topological_order(roots):
     return order
 
 
-
-
 def _accumulate(a, b, create_graph):
     if a is None:
         return b
@@ -60,20 +58,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     With ``inputs=None`` leaf gradients accumulate into ``leaf.grad``; otherwise
     the gradients of exactly `inputs` are returned (``None`` where unreached) and
     no ``.grad`` is touched.
-    """
-    buffers = {}  # id(node) -> list of output gradients
-    leaf_grads = {}  # id(leaf) -> (leaf, grad)
-    root_nodes = []
-    for t, g in zip(roots, root_grads):
-        if t.grad_fn is None:
-            if t.requires_grad:
-                _, old = leaf_grads.get(id(t), (t, None))
-                leaf_grads[id(t)] = (t, _accumulate(old, g, create_graph))
-            continue
-        buf = buffers.setdefault(id(t.grad_fn), [None] * t.grad_fn.n_outputs)
-        buf[t._output_nr] = _accumulate(buf[t._output_nr], g, create_graph)
-        root_nodes.append(t.grad_fn)
 
+    The algorithm: seed each root's output-gradient buffer; visit the nodes in
+    topological order (consumers first), run each node's backward on its summed
+    output gradients, and route each input gradient to the producer's buffer or
+    to the leaf; finally hand the gradients out.
+    """
+    buffers, leaf_grads, root_nodes = _seed_buffers(roots, root_grads, create_graph)
     order = topological_order(root_nodes)
     wanted = run = None
     if inputs is not None:
@@ -96,24 +87,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     continue
             if record:
                 node.grad_outputs = [None if g is None else g.detach() for g in grads]
-            if node.n_outputs == 1:
-                if grads[0] is None:
-                    continue
-                in_grads = node.backward(node, grads[0])
-            else:
-                if all(g is None for g in grads):
-                    continue
-                grads = [
-                    Tensor._wrap(np.zeros(s, d)) if g is None else g
-                    for g, (s, d) in zip(grads, node.out_meta)
-                ]
-                in_grads = node.backward(node, *grads)
+            in_grads = _node_backward(node, grads)
+            if in_grads is None:
+                continue
             if not retain_graph:
                 node._free()
             # The per-edge loop is the engine's hot path: checks and accumulation inline.
             edges = node.next_edges
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
             if len(in_grads) != len(edges):
                 _wrong_count(node, in_grads)
             for i, edge in enumerate(edges):
@@ -139,18 +119,59 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         STATE.enabled = prev_enabled
 
     if inputs is not None:
-        out = []
-        for t in inputs:
-            if t.grad_fn is None:
-                out.append(leaf_grads.get(id(t), (t, None))[1])
-            else:
-                grads = captured.get(id(t.grad_fn))
-                out.append(None if grads is None else grads[t._output_nr])
-        return out
+        return _input_grads(inputs, leaf_grads, captured)
     handed_out = set()
     for leaf, g in leaf_grads.values():
         _store_leaf_grad(leaf, g, create_graph, handed_out)
     return None
+
+
+def _seed_buffers(roots, root_grads, create_graph):
+    """Output-gradient buffers of the roots' nodes (id(node) -> one slot per
+    output), gradients of roots that are leaves, and the root nodes."""
+    buffers, leaf_grads, root_nodes = {}, {}, []
+    for t, g in zip(roots, root_grads):
+        if t.grad_fn is None:
+            if t.requires_grad:
+                _, old = leaf_grads.get(id(t), (t, None))
+                leaf_grads[id(t)] = (t, _accumulate(old, g, create_graph))
+            continue
+        buf = buffers.setdefault(id(t.grad_fn), [None] * t.grad_fn.n_outputs)
+        buf[t._output_nr] = _accumulate(buf[t._output_nr], g, create_graph)
+        root_nodes.append(t.grad_fn)
+    return buffers, leaf_grads, root_nodes
+
+
+def _node_backward(node, grads):
+    """The node's input gradients as a tuple, or None when no output got a gradient.
+
+    A multi-output node whose other outputs got no gradient sees zeros for them.
+    """
+    if node.n_outputs == 1:
+        if grads[0] is None:
+            return None
+        in_grads = node.backward(node, grads[0])
+    else:
+        if all(g is None for g in grads):
+            return None
+        grads = [
+            Tensor._wrap(np.zeros(s, d)) if g is None else g
+            for g, (s, d) in zip(grads, node.out_meta)
+        ]
+        in_grads = node.backward(node, *grads)
+    return in_grads if type(in_grads) is tuple else (in_grads,)
+
+
+def _input_grads(inputs, leaf_grads, captured):
+    """``gg.grad``'s answer: the gradient of each of `inputs`, None where unreached."""
+    out = []
+    for t in inputs:
+        if t.grad_fn is None:
+            out.append(leaf_grads.get(id(t), (t, None))[1])
+        else:
+            grads = captured.get(id(t.grad_fn))
+            out.append(None if grads is None else grads[t._output_nr])
+    return out
 
 
 def _prune_to_inputs(order, inputs, targets):

@@ -64,7 +64,8 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on Tensors (or plain values), recording a node when needed."""
-        # The hot path of every op: one pass over the arguments, no helper calls.
+        # The hot path of every op: one pass over the arguments; without a graph to
+        # record, no helper calls either.
         arrays = []
         record = False
         for a in args:
@@ -78,54 +79,24 @@ class Function:
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
             if type(out) is tuple:
                 return tuple(_wrap_output(_as_array(o), args) for o in out)
-            return _wrap_output(out if type(out) is np.ndarray else np.asarray(out), args)
+            return _wrap_output(_as_array(out), args)
 
         ctx = cls.__new__(cls)
-        needs, edges, shapes, infos = [], [], [], []
-        for a, arr in zip(args, arrays):
-            if isinstance(a, Tensor):
-                shapes.append(arr.shape)
-                producer = a.grad_fn
-                if producer is not None:
-                    needs.append(True)
-                    edges.append((producer, a._output_nr))
-                    infos.append(None)
-                else:
-                    needs.append(a.requires_grad)
-                    edges.append((a, None) if a.requires_grad else None)
-                    infos.append(_leaf_info(a))
-            else:
-                needs.append(False)
-                edges.append(None)
-                shapes.append(arr.shape if isinstance(arr, np.ndarray) else ())
-                infos.append(_constant_info(arr))
-        ctx.needs_input_grad = tuple(needs)
+        ctx.needs_input_grad = _link_inputs(ctx, args, arrays)
         out = cls.forward(ctx, *arrays, **kwargs)
-        ctx.in_shapes = tuple(shapes)
-        ctx.next_edges = tuple(edges)
-        ctx.inputs_info = tuple(infos)
         scope = STATE.module_scope
         if scope:
             ctx.module = scope[-1]
         if type(out) is not tuple:
-            o = out if type(out) is np.ndarray else np.asarray(out)
+            o = _as_array(out)
             ctx.out_meta = ((o.shape, o.dtype),)
-            if o.dtype.kind in "fc":
-                result = Tensor._from_op(
-                    o, ctx, 0, None if o.base is None else _view_version(o, args))
-            else:
-                result = _wrap_output(o, args)
+            result = _graph_output(o, ctx, 0, args)
             results = (result,)
         else:
             outs = [_as_array(o) for o in out]
             ctx.n_outputs = len(outs)
             ctx.out_meta = tuple((o.shape, o.dtype) for o in outs)
-            results = tuple(
-                Tensor._from_op(o, ctx, i, None if o.base is None else _view_version(o, args))
-                if o.dtype.kind in "fc" else _wrap_output(o, args)
-                for i, o in enumerate(outs)
-            )
-            result = results
+            results = result = tuple(_graph_output(o, ctx, i, args) for i, o in enumerate(outs))
         to_save = ctx._to_save
         if to_save is not None:
             ctx._saved = _resolve_saved(to_save, args, arrays, results)
@@ -190,6 +161,46 @@ class Function:
 
 def _as_array(x):
     return x if type(x) is np.ndarray else np.asarray(x)
+
+
+def _link_inputs(ctx, args, arrays):
+    """Record on the node where each input comes from; return needs_input_grad.
+
+    ``next_edges``: ``(producer, output_nr)`` for an op output, ``(tensor, None)``
+    for a leaf that requires grad, None otherwise; ``in_shapes`` for the engine's
+    shape check; ``inputs_info`` for graph inspection of inputs that are not op
+    outputs.
+    """
+    needs, edges, shapes, infos = [], [], [], []
+    for a, arr in zip(args, arrays):
+        if isinstance(a, Tensor):
+            shapes.append(arr.shape)
+            producer = a.grad_fn
+            if producer is not None:
+                needs.append(True)
+                edges.append((producer, a._output_nr))
+                infos.append(None)
+            else:
+                needs.append(a.requires_grad)
+                edges.append((a, None) if a.requires_grad else None)
+                infos.append(_leaf_info(a))
+        else:
+            needs.append(False)
+            edges.append(None)
+            shapes.append(arr.shape if isinstance(arr, np.ndarray) else ())
+            infos.append(_constant_info(arr))
+    ctx.in_shapes = tuple(shapes)
+    ctx.next_edges = tuple(edges)
+    ctx.inputs_info = tuple(infos)
+    return tuple(needs)
+
+
+def _graph_output(o, ctx, i, args):
+    """Output `i` of node `ctx` as a Tensor on the graph (integer and boolean
+    outputs carry no gradient, so they are plain Tensors)."""
+    if o.dtype.kind in "fc":
+        return Tensor._from_op(o, ctx, i, None if o.base is None else _view_version(o, args))
+    return _wrap_output(o, args)
 
 
 def _view_version(out, args):

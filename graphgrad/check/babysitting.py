@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphgrad.autograd import enable_grad, topological_order
+from graphgrad.autograd import enable_grad, no_grad, topological_order
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.check.babysit_report import BabysitReport, Check
 from graphgrad.check.experiment import borrowed, loss_value, make_optimizer, sample_arrays
@@ -341,8 +341,6 @@ def babysit(model, loss, data, *, optimizer: str | Callable = "adam", lr: float 
 
 
 def _n_classes(model, x) -> int:
-    from graphgrad.autograd import no_grad
-
     with no_grad():
         out = model(Tensor(x[:2]))
     return int(out.shape[1]) if out.ndim == 2 else 1

@@ -19,6 +19,7 @@ import numpy as np
 from graphgrad import random as gg_random
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.random import module_generators
+from graphgrad.training.modes import restore_transform_mode, set_transform_mode
 
 
 @contextmanager
@@ -67,10 +68,9 @@ def sample_arrays(data, n: int | None, seed: int, who: str) -> tuple[np.ndarray,
     ``DataLoader`` over one (its transform is applied in evaluation mode, so
     preprocessing is included and augmentation is not).
     """
-    transform = None
+    loader = None
     if hasattr(data, "dataset") and hasattr(data, "batch_size"):  # a DataLoader
-        transform = getattr(data, "transform", None)
-        data = data.dataset
+        loader, data = data, data.dataset
     if hasattr(data, "arrays"):  # an ArrayDataset
         data = data.arrays
     if not isinstance(data, (tuple, list)) or len(data) < 2:
@@ -85,15 +85,12 @@ def sample_arrays(data, n: int | None, seed: int, who: str) -> tuple[np.ndarray,
     order = np.random.default_rng(seed).permutation(len(x))
     idx = np.sort(order[: len(x) if n is None else min(int(n), len(x))])
     x, y = x[idx], y[idx]
-    if transform is not None:
-        was = getattr(transform, "training", None)
-        if hasattr(transform, "eval"):
-            transform.eval()
+    if loader is not None and getattr(loader, "transform", None) is not None:
+        was = set_transform_mode(loader, False)
         try:
-            x = np.asarray(transform(x))
+            x = np.asarray(loader.transform(x))
         finally:
-            if was is not None:
-                transform.train(was)
+            restore_transform_mode(loader, was)
     return x, y
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphgrad.autograd import enable_grad, run_backward
+from graphgrad.autograd import enable_grad, no_grad, run_backward
 from graphgrad.autograd import grad as _grad
 from graphgrad.autograd.tensor import Tensor
 
@@ -60,8 +60,6 @@ def _analytic_jacobians(outs, diff_inputs):
 
 
 def _numeric_jacobians(fn, inputs, diff_idx, eps):
-    from graphgrad.autograd import no_grad
-
     def flat_out():
         with no_grad():
             return np.concatenate([o.data.ravel().astype(np.float64)

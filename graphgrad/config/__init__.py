@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphgrad.check.babysitting import babysit as _babysit
 from graphgrad.config.data import DataSplits, build_data
 from graphgrad.config.parts import (
     ConfigError,
@@ -86,9 +85,11 @@ class Run:
 
     def babysit(self, verbose: bool = True):
         """``gg.check.babysit`` of this run's model with its optimizer and training data."""
+        from graphgrad.check.babysitting import babysit
+
         name, lr, kwargs = self.optimizer_spec()
-        return _babysit(self.model, self.loss, self.data.train_loader, optimizer=name, lr=lr,
-                        optimizer_kwargs=kwargs, seed=self.seed, verbose=verbose,
+        return babysit(self.model, self.loss, self.data.train_loader, optimizer=name, lr=lr,
+                       optimizer_kwargs=kwargs, seed=self.seed, verbose=verbose,
                         **self.babysit_options)
 
 
@@ -128,7 +129,9 @@ def check_config(config: dict[str, Any]) -> None:
     if "early_stopping" in config:
         check_keys("early_stopping", config["early_stopping"], accepted_keys(EarlyStopping))
     if "babysit" in config:
-        check_keys("babysit", config["babysit"], accepted_keys(_babysit, _BABYSIT_SUPPLIED))
+        from graphgrad.check.babysitting import babysit
+
+        check_keys("babysit", config["babysit"], accepted_keys(babysit, _BABYSIT_SUPPLIED))
     model = config["model"]
     if not isinstance(model, dict):
         raise ConfigError(f"[model] must be a table, got {model!r}")
@@ -143,17 +146,17 @@ def check_config(config: dict[str, Any]) -> None:
 
 def build_model(table: dict[str, Any]):
     """A ``Sequential`` (``layers``) or a ``Network`` (``nodes``) of registry layers."""
-    import graphgrad
+    from graphgrad import nn
 
     if "layers" in table:
         layers = table["layers"]
         if not isinstance(layers, list) or not layers:
             raise ConfigError("[model] layers must be a non-empty list, e.g. "
                               "[{ type = 'linear', in_features = 64, out_features = 10 }]")
-        return graphgrad.Sequential(*[build_component("layers", spec, f"model.layers[{i}]")
+        return nn.Sequential(*[build_component("layers", spec, f"model.layers[{i}]")
                             for i, spec in enumerate(layers)])
     try:
-        net = graphgrad.Network(inputs=table.get("inputs", ("x",)), outputs=table.get("outputs"))
+        net = nn.Network(inputs=table.get("inputs", ("x",)), outputs=table.get("outputs"))
     except ValueError as exc:
         raise ConfigError(f"[model] {exc}") from exc
     for i, node in enumerate(table["nodes"]):

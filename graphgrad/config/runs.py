@@ -48,12 +48,12 @@ def render_graph(run, path: Path) -> Path:
     """Render the graph of the loss on 4 training samples (evaluation mode) to ``path``."""
     from graphgrad.autograd.grad_mode import enable_grad
     from graphgrad.autograd.tensor import Tensor
-    from graphgrad.training.trainer import _evaluating
+    from graphgrad.training.modes import evaluating
     from graphgrad.viz import render
 
     data = run.data
     x, y = data.x_train[:4], data.y_train[:4]
-    with _evaluating(run.model, data):  # data.transform is switched like a loader's
+    with evaluating(run.model, data):  # data.transform is switched like a loader's
         if data.transform is not None:
             x = np.asarray(data.transform(x))
         with enable_grad():

@@ -64,7 +64,8 @@ def _default_backend() -> str:
     name = os.environ.get("GRAPHGRAD_BACKEND", "").strip().lower()
     if name:
         return name
-    return "numba" if importlib.util.find_spec(_OVERLAYS["numba"]) is not None else "numpy"
+    # The overlay module itself never imports numba (it loads lazily), so ask for numba.
+    return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
 
 
 set_backend(_default_backend())

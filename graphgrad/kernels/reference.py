@@ -12,10 +12,6 @@ import builtins
 import numpy as np
 
 
-def _float(x):
-    return np.asarray(x)
-
-
 # ---------------------------------------------------------------- elementwise
 def neg(x):
     """-x"""
@@ -153,11 +149,6 @@ def relu_backward(g, y):
 def leaky_relu_backward(g, x, slope):
     """g · (1 if x > 0 else slope)."""
     return np.where(x > 0, g, g * slope)
-
-
-def mask_grad(g, mask):
-    """g · mask for a boolean mask (clip, max/min ties handled by the caller)."""
-    return np.where(mask, g, 0).astype(np.result_type(g), copy=False)
 
 
 # ----------------------------------------------------------------- reductions

@@ -1,9 +1,15 @@
 """Training: the Trainer loop, callbacks, History, metrics and checkpoints."""
 
-from graphgrad.training.callbacks import Callback, EarlyStopping, EpochLogger, SaveCheckpoint
+from graphgrad.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochLogger,
+    PluginEvents,
+    SaveCheckpoint,
+)
 from graphgrad.training.checkpoint import CheckpointError
 from graphgrad.training.history import History
 from graphgrad.training.trainer import NonFiniteLossError, Trainer
 
 __all__ = ["Callback", "CheckpointError", "EarlyStopping", "EpochLogger", "History",
-           "NonFiniteLossError", "SaveCheckpoint", "Trainer"]
+           "NonFiniteLossError", "PluginEvents", "SaveCheckpoint", "Trainer"]

@@ -8,13 +8,15 @@ A callback is any object with some of these methods (all optional):
 * ``on_train_end(trainer, history)`` — when ``fit`` ends.
 
 Plugins get the same three moments through the pluggy event hooks
-``graphgrad_train_start``, ``graphgrad_epoch_end`` and ``graphgrad_train_end``.
+``graphgrad_train_start``, ``graphgrad_epoch_end`` and ``graphgrad_train_end``,
+which ``PluginEvents`` (the last callback of every ``fit``) calls.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any
 
 
@@ -164,3 +166,43 @@ class SaveCheckpoint(Callback):
     def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, Any]) -> None:
         if (epoch + 1) % self.every == 0:
             trainer.save_checkpoint(self.path)
+
+
+class PluginEvents(Callback):
+    """Calls the plugins' event hooks at the three moments of ``fit``.
+
+    Only a hook that returns ``True`` from ``graphgrad_epoch_end`` stops training
+    (as a callback's ``on_epoch_end``); ``None``/``False`` continue, and any other
+    value continues with a warning (once per value type), since a hook returning
+    ``"no"`` or ``1`` most likely means something else.
+    """
+
+    def __init__(self):
+        self._warned: set[str] = set()
+
+    def on_train_start(self, trainer) -> None:
+        from graphgrad.registry import call_event
+
+        call_event("graphgrad_train_start", trainer=trainer)
+
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, Any]) -> bool:
+        from graphgrad.registry import call_event
+
+        answers = call_event("graphgrad_epoch_end", trainer=trainer, epoch=epoch,
+                             metrics=dict(metrics))
+        for answer in answers:
+            if answer is not None and not isinstance(answer, bool):
+                kind = type(answer).__name__
+                if kind not in self._warned:
+                    self._warned.add(kind)
+                    warnings.warn(
+                        f"a graphgrad_epoch_end hook returned {answer!r} ({kind}); only True "
+                        "stops training and None/False continue, so training continues",
+                        stacklevel=2,
+                    )
+        return any(answer is True for answer in answers)
+
+    def on_train_end(self, trainer, history) -> None:
+        from graphgrad.registry import call_event
+
+        call_event("graphgrad_train_end", trainer=trainer, history=history)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -29,9 +28,16 @@ import numpy as np
 from graphgrad.autograd.grad_mode import no_grad
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.training import checkpoint
-from graphgrad.training.callbacks import Callback, EarlyStopping, EpochLogger, SaveCheckpoint
+from graphgrad.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochLogger,
+    PluginEvents,
+    SaveCheckpoint,
+)
 from graphgrad.training.history import History
 from graphgrad.training.metrics import Averager, resolve_metrics
+from graphgrad.training.modes import evaluating, restore_transform_mode, set_transform_mode
 
 __all__ = ["Trainer", "History", "EarlyStopping", "Callback", "EpochLogger", "SaveCheckpoint",
            "NonFiniteLossError"]
@@ -39,38 +45,6 @@ __all__ = ["Trainer", "History", "EarlyStopping", "Callback", "EpochLogger", "Sa
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; training stopped before that update."""
-
-
-def _set_transform_mode(loader, training: bool) -> bool | None:
-    """Switch the loader's transform to training/evaluation mode; return its old mode."""
-    transform = getattr(loader, "transform", None)
-    if transform is None or not hasattr(transform, "train"):
-        return None
-    was = bool(getattr(transform, "training", True))
-    transform.train(training)
-    return was
-
-
-def _restore_transform_mode(loader, was: bool | None) -> None:
-    if was is not None:
-        loader.transform.train(was)
-
-
-@contextmanager
-def _evaluating(model, loader=None) -> Iterator[None]:
-    """The model (every module) and the loader's transform in evaluation mode, for the
-    ``with`` block; their modes are restored afterwards."""
-    modes = [(m, m.training) for _, m in model.named_modules()] if hasattr(
-        model, "named_modules") else []
-    if hasattr(model, "eval"):
-        model.eval()
-    was = _set_transform_mode(loader, False)
-    try:
-        yield
-    finally:
-        _restore_transform_mode(loader, was)
-        for module, training in modes:
-            module.training = training
 
 
 def _split_batch(batch, who: str) -> tuple[Tensor, Tensor]:
@@ -158,8 +132,42 @@ class Trainer:
         Raises ``NonFiniteLossError`` naming the epoch and step if the loss becomes
         NaN or infinite.
         """
-        from graphgrad.registry import call_event
+        self._check_fit_args(epochs, early_stopping, val_loader)
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.early_stopping, self.target_epochs = early_stopping, int(epochs)
+        resumed_stopper = bool(self.pending.get("early_stopping"))
+        checkpoint.apply_pending(self)
+        if early_stopping is not None and not resumed_stopper:
+            early_stopping.reset()  # a fresh run; a resumed one keeps its progress
+        # Plugins' event hooks run as the last callback, after the user's.
+        callbacks = ([early_stopping] if early_stopping is not None else []) + [
+            *callbacks, PluginEvents()]
+        self.history.stop_reason = None
+        for cb in callbacks:
+            if hasattr(cb, "on_train_start"):
+                cb.on_train_start(self)
+        # a run resumed after early stopping had stopped it does not train further
+        reason = ("early_stopping" if early_stopping is not None
+                  and early_stopping.stopped_epoch is not None else None)
+        while self.epoch < epochs and reason is None:
+            started = time.perf_counter()
+            lr = float(self.optimizer.param_groups[0]["lr"])
+            row: dict[str, Any] = {"epoch": self.epoch, **self._train_epoch(train_loader)}
+            if val_loader is not None:
+                row.update(self.evaluate(val_loader, prefix="val_"))
+            row["lr"], row["time"] = lr, time.perf_counter() - started
+            self.history.append(row)
+            epoch, self.epoch = self.epoch, self.epoch + 1
+            reason = self._epoch_end(callbacks, epoch, row)
+        self.history.stop_reason = reason
+        if early_stopping is not None:
+            self.history.best_epoch = early_stopping.best_epoch
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self, self.history)
+        return self.history
 
+    def _check_fit_args(self, epochs, early_stopping, val_loader) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
         if epochs <= self.epoch:
@@ -178,54 +186,20 @@ class Trainer:
                     "needs a val_loader; pass val_loader=... or monitor a training key "
                     "such as 'loss'"
                 )
-        self.train_loader, self.val_loader = train_loader, val_loader
-        self.early_stopping, self.target_epochs = early_stopping, int(epochs)
-        resumed_stopper = bool(self.pending.get("early_stopping"))
-        checkpoint.apply_pending(self)
-        if early_stopping is not None and not resumed_stopper:
-            early_stopping.reset()  # a fresh run; a resumed one keeps its progress
-        hooks = ([early_stopping] if early_stopping is not None else []) + list(callbacks)
-        self.history.stop_reason = None
-        for cb in hooks:
-            if hasattr(cb, "on_train_start"):
-                cb.on_train_start(self)
-        call_event("graphgrad_train_start", trainer=self)
-        # a run resumed after early stopping had stopped it does not train further
-        reason = ("early_stopping" if early_stopping is not None
-                  and early_stopping.stopped_epoch is not None else None)
-        while self.epoch < epochs and reason is None:
-            started = time.perf_counter()
-            lr = float(self.optimizer.param_groups[0]["lr"])
-            row: dict[str, Any] = {"epoch": self.epoch, **self._train_epoch(train_loader)}
-            if val_loader is not None:
-                row.update(self.evaluate(val_loader, prefix="val_"))
-            row["lr"], row["time"] = lr, time.perf_counter() - started
-            self.history.append(row)
-            epoch, self.epoch = self.epoch, self.epoch + 1
-            reason = self._epoch_end(hooks, epoch, row, call_event)
-        self.history.stop_reason = reason
-        if early_stopping is not None:
-            self.history.best_epoch = early_stopping.best_epoch
-        for cb in hooks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self, self.history)
-        call_event("graphgrad_train_end", trainer=self, history=self.history)
-        return self.history
 
-    def _epoch_end(self, hooks, epoch: int, row: dict, call_event) -> str | None:
-        """Run callbacks and the plugin hook; return why training stops, if it does."""
+    def _epoch_end(self, callbacks, epoch: int, row: dict) -> str | None:
+        """Run the callbacks; return why training stops, if it does."""
         reason = None
-        for cb in hooks:
+        for cb in callbacks:
             if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, epoch, dict(row)):
                 if reason is None:
-                    reason = "early_stopping" if cb is self.early_stopping else "callback"
-        if any(call_event("graphgrad_epoch_end", trainer=self, epoch=epoch, metrics=dict(row))):
-            reason = reason or "plugin"
+                    reason = ("early_stopping" if cb is self.early_stopping
+                              else "plugin" if isinstance(cb, PluginEvents) else "callback")
         return reason
 
     def _train_epoch(self, loader) -> dict[str, float]:
         self.model.train()
-        was = _set_transform_mode(loader, True)
+        was = set_transform_mode(loader, True)
         sampler = getattr(loader, "sampler", None)
         feed_sampler = hasattr(sampler, "update")
         averager = Averager()
@@ -247,7 +221,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            _restore_transform_mode(loader, was)
+            restore_transform_mode(loader, was)
         if not averager.counts:
             raise ValueError("Trainer.fit: the training loader yielded no batches; check the "
                              "dataset size, batch_size and drop_last")
@@ -308,7 +282,7 @@ class Trainer:
         The model's and the transform's modes are restored afterwards.
         """
         averager = Averager()
-        with _evaluating(self.model, loader), no_grad():
+        with evaluating(self.model, loader), no_grad():
             for batch in loader:
                 x, y = _split_batch(batch, "Trainer.evaluate")
                 out = self.model(x)
@@ -331,7 +305,7 @@ class Trainer:
             loader = x
             batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
         outs = []
-        with _evaluating(self.model, loader), no_grad():
+        with evaluating(self.model, loader), no_grad():
             for xb in batches:
                 xb = xb if isinstance(xb, Tensor) else Tensor(xb)
                 outs.append(self.model(xb).data)

@@ -397,3 +397,18 @@ def test_event_hooks_are_called_and_can_stop_training(fresh_registry):
     assert calls[0] == ("start", 0) and calls[-1] == ("end", 2)
     assert sorted(calls[1:-1]) == sorted([("epoch", 0, losses[0]), ("quiet", 0),
                                           ("epoch", 1, losses[1]), ("quiet", 1)])
+
+
+def test_an_epoch_end_hook_returning_a_non_bool_warns_once_and_does_not_stop(fresh_registry):
+    class Chatty:
+        @gg.hookimpl
+        def graphgrad_epoch_end(self, epoch):
+            return "no"  # not True: training must go on
+
+    registry.register_plugin(Chatty(), name="chatty")
+    x, y = blobs(40)
+    trainer = make_trainer(mlp())
+    with pytest.warns(UserWarning, match=r"returned 'no' \(str\); only True stops") as caught:
+        history = trainer.fit(*loaders(x, y, split=30), epochs=3)
+    assert len(history) == 3 and history.stop_reason is None
+    assert sum("graphgrad_epoch_end hook" in str(w.message) for w in caught) == 1

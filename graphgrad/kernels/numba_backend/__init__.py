@@ -26,7 +26,6 @@ KERNELS = {
     "sigmoid_backward": elementwise.sigmoid_backward,
     "relu_backward": elementwise.relu_backward,
     "leaky_relu_backward": elementwise.leaky_relu_backward,
-    "mask_grad": elementwise.mask_grad,
     "add": elementwise.add,
     "sub": elementwise.sub,
     "mul": elementwise.mul,

@@ -1,4 +1,5 @@
-"""Elementwise wrappers of the Numba backend (unary, binary with row/column broadcasting, where, clip).
+"""Elementwise wrappers of the Numba backend: unary, binary (row/column broadcasting),
+where, clip.
 
 Each wrapper has its reference twin's name and signature.  It validates what
 the compiled loop needs (float32/float64, at least 1-D, not empty, a shape
@@ -94,17 +95,6 @@ def leaky_relu_backward(g, x, slope):
     if not weak(slope):
         return ref.leaky_relu_backward(g, x, slope)
     return _fused(op.LEAKY_RELU_BACKWARD, g, x, float(slope), ref.leaky_relu_backward, slope)
-
-
-def mask_grad(g, mask):
-    """g · mask for a boolean mask."""
-    if not (ok(g) and type(mask) is np.ndarray and mask.dtype == np.bool_
-            and mask.shape == g.shape):
-        return ref.mask_grad(g, mask)
-    g, mask = c(g), c(mask)
-    out = np.empty_like(g)
-    _ew.mask_grad(flat(g), flat(mask), flat(out))
-    return out
 
 
 # ----------------------------------------------------------------- binary

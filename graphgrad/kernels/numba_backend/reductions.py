@@ -1,7 +1,8 @@
 """Numba wrappers for reductions, softmax, cross-entropy and scatter-add.
 
-Same contract as ``numba_backend.py``: each function has its reference twin's
-name and signature, checks what its loop needs and otherwise calls the twin.
+Same contract as the other wrapper modules (see the package docstring): each
+function has its reference twin's name and signature, checks what its loop
+needs and otherwise calls the twin.
 """
 
 from __future__ import annotations
@@ -31,51 +32,58 @@ def _row_maxima(x2):
 
 
 # ------------------------------------------------------------- reductions
-def _middle(kind, x, p, n, m, out, *extra):
-    """Reduce the middle axis of the (p, n, m) view of x into out's (p, m) view."""
-    if m == 1:
-        x2 = x.reshape(p, n)
-        if kind == "logsumexp":
-            extra = (_row_maxima(x2),)
-        getattr(_red, kind + "_inner")(x2, out.reshape(p), *extra)
-    else:
-        getattr(_red, kind + "_middle")(x.reshape(p, n, m), out.reshape(p, m), *extra)
+# A reduction over one run of adjacent axes views x as (p, n, m) and reduces n:
+# the family's `*_inner` loop when m == 1 (rows), its `*_middle` loop otherwise.
+def _plan(x, axis, keepdims):
+    """(p, n, m, out_shape), or None when no loop fits (the twin answers)."""
+    return reduce_plan(x.shape, axis, keepdims) if ok(x) else None
 
 
-def _reduce(kind, x, axis, keepdims, extra, fallback, *args):
-    plan = reduce_plan(x.shape, axis, keepdims) if ok(x) else None
-    if plan is None:
-        return fallback(x, axis, *args)
+def _run(inner, middle, x, plan, *extra):
     p, n, m, out_shape = plan
-    if kind == "var" and n - extra[0] <= 0:
-        return fallback(x, axis, *args)  # no degrees of freedom: NumPy's warning and nan
-    if kind == "sum" and extra[0] is None:  # mean: divide by the count
-        extra = (float(n),)
     out = np.empty(out_shape, x.dtype)
-    _middle(kind, c(x), p, n, m, out, *extra)
+    x = c(x)
+    if m == 1:
+        inner(x.reshape(p, n), out.reshape(p), *extra)
+    else:
+        middle(x.reshape(p, n, m), out.reshape(p, m), *extra)
     return out
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - the kernel's name is the op's name
     """Σ over axis"""
-    return _reduce("sum", x, axis, keepdims, (1.0,), ref.sum, keepdims)
+    plan = _plan(x, axis, keepdims)
+    if plan is None:
+        return ref.sum(x, axis, keepdims)
+    return _run(_red.sum_inner, _red.sum_middle, x, plan, 1.0)
 
 
 def mean(x, axis=None, keepdims=False):
-    """Σ x / n over axis"""
-    return _reduce("sum", x, axis, keepdims, (None,), ref.mean, keepdims)
+    """Σ x / n over axis: the sum loops with the count as divisor"""
+    plan = _plan(x, axis, keepdims)
+    if plan is None:
+        return ref.mean(x, axis, keepdims)
+    return _run(_red.sum_inner, _red.sum_middle, x, plan, float(plan[1]))
 
 
 def var(x, axis=None, ddof=0, keepdims=False):
     """Σ (x − x̄)² / (n − ddof) over axis"""
-    if type(ddof) is not int:
+    plan = _plan(x, axis, keepdims) if type(ddof) is int else None
+    if plan is None or plan[1] - ddof <= 0:  # no degrees of freedom: NumPy's warning and nan
         return ref.var(x, axis, ddof, keepdims)
-    return _reduce("var", x, axis, keepdims, (ddof,), ref.var, ddof, keepdims)
+    return _run(_red.var_inner, _red.var_middle, x, plan, ddof)
 
 
 def logsumexp(x, axis=None, keepdims=False):
     """ln Σ e^x over axis, shifted by the max so ±1000 does not overflow."""
-    return _reduce("logsumexp", x, axis, keepdims, (), ref.logsumexp, keepdims)
+    plan = _plan(x, axis, keepdims)
+    if plan is None:
+        return ref.logsumexp(x, axis, keepdims)
+    p, n, m, _ = plan
+    if m == 1:  # rows: the loop takes NumPy's SIMD row maxima for long rows
+        x = c(x)
+        return _run(_red.logsumexp_inner, None, x, plan, _row_maxima(x.reshape(p, n)))
+    return _run(None, _red.logsumexp_middle, x, plan)
 
 
 def sum_to_shape(g, shape):
@@ -86,10 +94,7 @@ def sum_to_shape(g, shape):
     plan = sum_to_shape_plan(g.shape, shape) if ok(g) else None
     if plan is None:
         return ref.sum_to_shape(g, shape)
-    p, n, m = plan
-    out = np.empty(shape, g.dtype)
-    _middle("sum", c(g), p, n, m, out, 1.0)
-    return out
+    return _run(_red.sum_inner, _red.sum_middle, g, (*plan, shape), 1.0)
 
 
 # ---------------------------------------------------------------- softmax

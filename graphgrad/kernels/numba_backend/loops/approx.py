@@ -9,7 +9,7 @@ before LLVM sees them (``inline="always"``): LLVM leaves nested or large
 calls as calls, and a loop with a call in it does not vectorise.
 
 Error bounds, in float32 ulp against the correctly rounded result, checked by
-tests/kernels/test_approx.py on dense sweeps (±large, denormals, ±0, ±inf, NaN):
+tests/kernels/test_numba_approx.py on dense sweeps (±large, denormals, ±0, ±inf, NaN):
 
 ==========  ==========  =================================================
 function    bound       method

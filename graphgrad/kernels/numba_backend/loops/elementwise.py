@@ -85,14 +85,6 @@ def backward(op, g, s, out, slope):
         out[i] = _backward(op, g[i], s[i], slope, zero, one)
 
 
-@kernel
-def mask_grad(g, mask, out):
-    """out[i] = g[i] where mask[i], else 0."""
-    zero = g.dtype.type(0)
-    for i in range(g.size):
-        out[i] = g[i] if mask[i] else zero
-
-
 # ----------------------------------------------------------------- binary
 @kernel
 def _binary(op, x, y):

@@ -1,0 +1,148 @@
+"""The layout is the architecture, and that is checked, not just described.
+
+- import-linter's contracts (pyproject.toml) hold: arrows point down;
+- ``import graphgrad`` loads only the core (autograd, ops, the kernel table and
+  the random generator), none of the heavy dependencies;
+- every import path of graphgrad 0.1 still works, with a DeprecationWarning
+  naming the new home;
+- no submodule is named after a name its package exports lazily (it would
+  shadow the function after ``import package.name``);
+- pyproject lists every subpackage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "graphgrad"
+
+# What `import graphgrad` may load: the core. A module outside these is a lazy
+# import that stopped being lazy.
+CORE_PREFIXES = ("graphgrad.autograd", "graphgrad.ops", "graphgrad.kernels")
+CORE_MODULES = {"graphgrad", "graphgrad._legacy", "graphgrad.random"}
+HEAVY = ("numba", "llvmlite", "networkx", "pluggy", "graphviz", "matplotlib", "scipy", "tqdm")
+
+
+def _in_fresh_python(code: str):
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_import_linter_contracts_hold():
+    lint = Path(sys.executable).parent / "lint-imports"
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (the test extra installs it)")
+    done = subprocess.run([str(lint)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_import_graphgrad_loads_only_the_core():
+    loaded = _in_fresh_python(
+        "import json, sys, graphgrad; print(json.dumps(sorted(sys.modules)))")
+    ours = [m for m in loaded if m == "graphgrad" or m.startswith("graphgrad.")]
+    outside_core = [m for m in ours
+                    if m not in CORE_MODULES and not m.startswith(CORE_PREFIXES)]
+    assert not outside_core, f"import graphgrad loaded more than the core: {outside_core}"
+    assert "graphgrad.kernels.numba_backend.loops" not in ours  # loops compile on first use
+    heavy = sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
+    assert not heavy, f"import graphgrad imported {heavy}"
+
+
+def test_lazy_names_load_their_part_on_first_use():
+    loaded = _in_fresh_python(
+        "import json, sys, graphgrad as gg\n"
+        "before = 'graphgrad.viz' in sys.modules or 'graphgrad.nn' in sys.modules\n"
+        "gg.Module, gg.to_dot, gg.check.babysit, gg.Trainer\n"
+        "print(json.dumps([before, sorted(m for m in sys.modules if m.startswith('graphgrad'))]))")
+    before, after = loaded
+    assert before is False
+    for part in ("graphgrad.nn", "graphgrad.viz", "graphgrad.check.babysitting",
+                 "graphgrad.training"):
+        assert part in after
+
+
+def _legacy_table():
+    from graphgrad import _legacy
+
+    return _legacy.MOVED
+
+
+@pytest.mark.parametrize("old", sorted(_legacy_table()))
+def test_every_old_import_path_still_works_and_names_its_new_home(old):
+    homes = _legacy_table()[old]
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert any(homes[0] in m and old in m for m in messages), messages
+    new = importlib.import_module(homes[0])
+    public = [k for k in vars(new) if not k.startswith("_")]
+    assert public and all(getattr(module, k) is getattr(new, k) for k in public)
+
+
+def test_importing_an_old_module_does_not_shadow_the_function_of_the_same_name():
+    code = ("import json, warnings; warnings.simplefilter('ignore')\n"
+            "import graphgrad as gg\n"
+            "import graphgrad.tensor\n"
+            "from graphgrad.tensor import Tensor\n"
+            "print(json.dumps(gg.tensor([1.0, 2.0]).data.tolist()))")
+    assert _in_fresh_python(code) == [1.0, 2.0]
+
+
+def test_the_plugin_guide_imports_still_work():
+    # the exact lines 0.1's docs/plugins.md told plugin authors to write
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from graphgrad.module import Module, Parameter, Sequential\n"
+            "from graphgrad.losses_base import Loss\n"
+            "from graphgrad.optim import Optimizer, Schedule\n"
+            "from graphgrad.random import resolve_rng\n"
+            "from graphgrad.callbacks import EarlyStopping\n"
+            "from graphgrad.checkpoint import CheckpointError\n"
+            "from graphgrad.train import Trainer\n"
+            "from graphgrad.hookspecs import hookspec\n"
+            "import graphgrad.extend as ext\n"
+            "assert Module is ext.Module and Loss is ext.Loss\n"
+            "print('[]')")
+    assert _in_fresh_python(code) == []
+
+
+def test_extend_is_importable_without_building_the_plugin_manager():
+    code = ("import json, graphgrad.extend\n"
+            "from graphgrad.registry import loader\n"
+            "import sys\n"
+            "print(json.dumps([loader._state is None, 'graphgrad_plugins' in sys.modules]))")
+    assert _in_fresh_python(code) == [True, False]
+
+
+def test_no_submodule_is_named_after_a_lazily_exported_name():
+    clashes = []
+    for init in PACKAGE.rglob("__init__.py"):
+        package = ".".join(init.parent.relative_to(ROOT).parts)
+        module = importlib.import_module(package)
+        exported = set(getattr(module, "__all__", ())) | set(getattr(module, "_LAZY", {}))
+        for name in exported:
+            file, folder = init.parent / f"{name}.py", init.parent / name / "__init__.py"
+            if (file.exists() or folder.exists()) and not isinstance(
+                    getattr(module, name, None), type(module)):
+                clashes.append(f"{package}.{name}")
+    assert not clashes, f"submodules shadowing exported names: {clashes}"
+
+
+def test_pyproject_lists_every_subpackage():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
