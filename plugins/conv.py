@@ -244,7 +244,7 @@ class Dropout2d(Module):
         self.rng = None if rng is None else resolve_rng(rng)
 
     def forward(self, x):
-        return gg.dropout2d(x, self.p, self.training, self.rng)
+        return gg.dropout2d(x, self.p, self.training, resolve_rng(self.rng))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

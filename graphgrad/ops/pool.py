@@ -274,9 +274,12 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
 def dropout2d(x, p=0.5, training=True, rng=None) -> Tensor:
     """Channel dropout, as ``torch.nn.functional.dropout2d``: in training, every channel map
     x[n, c] is zeroed with probability p and the kept ones scaled by 1/(1 − p), so E[y] = x;
-    otherwise y = x.  ``rng``: a Generator or seed (None: graphgrad's global generator)."""
-    from graphgrad.random import resolve_rng
+    otherwise y = x.
 
+    ``rng``: a ``numpy.random.Generator`` or a seed; None draws fresh entropy (ops sit
+    below graphgrad's global generator: pass ``gg.random.default_rng()`` to use it, as
+    the ``Dropout2d`` layer does).
+    """
     x = as_tensor(x)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout2d: p is a drop probability in [0, 1], got {p}")
@@ -287,6 +290,6 @@ def dropout2d(x, p=0.5, training=True, rng=None) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    shape = x.shape[:-2] + (1, 1)
-    keep = resolve_rng(rng).random(shape) >= p
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    keep = rng.random(x.shape[:-2] + (1, 1)) >= p
     return x * (keep / (1.0 - p)).astype(x.dtype)
