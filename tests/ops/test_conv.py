@@ -328,3 +328,22 @@ def test_bad_input_errors_say_what_is_wrong():
         gg.conv_transpose2d(x, gg.zeros(3, 2, 3, 3), stride=1, output_padding=1)
     with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
         gg.interpolate(x)
+
+
+@pytest.mark.parametrize("pixels", [0, 10**9], ids=["sliced col2im", "loop col2im"])
+@pytest.mark.parametrize("case", [GRID[1], GRID[2], GRID[6], GRID[7]], ids=range(4))
+def test_both_col2im_paths_match_the_reference(case, pixels, monkeypatch):
+    from graphgrad.kernels.numba_backend import conv as numba_conv
+
+    monkeypatch.setattr(numba_conv, "SLICED_COL2IM_PIXELS", pixels)
+    x, w, b, s, p, d, g = _case(case, dtype=np.float32)
+    (ho, wo), pads = gg.ops.conv.geometry("t", x.shape[2:], w.shape[2:], s,
+                                          [(q, q) for q in p], d)
+    gy = np.random.default_rng(3).standard_normal((2, w.shape[0], ho, wo)).astype(np.float32)
+    np.testing.assert_allclose(numba_conv.conv_transpose2d(gy, w, s, pads, d, g, x.shape[2:]),
+                               reference.conv_transpose2d(gy, w, s, pads, d, g, x.shape[2:]),
+                               rtol=1e-4, atol=1e-4)
+    cols = reference.im2col(x, w.shape[2:], s, pads, d)
+    np.testing.assert_allclose(numba_conv.col2im(cols, x.shape[2:], s, pads, d),
+                               reference.col2im(cols, x.shape[2:], s, pads, d), rtol=1e-5,
+                               atol=1e-5)

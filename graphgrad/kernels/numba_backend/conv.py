@@ -2,10 +2,11 @@
 
 A convolution is im2col (a Numba loop) + one BLAS GEMM per group: the column
 matrix (C·kh·kw, N·Ho·Wo) spans the whole batch, so the forward product, the
-weight gradient (g · colsᵀ) and the input gradient (wᵀ · g, then col2im) are
-each one large GEMM instead of N small ones (measured in ``bench/kernels.py``:
-direct Numba loops lose to it from 8 output channels on, see
-``docs/kernels.md``).  Pooling runs direct loops over the windows.
+weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im) are
+each one large GEMM instead of N small ones.  col2im is a Numba loop for
+small images and NumPy slice additions for large ones (whichever measured
+faster, ``bench/kernels.py --conv``).  Pooling runs direct loops over the
+windows.
 
 Arrays that are not float32/float64, mixed dtypes, or empty batches go to the
 NumPy twin.
@@ -58,6 +59,30 @@ def _from_nchw(g):
     return out
 
 
+#: From this many output pixels per image on, col2im adds kh·kw strided slices with
+#: NumPy (2x faster at 32×32, measured in bench/kernels.py --conv); below it the
+#: Numba loop is (2x faster at 4×4 and 8×8, where a slice is a few elements).
+SLICED_COL2IM_PIXELS = 256
+
+
+def _col2im(cols, out_shape, kh, kw, stride, pads, dilation, ho, wo):
+    """Add the (C·kh·kw, N·Ho·Wo) columns into zeros of out_shape (N, C, H, W)."""
+    n, ch, h, w = out_shape
+    (sh, sw), (dh, dw), pt, pl = stride, dilation, pads[0], pads[2]
+    if ho * wo < SLICED_COL2IM_PIXELS:
+        out = np.zeros(out_shape, dtype=cols.dtype)
+        _loops.col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out)
+        return out
+    full_h, full_w = (ho - 1) * sh + dh * (kh - 1) + 1, (wo - 1) * sw + dw * (kw - 1) + 1
+    buf = np.zeros((ch, n, max(full_h, pt + h), max(full_w, pl + w)), dtype=cols.dtype)
+    c6 = cols.reshape(ch, kh, kw, n, ho, wo)
+    for a in range(kh):
+        for b in range(kw):
+            buf[:, :, a * dh: a * dh + (ho - 1) * sh + 1: sh,
+                b * dw: b * dw + (wo - 1) * sw + 1: sw] += c6[:, a, b]
+    return np.ascontiguousarray(buf[:, :, pt: pt + h, pl: pl + w].transpose(1, 0, 2, 3))
+
+
 def conv2d(x, w, b, stride, pads, dilation, groups):
     """im2col + GEMM; see reference.conv2d."""
     if not (_ok(x, w) and (b is None or _ok(x, b)) and x.ndim == 4):
@@ -80,10 +105,8 @@ def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
     g2 = _from_nchw(g).reshape(groups, cout // groups, -1)
     w2 = c(w).reshape(groups, cout // groups, cg * kh * kw)
     cols = np.matmul(w2.transpose(0, 2, 1), g2).reshape(groups * cg * kh * kw, -1)
-    out = np.zeros((n, groups * cg) + tuple(out_hw), dtype=g.dtype)
-    _loops.col2im(cols, kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
-                  dilation[1], ho, wo, out)
-    return out
+    return _col2im(cols, (n, groups * cg) + tuple(out_hw), kh, kw, stride, pads, dilation,
+                   ho, wo)
 
 
 def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
@@ -121,10 +144,7 @@ def col2im(cols, out_hw, stride, pads, dilation):
         return ref.col2im(cols, out_hw, stride, pads, dilation)
     n, ch, ho, wo, kh, kw = cols.shape
     c2 = np.ascontiguousarray(cols.transpose(1, 4, 5, 0, 2, 3)).reshape(ch * kh * kw, -1)
-    out = np.zeros((n, ch) + tuple(out_hw), dtype=cols.dtype)
-    _loops.col2im(c2, kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
-                  dilation[1], ho, wo, out)
-    return out
+    return _col2im(c2, (n, ch) + tuple(out_hw), kh, kw, stride, pads, dilation, ho, wo)
 
 
 def max_pool2d(x, kernel_hw, stride, pads, dilation):
