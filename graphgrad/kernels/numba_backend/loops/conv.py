@@ -115,6 +115,36 @@ def max_pool2d(x, kh, kw, sh, sw, pt, pl, dh, dw, out, idx):
                     idx[n, c, i, j] = arg
 
 
+@kernel(inline=True)
+def _take(v, best, arg, k):
+    """PyTorch's update rule: a larger value or a NaN replaces the best so far."""
+    if v > best or v != v:
+        return v, k
+    return best, arg
+
+
+@kernel
+def max_pool2x2(x, out, idx):
+    """max_pool2d for the common 2×2 window, stride 2, no padding, on (M, H, W) planes.
+
+    The same rule as the general loop, written out for the four cells: the
+    general loop's window loops with bounds tests measured ~20× slower here.
+    """
+    m_, h_, w_ = x.shape
+    ho, wo = out.shape[1], out.shape[2]
+    for m in range(m_):
+        for i in range(ho):
+            r = 2 * i
+            for j in range(wo):
+                q = 2 * j
+                best, arg = x[m, r, q], r * w_ + q
+                best, arg = _take(x[m, r, q + 1], best, arg, r * w_ + q + 1)
+                best, arg = _take(x[m, r + 1, q], best, arg, (r + 1) * w_ + q)
+                best, arg = _take(x[m, r + 1, q + 1], best, arg, (r + 1) * w_ + q + 1)
+                out[m, i, j] = best
+                idx[m, i, j] = arg
+
+
 @kernel
 def pool_scatter(g, idx, out):
     """out[m, idx[m, k]] += g[m, k] for flat (N·C, L) g, idx and (N·C, H·W) out."""
