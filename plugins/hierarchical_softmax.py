@@ -37,6 +37,17 @@ class HierarchicalSoftmax(gg.Module):
     train together with the model that produces x.
     """
 
+    @classmethod
+    def example(cls, rng=None):
+        """A small one (3 features, 5 classes in 3 clusters), for ``gg.check.loss``."""
+        return cls(3, 5, rng=rng)
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """Features (4, 3) and labels (4,) in [0, 5), for ``gg.check.loss``."""
+        rng = resolve_rng(rng)
+        return rng.normal(size=(4, 3)), rng.integers(0, 5, size=4)
+
     def __init__(self, in_features, n_classes, n_clusters=None, reduction="mean", rng=None,
                  dtype="float32"):
         super().__init__()

@@ -71,12 +71,20 @@ def _fan_in(who: str, shape) -> int:
 class Zeros(Initializer):
     """W = 0 (biases)."""
 
+    def variance(self, shape) -> float:
+        """Var W = 0."""
+        return 0.0
+
     def sample(self, shape, rng):
         return np.zeros(shape)
 
 
 class Constant(Initializer):
     """W = value everywhere."""
+
+    def variance(self, shape) -> float:
+        """Var W = 0."""
+        return 0.0
 
     def __init__(self, value: float = 0.0):
         self.value = float(value)
@@ -87,6 +95,10 @@ class Constant(Initializer):
 
 class Uniform(Initializer):
     """W ~ U(low, high)."""
+
+    def variance(self, shape) -> float:
+        """Var W = (high − low)² / 12."""
+        return (self.high - self.low) ** 2 / 12
 
     def __init__(self, low: float = 0.0, high: float = 1.0):
         if not low <= high:
@@ -100,6 +112,10 @@ class Uniform(Initializer):
 class Normal(Initializer):
     """W ~ N(mean, std²)."""
 
+    def variance(self, shape) -> float:
+        """Var W = std²."""
+        return self.std**2
+
     def __init__(self, mean: float = 0.0, std: float = 1.0):
         if std < 0:
             raise ValueError(f"Normal: std must be >= 0, got {std}")
@@ -111,6 +127,10 @@ class Normal(Initializer):
 
 class XavierUniform(Initializer):
     """Glorot: W ~ U(−a, a), a = gain·√(6 / (fan_in + fan_out)); Var W = 2/(fan_in + fan_out)."""
+
+    def variance(self, shape) -> float:
+        """Var W = a² / 3 = gain²·2 / (fan_in + fan_out)."""
+        return self.bound(shape) ** 2 / 3
 
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)
@@ -127,6 +147,10 @@ class XavierUniform(Initializer):
 
 class XavierNormal(Initializer):
     """Glorot: W ~ N(0, σ²), σ = gain·√(2 / (fan_in + fan_out))."""
+
+    def variance(self, shape) -> float:
+        """Var W = gain²·2 / (fan_in + fan_out)."""
+        return self.gain**2 * 2.0 / sum(_fan_sum("XavierNormal", shape))
 
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)
@@ -146,6 +170,10 @@ class SigmoidUniform(XavierUniform):
 class HeNormal(Initializer):
     """He/Kaiming for ReLU: W ~ N(0, gain²·2/fan_in)."""
 
+    def variance(self, shape) -> float:
+        """Var W = gain²·2 / fan_in."""
+        return self.gain**2 * 2.0 / _fan_in("HeNormal", shape)
+
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)
 
@@ -155,6 +183,10 @@ class HeNormal(Initializer):
 
 class HeUniform(Initializer):
     """He/Kaiming for ReLU: W ~ U(−a, a), a = gain·√(6/fan_in) (variance 2/fan_in)."""
+
+    def variance(self, shape) -> float:
+        """Var W = a² / 3 = gain²·2 / fan_in."""
+        return self.gain**2 * 2.0 / _fan_in("HeUniform", shape)
 
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)
@@ -167,6 +199,10 @@ class HeUniform(Initializer):
 class LecunNormal(Initializer):
     """LeCun: W ~ N(0, 1/fan_in) (unit output variance for unit-variance inputs)."""
 
+    def variance(self, shape) -> float:
+        """Var W = 1 / fan_in."""
+        return 1.0 / _fan_in("LecunNormal", shape)
+
     def sample(self, shape, rng):
         return rng.normal(0.0, math.sqrt(1.0 / _fan_in("LecunNormal", shape)), shape)
 
@@ -178,6 +214,10 @@ class Orthogonal(Initializer):
     of a Gaussian matrix with the signs of R's diagonal folded in, so Q is
     uniformly (Haar) distributed.
     """
+
+    def variance(self, shape) -> float:
+        """Var W ≈ gain² / max(rows, cols): orthonormal vectors of that length."""
+        return self.gain**2 / max(shape[0], math.prod(shape[1:]))
 
     def __init__(self, gain: float = 1.0):
         self.gain = float(gain)

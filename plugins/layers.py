@@ -1,8 +1,8 @@
 """Built-in core layers, registered exactly as a third-party plugin would.
 
-``linear``, ``rbf`` (radial-basis-function layer), ``dropout``, ``flatten``
-and the merge layers ``add`` and ``concat`` (several inputs, for
-``gg.Network``).  Weights use graphgrad's layout: a linear layer holds W of
+``linear``, ``rbf`` (radial-basis-function layer), ``dropout``, ``flatten``,
+``embedding`` (index → vector) and ``lambda`` (a one-line function as a
+layer); the merge layers are in merge.py.  Weights use graphgrad's layout: a linear layer holds W of
 shape (in_features, out_features) and computes ``x @ W + b`` (no transpose).
 """
 
@@ -24,7 +24,7 @@ def _check_features(layer: str, x, in_features: int) -> None:
 
 
 class Linear(Module):
-    """Affine map y = x @ W + b.
+    """Affine map y = act(x @ W + b).
 
     W has shape (in_features, out_features): graphgrad keeps the maths layout
     of ``x @ W`` (PyTorch stores the transpose).  x may have any leading axes
@@ -32,29 +32,61 @@ class Linear(Module):
     a callable ``init(shape, rng)``); fan_in = in_features, fan_out =
     out_features.  ``bias_init`` fills b.  ``rng`` (Generator, seed, or None
     for the global generator) makes construction reproducible.
+
+    ``activation`` (as Keras ``Dense``): None (identity), a layer registry
+    name (``"relu"``), a Module, or a function of one Tensor (``gg.tanh``).
+
+    ``in_features=None`` makes the layer lazy: W is filled on the first call,
+    from the last axis of that input.  The Parameter object exists (empty,
+    shape (0, out_features)) from construction and is filled in place, so an
+    optimizer built before the first call trains it; ``state_dict``/``load``
+    see the real shape only after the first call (``net.check(example)`` is
+    one).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 init="he_normal", bias_init="zeros", rng=None, dtype="float32"):
+    def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
+                 init="he_normal", bias_init="zeros", rng=None, dtype="float32",
+                 activation=None):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Linear: in_features and out_features must be >= 1, got "
-                             f"({in_features}, {out_features})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        if (in_features is not None and in_features < 1) or out_features < 1:
+            raise ValueError(f"Linear: in_features and out_features must be >= 1 (in_features "
+                             f"may be None: inferred on the first call), got ({in_features}, "
+                             f"{out_features})")
+        self.out_features = int(out_features)
+        self.in_features = None if in_features is None else int(in_features)
         rng = resolve_rng(rng)
-        self.weight = Parameter.initialized((self.in_features, self.out_features), init, rng,
-                                            dtype)
+        if self.in_features is None:
+            self.weight = Parameter(np.empty((0, self.out_features), dtype=dtype))
+            self._lazy = (init, rng, dtype)
+        else:
+            self.weight = Parameter.initialized((self.in_features, self.out_features), init,
+                                                rng, dtype)
         self.bias = (Parameter.initialized((self.out_features,), bias_init, rng, dtype)
                      if bias else None)
+        self.activation = _activation(activation)
+
+    def _materialize(self, x) -> None:
+        init, rng, dtype = self._lazy
+        n_in = x.shape[-1] if x.ndim else 1
+        filled = Parameter.initialized((n_in, self.out_features), init, rng, dtype)
+        self.weight.data = filled.data  # in place: optimizers holding the Parameter keep it
+        self.weight._bump_version()
+        self.in_features, self._lazy = n_in, None
 
     def forward(self, x):
+        if self.in_features is None:
+            self._materialize(x)
         _check_features("Linear", x, self.in_features)
         y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+        y = y if self.bias is None else y + self.bias
+        return y if self.activation is None else self.activation(y)
 
     def extra_repr(self) -> str:
+        act = self.activation  # a Module activation is listed as a child
+        act = "" if act is None or isinstance(act, Module) else (
+            f", activation={getattr(act, '__name__', type(act).__name__)}")
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+                f"bias={self.bias is not None}{act}")
 
     @classmethod
     def example(cls, rng=None):
@@ -65,6 +97,20 @@ class Linear(Module):
     def example_input(cls, rng=None):
         """A (5, 4) float32 input."""
         return gg.randn(5, 4, rng=rng)
+
+
+def _activation(activation):
+    """None, a Module, or a function of one Tensor, from Linear's ``activation`` argument."""
+    if activation is None or isinstance(activation, Module):
+        return activation
+    if isinstance(activation, str):
+        return gg.layers[activation]()
+    if isinstance(activation, type) and issubclass(activation, Module):
+        return activation()
+    if callable(activation):
+        return activation
+    raise TypeError(f"Linear: activation must be None, a layer name such as 'relu', a Module "
+                    f"or a function of one Tensor, got {type(activation).__name__}")
 
 
 class RBF(Module):
@@ -180,47 +226,89 @@ class Flatten(Module):
         return gg.randn(2, 3, 2, 2, rng=rng)
 
 
-class Add(Module):
-    """Merge layer: y = x_1 + x_2 + … + x_n (NumPy broadcasting), e.g. a skip connection."""
+class Embedding(Module):
+    """A lookup table: y[..., :] = W[i, :] for each integer index i; W is (num_embeddings, dim).
 
-    def forward(self, *xs):
-        if not xs:
-            raise ValueError("Add: needs at least one input")
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
+    Input: integer indices of any shape (a Tensor or array); output: shape
+    indices.shape + (embedding_dim,).  The gradient is a scatter-add:
+    ∂L/∂W[k] = Σ over positions p with index[p] = k of ∂L/∂y[p] (a repeated
+    index accumulates; rows never looked up get zero).  Equivalent to a
+    one-hot vector times W, without building the one-hot matrix.  W starts as
+    N(0, 1) (PyTorch's default) unless ``init`` says otherwise.
+    """
 
-    @classmethod
-    def example_input(cls, rng=None):
-        """Two (3, 4) float32 inputs."""
-        rng = resolve_rng(rng)
-        return gg.randn(3, 4, rng=rng), gg.randn(3, 4, rng=rng)
-
-
-class Concat(Module):
-    """Merge layer: join the inputs along ``axis`` (default the last, the feature axis)."""
-
-    def __init__(self, axis: int = -1):
+    def __init__(self, num_embeddings: int, embedding_dim: int, init="normal", rng=None,
+                 dtype="float32"):
         super().__init__()
-        self.axis = int(axis)
+        if num_embeddings < 1 or embedding_dim < 1:
+            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
+                             f"({num_embeddings}, {embedding_dim})")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.weight = Parameter.initialized((self.num_embeddings, self.embedding_dim), init,
+                                            resolve_rng(rng), dtype)
 
-    def forward(self, *xs):
-        if not xs:
-            raise ValueError("Concat: needs at least one input")
-        return gg.concatenate(list(xs), axis=self.axis)
+    def forward(self, indices):
+        index = np.asarray(indices.data if hasattr(indices, "data") else indices)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got dtype {index.dtype} "
+                            f"(shape {index.shape}); cast them, e.g. x.astype('int64')")
+        if index.size and (index.min() < 0 or index.max() >= self.num_embeddings):
+            raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
+                             f"values from {index.min()} to {index.max()} (shape "
+                             f"{index.shape}); raise num_embeddings or re-index the data")
+        return self.weight[index]
 
     def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        return f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}"
+
+    @classmethod
+    def example(cls, rng=None):
+        """An Embedding(5, 3)."""
+        return cls(5, 3, rng=rng)
 
     @classmethod
     def example_input(cls, rng=None):
-        """Inputs of shape (3, 2) and (3, 4)."""
-        rng = resolve_rng(rng)
-        return gg.randn(3, 2, rng=rng), gg.randn(3, 4, rng=rng)
+        """A (2, 4) int64 array of indices in [0, 5), with repeats."""
+        return np.array([[0, 2, 2, 4], [1, 0, 3, 2]], dtype=np.int64)
+
+
+class Lambda(Module):
+    """A one-line function as a layer: y = fn(x₁, …, xₙ).
+
+    ``fn`` takes the layer's inputs (Tensors) and returns Tensor(s); write it
+    with graphgrad ops so gradients flow (``Lambda(lambda x: x[:, :4])``,
+    ``Lambda(lambda a, b: a * gg.sigmoid(b))``).  It holds no parameters:
+    a function that closes over a Parameter would train it without the
+    network knowing it exists, so write a Module for that.  ``name`` is shown
+    in repr and pictures (default: the function's name).
+    """
+
+    def __init__(self, fn, name: str | None = None):
+        super().__init__()
+        if not callable(fn) or isinstance(fn, Module):
+            raise TypeError(f"Lambda: fn must be a plain function, got {type(fn).__name__}"
+                            " (a Module can be added to the network directly)")
+        self.fn = fn
+        self.label = name or getattr(fn, "__name__", type(fn).__name__)
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+    def extra_repr(self) -> str:
+        return self.label
+
+    @classmethod
+    def example(cls, rng=None):
+        """Lambda(x ↦ x · tanh(x))."""
+        return cls(lambda x: x * gg.tanh(x), name="x_tanh_x")
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (3, 4) float32 input."""
+        return gg.randn(3, 4, rng=rng)
 
 
 @gg.hookimpl
 def graphgrad_register_layers():
     """The built-in core layers."""
-    return [Linear, RBF, Dropout, Flatten, Add, Concat]
+    return [Linear, RBF, Dropout, Flatten, Embedding, Lambda]

@@ -33,6 +33,11 @@ def _target_like(who: str, prediction: Tensor, target) -> Tensor:
     return Tensor._wrap(np.asarray(target, dtype=prediction.dtype))
 
 
+def _scores_and_labels(rng, n: int = 4, c: int = 3):
+    """A small (scores (N, C), integer labels (N,)) pair: the example for ``gg.check.loss``."""
+    return rng.normal(size=(n, c)), rng.integers(0, c, size=n)
+
+
 def _pick(values: Tensor, labels: np.ndarray) -> Tensor:
     """values[i, labels[i]] for every row i, as an (N,) Tensor."""
     return values[np.arange(len(labels)), labels]
@@ -46,6 +51,11 @@ class CrossEntropy(Loss):
     Class probabilities t (N, C) (soft targets):  ℓᵢ = −Σ_c t_{ic} · log_softmax(zᵢ)_c.
     Per sample; "mean" averages over the N samples.
     """
+
+    @classmethod
+    def example_input(cls, rng):
+        """Scores (4, 3) and integer labels (4,), for ``gg.check.loss``."""
+        return _scores_and_labels(rng)
 
     def chance_loss(self, n_classes: int) -> float | None:
         """log C: the loss of uniform predictions over C classes (babysit's chance level)."""
@@ -74,6 +84,12 @@ class NLL(Loss):
     Per sample; "mean" averages over the N samples.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """Log-probabilities (4, 3) and integer labels (4,), for ``gg.check.loss``."""
+        scores, labels = _scores_and_labels(rng)
+        return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True)), labels
+
     chance_loss = CrossEntropy.chance_loss
 
     def forward(self, prediction, target):
@@ -84,6 +100,11 @@ class NLL(Loss):
 
 class _BCEWithLogits(gg.Function):
     """max(z, 0) − z·y + log(1 + e^−|z|), stable for any z;  ∂/∂z = σ(z) − y,  ∂/∂y = −z."""
+
+    @classmethod
+    def example_input(cls, rng):
+        """Logits (4, 3) and targets in [0, 1], for ``gg.check.function``."""
+        return rng.normal(size=(4, 3)), rng.uniform(size=(4, 3))
 
     @staticmethod
     def forward(ctx, z, y):
@@ -106,6 +127,11 @@ class BCEWithLogits(Loss):
     label: one binary problem per column); "mean" averages over all elements.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """Logits (4, 3) and targets in [0, 1], for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.uniform(size=(4, 3))
+
     def chance_loss(self, n_classes: int) -> float:
         """log 2: the loss of logits 0 (babysit's chance level)."""
         return math.log(2.0)
@@ -126,6 +152,11 @@ class MulticlassHinge(Loss):
     ℓᵢ = Σ_{c≠yᵢ} max(0, a_{ic} − a_{iyᵢ} + margin).
     Per sample; "mean" averages over the N samples.
     """
+
+    @classmethod
+    def example_input(cls, rng):
+        """Scores (4, 3) and integer labels (4,), for ``gg.check.loss``."""
+        return _scores_and_labels(rng)
 
     power = 1
 
@@ -171,6 +202,11 @@ class MultilabelHinge(Loss):
     Per sample; "mean" averages over the N samples.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """Scores (4, 3) and 0/1 targets (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.integers(0, 2, size=(4, 3))
+
     def __init__(self, margin=1.0, reduction="mean"):
         super().__init__(reduction)
         self.margin = float(margin)
@@ -207,6 +243,11 @@ class SSE(Loss):
     ½‖Y − A‖² over the whole batch.  The ½ makes ∂ℓ/∂a = a − y.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """Prediction and target (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+
     def forward(self, prediction, target):
         if prediction.ndim == 0:
             raise ValueError("SSE: expected a prediction of shape (N, ...), got a scalar")
@@ -217,6 +258,11 @@ class SSE(Loss):
 class MSE(Loss):
     """Mean squared error: (y − a)² per element; "mean" averages over all elements."""
 
+    @classmethod
+    def example_input(cls, rng):
+        """Prediction and target (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+
     def forward(self, prediction, target):
         diff = prediction - _target_like("MSE", prediction, target)
         return diff * diff
@@ -224,6 +270,11 @@ class MSE(Loss):
 
 class L1(Loss):
     """Mean absolute error: |y − a| per element; "mean" averages over all elements."""
+
+    @classmethod
+    def example_input(cls, rng):
+        """Prediction and target (4, 3), for ``gg.check.loss``."""
+        return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
 
     def forward(self, prediction, target):
         return gg.abs(prediction - _target_like("L1", prediction, target))

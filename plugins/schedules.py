@@ -32,6 +32,11 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """η_t = η₀ · γ^⌊t / T⌋: multiply the rate by γ every T steps (``step_size``)."""
 
+    @classmethod
+    def example(cls, optimizer):
+        """A small instance, for ``gg.check.schedule``."""
+        return cls(optimizer, step_size=2)
+
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         _positive("StepDecay", "step_size", step_size, integer=True)
         _positive("StepDecay", "gamma", gamma)
@@ -45,6 +50,11 @@ class StepDecay(Schedule):
 class InverseDecay(Schedule):
     """η_t = η₀ / (1 + ε·t)  (``decay`` ε): the 1/t decay of stochastic approximation."""
 
+    @classmethod
+    def example(cls, optimizer):
+        """A small instance, for ``gg.check.schedule``."""
+        return cls(optimizer, decay=0.5)
+
     def __init__(self, optimizer, decay, last_epoch=-1):
         _positive("InverseDecay", "decay", decay, allow_zero=True)
         self.decay = float(decay)
@@ -56,6 +66,11 @@ class InverseDecay(Schedule):
 
 class ExponentialDecay(Schedule):
     """η_t = η₀ · e^(−ε·t)  (``decay`` ε); PyTorch's ExponentialLR with γ = e^(−ε)."""
+
+    @classmethod
+    def example(cls, optimizer):
+        """A small instance, for ``gg.check.schedule``."""
+        return cls(optimizer, decay=0.5)
 
     def __init__(self, optimizer, decay, last_epoch=-1):
         _positive("ExponentialDecay", "decay", decay, allow_zero=True)
@@ -73,6 +88,11 @@ class Cosine(Schedule):
     CosineAnnealingLR, except that it stays at η_min after T_max instead of
     climbing back up).
     """
+
+    @classmethod
+    def example(cls, optimizer):
+        """A small instance, for ``gg.check.schedule``."""
+        return cls(optimizer, T_max=4)
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         _positive("Cosine", "T_max", T_max, integer=True)
@@ -94,6 +114,11 @@ class LinearWarmup(Schedule):
     ``LinearWarmup(opt, 5, after=Cosine(opt, T_max=95))``.  Build `after` on the
     same optimizer first and step only the warm-up: it drives both.
     """
+
+    @classmethod
+    def example(cls, optimizer):
+        """A small instance, for ``gg.check.schedule``."""
+        return cls(optimizer, warmup_steps=2)
 
     def __init__(self, optimizer, warmup_steps, start_factor=0.1, after=None, last_epoch=-1):
         _positive("LinearWarmup", "warmup_steps", warmup_steps, integer=True)

@@ -288,6 +288,7 @@ class Newton(Optimizer):
     """
 
     max_params = 2000
+    closure_backward = False  # the closure only returns the loss (see gg.check.optimizer)
 
     def __init__(self, params, lr=1.0, damping=1e-10, max_params=None):
         super().__init__(params, dict(lr=lr, damping=damping))

@@ -35,6 +35,11 @@ def _range(
     return lo, hi
 
 
+def _images(rng) -> np.ndarray:
+    """A small NCHW batch (6, 3, 5, 5): the example input of ``gg.check.transform``."""
+    return rng.normal(size=(6, 3, 5, 5))
+
+
 class Standardize(Transform):
     """``y = (x - mu) / sigma`` with statistics of the training data.
 
@@ -45,6 +50,11 @@ class Standardize(Transform):
     the population std (ddof 0); where it is ``<= eps`` (a constant feature) it
     is replaced by 1, so such values are only centred.
     """
+
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
 
     name = "standardize"
     config = ("mode",)
@@ -124,6 +134,11 @@ class PCAWhiten(Transform):
     blowing up). Samples of any trailing shape are flattened to ``D`` features.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """16 samples of 4 correlated features, for ``gg.check.transform``."""
+        return rng.normal(size=(16, 4)) @ rng.normal(size=(4, 4))
+
     name = "pca_whiten"
     config = ("zca",)
     stats = ("mean", "matrix", "sample_shape")
@@ -190,6 +205,11 @@ class RandomFlip(RandomTransform):
     """Horizontal flip: each image of an NCHW batch is mirrored along its width,
     ``y[n, c, h, w] = x[n, c, h, W - 1 - w]``, independently with probability ``p``."""
 
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
+
     name = "random_flip"
 
     def __init__(self, p: float = 0.5, seed: SeedLike = None):
@@ -216,6 +236,16 @@ class RandomCrop(RandomTransform):
     crop of the padded image is taken (the identity when the size equals the
     input size), so shapes agree between training and evaluation.
     """
+
+    @classmethod
+    def example(cls, seed=None):
+        """A 5 x 5 crop with padding 1 (the size of the example images)."""
+        return cls(5, padding=1, seed=seed)
+
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
 
     name = "random_crop"
 
@@ -269,6 +299,11 @@ class Contrast(RandomTransform):
     ``factor`` is the range ``(lo, hi)``, or ``s`` for ``(max(0, 1 - s), 1 + s)``.
     """
 
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
+
     name = "contrast"
 
     def __init__(self, factor: float | tuple[float, float] = (0.8, 1.2), seed: SeedLike = None):
@@ -289,6 +324,11 @@ class Tint(RandomTransform):
 
     ``shift`` is the range ``(lo, hi)``, or ``s`` for ``(-s, s)``.
     """
+
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
 
     name = "tint"
 
@@ -311,6 +351,16 @@ class Compose(Transform):
     the un-augmented data). ``train()``/``eval()`` reach every member; the state
     dict is flat with keys ``"<position>.<key>"``.
     """
+
+    @classmethod
+    def example(cls, seed=None):
+        """Standardize then RandomFlip(seed=seed), for ``gg.check.transform``."""
+        return cls([Standardize(), RandomFlip(seed=seed)])
+
+    @classmethod
+    def example_input(cls, rng):
+        """A small NCHW image batch, for ``gg.check.transform``."""
+        return _images(rng)
 
     name = "compose"
 

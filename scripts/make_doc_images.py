@@ -1,4 +1,4 @@
-"""Regenerate the pictures of docs/visualization.md (docs/img/*.svg).
+"""Regenerate the pictures of docs/visualization.md and docs/networks.md (docs/img/*.svg).
 
     python scripts/make_doc_images.py [OUTPUT_DIR]     # default: docs/img
 
@@ -65,6 +65,43 @@ def lecture():
     return model, model(x).sum()
 
 
+def siamese():
+    """Two inputs through one shared encoder, their difference scored, an MSE loss node."""
+    encoder = gg.layers.Linear(3, 8, activation="relu", rng=8)
+    net = gg.Network(inputs=["left", "right", "similarity"], outputs=["loss", "score"])
+    net.add("enc_left", encoder, inputs="left")
+    net.add("enc_right", encoder, inputs="right")
+    net.add("diff", gg.layers.Subtract(), inputs=["enc_left", "enc_right"])
+    net.add("score", gg.layers.Linear(8, 1, rng=9))
+    net.add("loss", gg.losses.MSE(), inputs=["score", "similarity"])
+    rng = np.random.default_rng(10)
+    batch = {"left": rng.standard_normal((4, 3)).astype(np.float32),
+             "right": rng.standard_normal((4, 3)).astype(np.float32),
+             "similarity": rng.standard_normal((4, 1)).astype(np.float32)}
+    return net, batch
+
+
+def two_heads():
+    """Numeric and categorical inputs, two heads, each with its loss, weighted 0.7 / 0.3."""
+    net = gg.Network(inputs=["num", "cat", "price", "label"], outputs=["total"])
+    net.add("emb", gg.layers.Embedding(10, 4, rng=11), inputs="cat")
+    net.add("flat", gg.layers.Flatten())
+    net.add("join", gg.layers.Concat(), inputs=["num", "flat"])
+    net.add("hidden", gg.layers.Linear(5 + 4, 16, activation="relu", rng=12))
+    net.add("price_head", gg.layers.Linear(16, 1, rng=13), inputs="hidden")
+    net.add("label_head", gg.layers.Linear(16, 3, rng=14), inputs="hidden")
+    net.add("price_loss", gg.losses.MSE(), inputs=["price_head", "price"])
+    net.add("label_loss", gg.losses.CrossEntropy(), inputs=["label_head", "label"])
+    net.add("total", gg.layers.Lambda(lambda a, b: 0.7 * a + 0.3 * b, name="0.7·a + 0.3·b"),
+            inputs=["price_loss", "label_loss"])
+    rng = np.random.default_rng(15)
+    batch = {"num": rng.standard_normal((8, 5)).astype(np.float32),
+             "cat": rng.integers(0, 10, size=(8, 1)),
+             "price": rng.standard_normal((8, 1)).astype(np.float32),
+             "label": rng.integers(0, 3, size=8)}
+    return net, batch
+
+
 def digits_cnn():
     """The CNN of ``graphgrad demo --model cnn`` on 4 digits, and its loss."""
     L = gg.layers
@@ -113,6 +150,11 @@ def _draw_all(tmp, out):
 
     model, y = lecture()
     render(gg.to_dot(y, params=model, backward=True, show_saved=False), "lecture_backward")
+
+    net, batch = siamese()
+    render(gg.to_dot(net, batch), "network_siamese")
+    net, batch = two_heads()
+    render(gg.to_dot(net, batch), "network_two_heads")
 
     model, loss = digits_cnn()
     render(gg.to_dot(loss, params=model), "digits_cnn")

@@ -14,6 +14,7 @@ class _GradMode(threading.local):
     def __init__(self):
         self.enabled = True
         self.module_scope = []  # (dotted path, class name) of the Modules running
+        self.running_children = []  # (container, child, name) a Sequential/Network is calling
         self.record_grads = False
 
 
@@ -83,6 +84,39 @@ class module_scope:  # noqa: N801 - used like a function: `with module_scope(...
     def __exit__(self, *exc):
         self._scope.pop()
         return False
+
+
+class running_child:  # noqa: N801 - used like a function: `with running_child(...):`
+    """Tell the `child` about to be called by container `parent` its name there (this thread).
+
+    A container that holds one module under several names (a shared layer in a
+    ``Network``, the same module twice in a ``Sequential``) says which use is
+    running, so the module path recorded on graph nodes names that use.  Kept
+    on the thread, not on the container, so two threads running one model
+    never see each other's position.
+    """
+
+    __slots__ = ("_entry", "_stack")
+
+    def __init__(self, parent, child, name: str):
+        self._entry = (parent, child, name)
+
+    def __enter__(self):
+        self._stack = STATE.running_children
+        self._stack.append(self._entry)
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.pop()
+        return False
+
+
+def running_child_name(parent, child) -> str | None:
+    """The name under which `parent` is calling `child` on this thread, or None."""
+    for p, c, name in reversed(STATE.running_children):
+        if p is parent:
+            return name if c is child else None
+    return None
 
 
 @contextmanager

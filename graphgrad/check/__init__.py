@@ -1,5 +1,9 @@
 """gg.check: gradient checks, component checks, babysitting, the learning-rate finder.
 
+Component checkers, one per kind (each returns a ``CheckReport``): ``module``
+(layers), ``loss``, ``optimizer``, ``schedule``, ``initializer``, ``transform``,
+``function`` (custom ops); ``components()`` runs them over the registries.
+
 The gradient checks load with the package; the heavier checkers load on first
 use (PEP 562), so ``import graphgrad`` does not pull in training or plotting.
 """
@@ -11,6 +15,13 @@ from graphgrad.check.gradients import GradcheckError, gradcheck, gradgradcheck, 
 # name -> module that defines it (loaded on first use)
 _LAZY = {
     "module": "graphgrad.check.module_checks",
+    "loss": "graphgrad.check.loss_checks",
+    "optimizer": "graphgrad.check.optim_checks",
+    "schedule": "graphgrad.check.optim_checks",
+    "initializer": "graphgrad.check.init_checks",
+    "transform": "graphgrad.check.transform_checks",
+    "function": "graphgrad.check.function_checks",
+    "components": "graphgrad.check.component_checks",
     "babysit": "graphgrad.check.babysitting",
     "lr_find": "graphgrad.check.lr_finder",
     "shapes": "graphgrad.viz.jacobian_shapes",

@@ -14,12 +14,14 @@ on the layer itself:
 - ``train/eval``: two eval calls give equal outputs and leave the state alone;
   two training calls differ if the layer declares ``stochastic = True``, and
   are equal otherwise;
-- ``render``: its graph renders to DOT (skipped without ``graphgrad.viz``).
+- ``render``: its graph renders to DOT.
 
 Randomness (graphgrad's global generator and any ``numpy.random.Generator``
 held by a module) is reset before each call inside the gradient checks, so a
 stochastic layer is checked with one fixed draw.  A layer may skip a check by
-declaring ``skip_checks = {"gradgradcheck": "why"}``.
+declaring ``skip_checks = {"gradgradcheck": "why"}``.  When a gradient check
+fails, each custom op (a plugin's ``Function``) the layer ran is checked on its
+own, and the failure names the op at fault, its class and the layer path.
 """
 
 from __future__ import annotations
@@ -27,89 +29,33 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from graphgrad import random as _random
 from graphgrad.autograd import enable_grad, no_grad
 from graphgrad.autograd.tensor import Tensor
-from graphgrad.check import GradcheckError, gradcheck, gradgradcheck
+from graphgrad.check.function_checks import ops_at_fault
+from graphgrad.check.gradients import GradcheckError, gradcheck, gradgradcheck
+from graphgrad.check.report import FAIL, PASS, SKIP, CheckReport, describe_error, run_checks
 from graphgrad.nn.module import Module, Parameter
 from graphgrad.random import module_generators
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
 
+class ModuleCheckReport(CheckReport):
+    """The result of ``check.module``: one ``CheckItem`` per check (see ``CheckReport``)."""
 
-@dataclass
-class CheckItem:
-    """One check's outcome: ``status`` is "pass", "fail" or "skip"."""
-
-    name: str
-    status: str
-    message: str = ""
-
-
-class ModuleCheckReport:
-    """The result of ``check.module``: one ``CheckItem`` per check.
-
-    ``ok`` is True when nothing failed (skips are fine).  ``str(report)`` is a
-    table whose first line is a verdict; ``report["gradcheck[train]"]`` gives
-    one item; ``to_dict()`` is JSON-ready.
-    """
-
-    def __init__(self, module_name: str, items: list[CheckItem]):
-        self.module_name = module_name
-        self.items = list(items)
+    checker = "module"
 
     @property
-    def ok(self) -> bool:
-        """No check failed."""
-        return all(item.status != FAIL for item in self.items)
-
-    def _with(self, status):
-        return [item for item in self.items if item.status == status]
-
-    @property
-    def failed(self) -> list[CheckItem]:
-        """The failed checks."""
-        return self._with(FAIL)
-
-    @property
-    def skipped(self) -> list[CheckItem]:
-        """The skipped checks."""
-        return self._with(SKIP)
-
-    def __getitem__(self, name: str) -> CheckItem:
-        for item in self.items:
-            if item.name == name:
-                return item
-        raise KeyError(f"no check named {name!r}; checks: {[i.name for i in self.items]}")
-
-    def __iter__(self):
-        return iter(self.items)
+    def module_name(self) -> str:
+        """The checked module's class name."""
+        return self.name
 
     def to_dict(self) -> dict:
         """``{"module", "ok", "checks": [{"name", "status", "message"}, ...]}``."""
-        return {"module": self.module_name, "ok": self.ok,
-                "checks": [asdict(item) for item in self.items]}
-
-    def __str__(self) -> str:
-        counts = ", ".join(f"{len(self._with(s))} {w}" for s, w in
-                           ((PASS, "passed"), (FAIL, "failed"), (SKIP, "skipped")))
-        if self.ok:
-            head = f"check.module({self.module_name}): ok ({counts})"
-        else:
-            first = self.failed[0]
-            head = f"check.module({self.module_name}): FAILED {first.name}: {first.message}"
-        width = max([len("check")] + [len(i.name) for i in self.items])
-        lines = [head, f"  {'check':<{width}}  status  detail"]
-        lines += [f"  {i.name:<{width}}  {i.status:<6}  {i.message}".rstrip() for i in self.items]
-        if not self.ok:
-            lines.append(f"  ({counts})")
-        return "\n".join(lines)
-
-    __repr__ = __str__
+        out = super().to_dict()
+        return {"module": out.pop("name"), **out}
 
 
 # ------------------------------------------------------------------ helpers
@@ -193,10 +139,6 @@ def _outputs(module, inputs):
     return list(_as_tuple(module(*inputs)))
 
 
-def _describe_error(exc: Exception) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
 # ------------------------------------------------------------------- checks
 def _check_forward(layer, inputs):
     m = _copy(layer, np.float64).train()
@@ -222,7 +164,12 @@ def _check_gradients(layer, inputs, mode, second, tol):
     try:
         (gradgradcheck if second else gradcheck)(fn, list(xs) + params, **tol)
     except GradcheckError as exc:
-        return FAIL, str(exc)
+        frozen.restore()
+        try:
+            faults = ops_at_fault(lambda: fn(*xs, *params), second, tol)
+        except Exception as inner:  # the diagnosis must not hide the failure itself
+            faults = [f"(could not check the ops inside: {describe_error(inner)})"]
+        return FAIL, "; ".join([*faults, f"the layer as a whole: {exc}"] if faults else [str(exc)])
     finally:
         frozen.restore()
     n_values = sum(x.data.size for x in xs if x.requires_grad) + sum(p.data.size for p in params)
@@ -308,10 +255,6 @@ def _check_modes(layer, inputs):
 
 
 def _check_render(layer, inputs):
-    try:
-        import graphgrad.viz  # noqa: F401
-    except ImportError as exc:
-        return SKIP, f"graphgrad.viz is not available ({exc})"
     m = _copy(layer, np.float64)
     dot = m.to_dot(_inputs_as(inputs, np.float64))
     source = getattr(dot, "source", str(dot))
@@ -343,7 +286,6 @@ def module(layer: Module, example_input=None, *, rng=0, eps: float = 1e-6, atol:
                             "a classmethod example_input(rng) returning a small input")
         example_input = layer.example_input(_random.resolve_rng(rng))
     inputs = _as_tuple(example_input)
-    skips = dict(getattr(layer, "skip_checks", {}) or {})
     tol = {"eps": eps, "atol": atol, "rtol": rtol}
     checks = [
         ("forward", lambda: _check_forward(layer, inputs)),
@@ -356,21 +298,5 @@ def module(layer: Module, example_input=None, *, rng=0, eps: float = 1e-6, atol:
         ("train/eval", lambda: _check_modes(layer, inputs)),
         ("render", lambda: _check_render(layer, inputs)),
     ]
-    global_state = _random.get_rng_state()
-    items = []
-    try:
-        for name, run in checks:
-            if name in skips:
-                items.append(CheckItem(name, SKIP, str(skips[name])))
-                continue
-            if items and items[0].status == FAIL:
-                items.append(CheckItem(name, SKIP, "forward failed"))
-                continue
-            try:
-                status, message = run()
-            except Exception as exc:
-                status, message = FAIL, _describe_error(exc)
-            items.append(CheckItem(name, status, message))
-    finally:
-        _random.default_rng().bit_generator.state = global_state
+    items = run_checks(checks, getattr(layer, "skip_checks", None), gate="forward")
     return ModuleCheckReport(type(layer).__name__, items)

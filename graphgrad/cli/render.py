@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(target: str):
-    from graphgrad.cli import CLIError
+    from graphgrad.cli._common import CLIError
 
     script, sep, function = target.rpartition(":")
     if not sep or not script or not function:
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, call, render; print where the files went."""
     from graphgrad import viz
     from graphgrad.autograd.tensor import Tensor
-    from graphgrad.cli import CLIError
+    from graphgrad.cli._common import CLIError
 
     fn = _load(args.target)
     try:

@@ -61,7 +61,7 @@ Exits with 0 when the target accuracy is reached (always with --quick),
 
 
 def _cli_error(message: str):
-    from graphgrad.cli import CLIError
+    from graphgrad.cli._common import CLIError
 
     return CLIError(message)
 

@@ -71,13 +71,29 @@ def accepted_keys(component: Any, supplied: tuple[str, ...] = ()) -> list[str] |
     return [n for n, p in parameters.items() if p.kind in kinds and n not in supplied]
 
 
+def _refuse_unseedable(component: Any, name: str, section: str) -> None:
+    """A random transform whose constructor takes no seed cannot follow the run's seed."""
+    from graphgrad.data.transform import RandomTransform
+
+    if isinstance(component, type) and issubclass(component, RandomTransform):
+        raise ConfigError(
+            f"[{section}] {name}: {component.__name__} draws random numbers (a RandomTransform) "
+            "but its constructor takes no `seed`, so the run's seed cannot reach it and the run "
+            "could not be reproduced; add `seed=None` to its __init__ and pass it on with "
+            "super().__init__(seed)"
+        )
+
+
 def build_component(kind: str, spec: Any, section: str, args: tuple = (),
                     supplied: tuple[str, ...] = (), defaults: dict[str, Any] | None = None):
     """Instantiate the registry component described by ``spec`` with ``args`` first.
 
     ``supplied`` names the parameters ``args`` fill; ``defaults`` are passed
     only if the component accepts them and the spec does not set them (e.g. a
-    seed for random transforms).
+    seed for random transforms: a ``RandomTransform`` that takes no ``seed`` is
+    an error, since the run could not be reproduced).  ``spec``'s name may be
+    qualified, ``distribution:name``, for a component whose name another plugin
+    took first.
     """
     from graphgrad.registry import Registry, UnknownComponentError
 
@@ -95,6 +111,8 @@ def build_component(kind: str, spec: Any, section: str, args: tuple = (),
         for key, value in (defaults or {}).items():
             if key in valid and key not in kwargs:
                 kwargs[key] = value
+        if "seed" in (defaults or {}) and "seed" not in valid:
+            _refuse_unseedable(component, name, section)
     try:
         return component(*args, **kwargs)
     except (TypeError, ValueError, KeyError) as exc:

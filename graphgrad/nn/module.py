@@ -114,17 +114,26 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted path, module) for this module and every descendant, each once, pre-order."""
+    def named_modules(self, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted path, module) for this module and every descendant, pre-order.
+
+        Each module once (under its first path) unless ``remove_duplicate=False``
+        (PyTorch's name): then a module held under several names (a shared
+        layer) is listed under each of them, with its descendants.
+        """
         seen = {id(self)}
-        stack = [(prefix, self)]
+        stack = [(prefix, self, (id(self),))]
         while stack:
-            path, module = stack.pop()
+            path, module, ancestors = stack.pop()
             yield path, module
-            children = [(_join(path, n), m) for n, m in module.named_children()
-                        if id(m) not in seen]
-            for _, m in children:
-                seen.add(id(m))
+            if remove_duplicate:
+                children = [(_join(path, n), m, ()) for n, m in module.named_children()
+                            if id(m) not in seen]
+                seen.update(id(m) for _, m, _ in children)
+            else:  # every name, but never a module inside itself
+                children = [(_join(path, n), m, ancestors + (id(m),))
+                            for n, m in module._direct_children() if id(m) not in ancestors]
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
@@ -236,15 +245,27 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Name → ndarray copy of every parameter, then every buffer."""
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update((name, b.copy()) for name, b in self.named_buffers())
-        return state
+        """Name → ndarray copy of every parameter, then every buffer.
+
+        Two different arrays under one name is an error (one would silently
+        overwrite the other in the file).
+        """
+        return {name: (target[1].data if target[0] == "parameter"
+                       else getattr(*target[1:])).copy()
+                for name, target in self._state_targets().items()}
 
     def _state_targets(self) -> dict[str, tuple]:
-        targets: dict[str, tuple] = {name: ("parameter", p) for name, p in self.named_parameters()}
-        for dotted, module, name, _ in self._buffer_slots():
-            targets[dotted] = ("buffer", module, name)
+        targets: dict[str, tuple] = {}
+        entries = [(name, ("parameter", p)) for name, p in self.named_parameters()]
+        entries += [(dotted, ("buffer", module, name))
+                    for dotted, module, name, _ in self._buffer_slots()]
+        for name, target in entries:
+            if name in targets:
+                raise ValueError(
+                    f"{type(self).__name__}: two different arrays are both named {name!r}, so "
+                    "state_dict/save would keep only one; give the modules distinct names "
+                    "(a module held twice under one name, or an attribute shadowing a child)")
+            targets[name] = target
         return targets
 
     def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from graphgrad.autograd.grad_mode import running_child, running_child_name
 from graphgrad.nn.module import Module
+from graphgrad.nn.parameter import Parameter
 
 
 class Sequential(Module):
@@ -20,7 +22,6 @@ class Sequential(Module):
         super().__init__()
         self._names: list[str] = []
         self._layers: list[Module] = []
-        self._running_index = None  # position of the layer forward is calling
         if len(layers) == 1 and isinstance(layers[0], dict):
             for name, layer in layers[0].items():
                 self.append(layer, name=name)
@@ -47,23 +48,27 @@ class Sequential(Module):
         self._layers.append(layer)
         return self
 
+    def __setattr__(self, name: str, value) -> None:
+        # the layers are the ordered list; a Module or Parameter in an attribute
+        # would be neither run, trained nor saved, so refuse it
+        if isinstance(value, (Module, Parameter)):
+            raise AttributeError(
+                f"Sequential: cannot assign a {type(value).__name__} to attribute {name!r}: "
+                f"its layers run in order, so add it with seq.append(layer, name={name!r})")
+        super().__setattr__(name, value)
+
     def _direct_children(self):
         yield from zip(self._names, self._layers, strict=True)
 
     def _child_name(self, child):
-        i = self._running_index
-        if i is not None and i < len(self._layers) and self._layers[i] is child:
-            return self._names[i]
-        return super()._child_name(child)
+        running = running_child_name(self, child)  # this thread's position (a layer may repeat)
+        return running if running is not None else super()._child_name(child)
 
     def forward(self, x):
         """Feed x through every layer in order."""
-        try:
-            for i, layer in enumerate(self._layers):
-                self._running_index = i
+        for name, layer in zip(self._names, self._layers, strict=True):
+            with running_child(self, layer, name):
                 x = layer(x)
-        finally:
-            self._running_index = None
         return x
 
     def __len__(self) -> int:

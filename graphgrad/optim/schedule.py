@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -9,6 +10,30 @@ from typing import Any
 from graphgrad.optim.optimizer import Optimizer, plain_value
 
 __all__ = ["Schedule"]
+
+
+def _starts_when_built(init):
+    """Wrap an ``__init__`` so the first rate is set once the outermost ``__init__`` returns.
+
+    A subclass may then set its own attributes before or after calling
+    ``super().__init__(optimizer)``: ``lr_at`` first runs when they all exist.
+    """
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        outermost = "_building" not in self.__dict__
+        if outermost:
+            self.__dict__["_building"] = True
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outermost:
+                del self.__dict__["_building"]
+        if outermost:
+            self._initial_step()
+
+    wrapper._starts_when_built = True
+    return wrapper
 
 
 class Schedule:
@@ -22,11 +47,20 @@ class Schedule:
 
     A schedule is a closed form in t, so the sequence never drifts and a loaded
     state resumes exactly; a rate set by hand in a group is overwritten at the
-    next ``step()``.  Subclasses implement ``lr_at(base_lr, t)``.  As in
-    PyTorch, stepping the schedule before the optimizer has stepped warns (the
-    first rate would be skipped).
+    next ``step()``.  Subclasses implement ``lr_at(base_lr, t)`` and may set
+    their attributes before or after ``super().__init__(optimizer)``: the first
+    rate is computed when construction is complete.  As in PyTorch, stepping
+    the schedule before the optimizer has stepped warns (the first rate would
+    be skipped).
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = vars(cls).get("__init__")
+        if init is not None and not getattr(init, "_starts_when_built", False):
+            cls.__init__ = _starts_when_built(init)
+
+    @_starts_when_built
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -46,7 +80,6 @@ class Schedule:
         self.last_epoch = last_epoch
         self._step_count = 0
         self._last_lr: list[float] = []
-        self._initial_step()
 
     def _initial_step(self) -> None:
         self._step_count = 0

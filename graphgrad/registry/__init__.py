@@ -11,6 +11,7 @@ re-exports the loader's public names (``hookimpl``, ``register_plugin``,
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,18 +28,17 @@ from graphgrad.registry.loader import (  # noqa: F401 - re-exported: graphgrad.r
     GraphgradPluginWarning,
     PluginError,
     PluginInfo,
-    _current,
-    _duplicate,
     autoload_disabled,
     call_event,
-    component_name,
+    current_state,
+    duplicate_error,
     hookimpl,
     plugin_manager,
     plugins,
     register_plugin,
     reload,
-    snake_case,
 )
+from graphgrad.registry.naming import component_name, snake_case  # noqa: F401
 
 
 class UnknownComponentError(KeyError, AttributeError):
@@ -54,32 +54,65 @@ class UnknownComponentError(KeyError, AttributeError):
 
 @dataclass
 class _Index:
-    components: dict[str, Any]  # registry name -> component
+    components: dict[str, Any]  # registry name -> component (shadowed ones as "dist:name")
     owners: dict[str, str]  # registry name -> plugin name
     aliases: dict[str, list[str]]  # __name__ -> registry names
+    qualified: dict[str, str]  # "dist:name" -> registry name, for every component
+    conflicts: list[str]  # one message per name two plugins registered
+
+
+def _clash_message(kind: str, name: str, keeper: PluginInfo, other: PluginInfo, alias: str) -> str:
+    return (
+        f"two {kind} are named {name!r}: plugin {keeper.describe()} keeps the name; the one "
+        f"from plugin {other.describe()} is available as {alias!r} (also in TOML configs). "
+        "Rename one (set its `name` attribute) to use both by their own names"
+    )
 
 
 def _index(kind: str) -> _Index:
-    state = _current()
+    """Index the components of ``kind``; a clash keeps the first (built-ins load first)."""
+    state = current_state()
     index = state.indexes.get(kind)
     if index is not None:
         return index
     components: dict[str, Any] = {}
     owners: dict[str, str] = {}
+    qualified: dict[str, str] = {}
+    conflicts: list[str] = []
     for plugin, per_kind in state.contributions.items():
+        info = state.plugins[plugin]
         for name, component in per_kind.get(kind, ()):
+            key = name
             if name in components and not (
                 components[name] is component and owners[name] == plugin
             ):
-                raise _duplicate(kind, name, state.plugins[owners[name]], state.plugins[plugin])
-            components[name], owners[name] = component, plugin
+                key = f"{info.qualifier}:{name}"
+                if key in components:  # two plugins of one distribution
+                    key = f"{plugin}:{name}"
+                conflicts.append(
+                    _clash_message(kind, name, state.plugins[owners[name]], info, key)
+                )
+            components[key], owners[key] = component, plugin
+            qualified.setdefault(f"{info.qualifier}:{name}", key)
     aliases: dict[str, list[str]] = {}
     for name, component in components.items():
         alias = getattr(component, "__name__", None)
         if isinstance(alias, str) and alias != name and alias not in components:
             aliases.setdefault(alias, []).append(name)
-    state.indexes[kind] = index = _Index(dict(sorted(components.items())), owners, aliases)
+    index = _Index(dict(sorted(components.items())), owners, aliases, qualified, conflicts)
+    state.indexes[kind] = index
+    for message in conflicts:
+        warnings.warn(message, GraphgradPluginWarning, stacklevel=3)
     return index
+
+
+def conflicts() -> list[str]:
+    """One message per component name two plugins registered (every kind).
+
+    The first plugin (built-ins load first) keeps the name; the other
+    component stays usable under its qualified name ``distribution:name``.
+    """
+    return [message for kind in KINDS for message in _index(kind).conflicts]
 
 
 _MISSING = object()
@@ -92,6 +125,10 @@ class Registry:
 
         gg.layers.Linear, gg.layers.linear, gg.layers["linear"], gg.layers.get("linear")
         gg.layers.create("linear", 3, 2)    # == gg.layers.Linear(3, 2)
+
+    A component whose name a plugin loaded earlier already took (built-ins load
+    first) is listed as ``distribution:name``; every component can be looked
+    up that way (``gg.layers["graphgrad:linear"]``).
 
     ``names()`` is sorted; ``in``, ``len`` and iteration (over names) work like a
     dict's keys. The registry is filled from the plugins on first use.
@@ -108,6 +145,8 @@ class Registry:
         index = _index(self.kind)
         if key in index.components:
             return key
+        if isinstance(key, str) and key in index.qualified:
+            return index.qualified[key]
         matches = index.aliases.get(key, [])
         if len(matches) == 1:
             return matches[0]
@@ -155,7 +194,7 @@ class Registry:
     def plugin_of(self, name: str) -> PluginInfo:
         """The record of the plugin that registered the component ``name``."""
         owner = _index(self.kind).owners[self._resolve(name)]
-        return _current().plugins[owner]
+        return current_state().plugins[owner]
 
     def __getitem__(self, name: str) -> Any:
         return self.get(name)
@@ -168,7 +207,8 @@ class Registry:
     def __contains__(self, item: object) -> bool:
         index = _index(self.kind)
         if isinstance(item, str):
-            return item in index.components or len(index.aliases.get(item, [])) == 1
+            return (item in index.components or item in index.qualified
+                    or len(index.aliases.get(item, [])) == 1)
         return any(component is item for component in index.components.values())
 
     def __iter__(self) -> Iterator[str]:

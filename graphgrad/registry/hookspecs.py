@@ -5,10 +5,11 @@ A plugin is a module (or any object) whose functions are marked with
 called with keyword arguments, so an implementation may accept only the
 arguments it needs, in any order.
 
-Registration hooks (``graphgrad_register_<kind>``) return a list of classes or
-callables; each becomes a component of the registry ``graphgrad.<kind>``. They
-are called once per plugin when the plugin manager is built and must not depend
-on the order in which plugins are called.
+Registration hooks (``graphgrad_register_<kind>``) return a list of classes (or
+functions, where a kind allows them; never instances); each becomes a component
+of the registry ``graphgrad.<kind>``. They are called once per plugin when the
+plugin manager is built and must not depend on the order in which plugins are
+called.
 
 Event hooks are called by the library while it works (training, Graphviz export)
 through ``graphgrad.registry.call_event(hook_name, **kwargs)``.
@@ -62,10 +63,13 @@ def graphgrad_register_layers() -> list[Any]:
 
 @hookspec
 def graphgrad_register_losses() -> list[Any]:
-    """Return the loss classes or functions this plugin provides.
+    """Return the loss classes (``Loss`` or ``Module`` subclasses) or functions this plugin
+    provides.
 
     A loss is called as ``loss(prediction, target)`` and takes
-    ``reduction="mean" | "sum" | "none"``.
+    ``reduction="mean" | "sum" | "none"``.  ``example_input(rng)`` returning
+    ``(prediction, target)`` lets ``graphgrad plugins --check`` check it with
+    ``graphgrad.check.loss``.
     """
 
 
@@ -73,14 +77,16 @@ def graphgrad_register_losses() -> list[Any]:
 def graphgrad_register_initializers() -> list[Any]:
     """Return the initializers this plugin provides.
 
-    An initializer is called as ``init(shape, rng) -> numpy.ndarray`` and
-    derives fan-in and fan-out from ``shape``.
+    An initializer (a class or a function) is called as ``init(shape, rng) ->
+    numpy.ndarray`` and derives fan-in and fan-out from ``shape``; a
+    ``variance(shape)`` method (its documented fan rule) is checked by
+    ``graphgrad.check.initializer``.
     """
 
 
 @hookspec
 def graphgrad_register_optimizers() -> list[Any]:
-    """Return the optimizer classes this plugin provides.
+    """Return the optimizer classes (``Optimizer`` subclasses) this plugin provides.
 
     An optimizer follows PyTorch: ``Opt(params, lr, ...)`` with
     ``step(closure=None)``, ``zero_grad()`` and ``state_dict()``.
@@ -89,7 +95,7 @@ def graphgrad_register_optimizers() -> list[Any]:
 
 @hookspec
 def graphgrad_register_schedules() -> list[Any]:
-    """Return the learning-rate schedule classes this plugin provides.
+    """Return the learning-rate schedule classes (``Schedule`` subclasses) this plugin provides.
 
     A schedule wraps an optimizer (``Sched(optimizer, ...)``) and has ``step()``
     and ``get_last_lr()``.
@@ -98,7 +104,12 @@ def graphgrad_register_schedules() -> list[Any]:
 
 @hookspec
 def graphgrad_register_transforms() -> list[Any]:
-    """Return the data transforms (preprocessing, augmentation) this plugin provides."""
+    """Return the data transforms (preprocessing, augmentation) this plugin provides.
+
+    ``Transform`` subclasses (a random one: ``RandomTransform``, taking ``seed``)
+    or functions on a batch; ``example_input(rng)`` returning a small batch lets
+    ``graphgrad plugins --check`` check it with ``graphgrad.check.transform``.
+    """
 
 
 # -- event hooks --------------------------------------------------------------

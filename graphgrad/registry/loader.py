@@ -9,11 +9,14 @@ declared by installed distributions under the entry-point group ``graphgrad``
 ``graphgrad_register_*`` hooks one by one, keeping what each plugin contributed.
 
 A broken outside plugin (it fails to import, has an unknown hook, or one of its
-hooks raises or returns something other than a list of classes or callables)
-is unregistered and reported with a ``GraphgradPluginWarning``; everything else
-keeps working. A broken built-in plugin is a bug in graphgrad and raises
-``PluginError``.  The registries built from the contributions (``gg.layers``...)
-are in ``graphgrad.registry``, which also re-exports this module's public names.
+hooks raises or returns something other than a list of components of its kind)
+is unregistered and reported with a ``GraphgradPluginWarning`` that shows where
+it failed (``PluginInfo.where``: the last traceback frames inside the plugin);
+everything else keeps working.  Two components with one name are resolved by
+the registries (``graphgrad.registry``): the first keeps it.  A broken built-in
+plugin is a bug in graphgrad and raises ``PluginError``.  The registries built
+from the contributions (``gg.layers``...) are in ``graphgrad.registry``, which
+also re-exports this module's public names.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import importlib
 import importlib.metadata
 import os
 import pkgutil
-import re
 import threading
+import traceback
 import types
 import warnings
 from collections.abc import Callable
@@ -35,6 +38,7 @@ import pluggy
 
 from graphgrad.registry import hookspecs
 from graphgrad.registry.hookspecs import EVENT_HOOKS, KINDS, REGISTRATION_HOOKS
+from graphgrad.registry.naming import component_name, snake_case  # noqa: F401 - re-exported
 
 PROJECT = "graphgrad"
 ENTRY_POINT_GROUP = "graphgrad"
@@ -61,62 +65,6 @@ class DuplicateComponentError(PluginError):
     """Two plugins registered components of one kind under the same name."""
 
 
-# -- naming -------------------------------------------------------------------
-
-# Mixed-case abbreviations that the camel-case rules would split ("ReLU" -> "re_lu").
-# Longer atoms first: "PReLU" must win over "ReLU".
-_ATOMS = {
-    "PReLU": "Prelu",
-    "ReLU": "Relu",
-    "GeLU": "Gelu",
-    "SeLU": "Selu",
-    "SiLU": "Silu",
-    "RMSprop": "Rmsprop",
-    "RMSProp": "Rmsprop",
-}
-
-
-def snake_case(name: str) -> str:
-    """Convert a class or function name to snake_case.
-
-    ``ScaledTanh`` -> ``scaled_tanh``, ``SGD`` -> ``sgd``, ``BCEWithLogits`` ->
-    ``bce_with_logits``, ``LeakyReLU`` -> ``leaky_relu``, ``Conv2D`` -> ``conv2d``;
-    names already in snake_case are returned unchanged.
-    """
-    for atom, word in _ATOMS.items():
-        name = name.replace(atom, word)
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)  # end of an acronym: BCEWith
-    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)  # camel hump: scaledTanh
-    name = re.sub(r"(\d)([A-Z][a-z])", r"\1_\2", name)  # digit then word: Conv2DTranspose
-    return re.sub(r"_+", "_", name).strip("_").lower()
-
-
-def component_name(component: Any) -> str:
-    """The registry name of a component.
-
-    Its own ``name`` attribute if it sets one (on a class, only a ``name``
-    defined by the class itself counts, not an inherited one), else the
-    snake_case of its ``__name__``. Raises ``ValueError`` if that is not a valid
-    Python identifier (e.g. a lambda).
-    """
-    if isinstance(component, type):
-        explicit = vars(component).get("name")
-    else:
-        explicit = getattr(component, "name", None)
-    if isinstance(explicit, str):
-        name = explicit
-    elif isinstance(getattr(component, "__name__", None), str):
-        name = snake_case(component.__name__)
-    else:
-        name = ""
-    if not name.isidentifier():
-        raise ValueError(
-            f"component {component!r} has no usable registry name (got {name!r}); "
-            "give it a `name` attribute that is a valid identifier, e.g. name = 'my_layer'"
-        )
-    return name
-
-
 # -- plugin records -----------------------------------------------------------
 
 
@@ -126,7 +74,9 @@ class PluginInfo:
 
     ``source`` is ``"built-in"``, ``"entry point"`` or ``"manual"``;
     ``components`` maps a kind to the registry names the plugin registered;
-    ``error`` is ``None`` unless the plugin is broken (and then it was skipped).
+    ``error`` is ``None`` unless the plugin is broken (and then it was skipped);
+    ``where`` then lists the last traceback frames inside the plugin
+    (``file:line in function: source``), innermost last.
     """
 
     name: str
@@ -135,16 +85,26 @@ class PluginInfo:
     version: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    where: list[str] = field(default_factory=list)
+
+    @property
+    def qualifier(self) -> str:
+        """The prefix of its qualified component names: its distribution, else its name."""
+        return self.distribution or self.name
 
     @property
     def ok(self) -> bool:
         """True if the plugin loaded and registered without error."""
         return self.error is None
 
+    @property
+    def distribution_label(self) -> str:
+        """``distribution version``, or ``unknown distribution``."""
+        return " ".join(filter(None, [self.distribution, self.version])) or "unknown distribution"
+
     def describe(self) -> str:
         """``'name' (distribution version)`` for messages."""
-        dist = " ".join(filter(None, [self.distribution, self.version])) or "unknown distribution"
-        return f"{self.name!r} ({dist})"
+        return f"{self.name!r} ({self.distribution_label})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the record."""
@@ -155,6 +115,7 @@ class PluginInfo:
             "version": self.version,
             "components": {kind: list(names) for kind, names in self.components.items()},
             "error": self.error,
+            "where": list(self.where),
         }
 
 
@@ -217,6 +178,7 @@ def _build() -> _State:
     _partial = state  # outside plugins may look built-in components up while they import
     if autoload_disabled():
         return state
+    # Not pm.load_setuptools_entrypoints: pluggy's loader stops at the first broken plugin.
     for ep in _entry_points():
         dist, version = (ep.dist.metadata["Name"], ep.dist.version) if ep.dist else (None, None)
         name = ep.name if ep.name not in state.plugins else f"{dist}:{ep.name}"
@@ -231,6 +193,9 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
         _register(state, load(), info)
     except Exception as exc:
         error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        info.where = plugin_frames(exc)
+        if info.where:
+            error += f" (at {info.where[-1].split(': ', 1)[0]})"
         info.error = " ".join(error.split())  # one line, for warnings and the CLI
         if info.source == BUILTIN:
             raise PluginError(
@@ -244,6 +209,31 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
             GraphgradPluginWarning,
             stacklevel=2,
         )
+
+
+_OWN_FILES = ("importlib", "pluggy", os.path.join("graphgrad", "registry"))
+
+
+def plugin_frames(exc: BaseException, limit: int = 3) -> list[str]:
+    """The last ``limit`` traceback frames of ``exc`` outside importlib, pluggy and this
+    loader (the plugin's own code), as ``file:line in function: source line``.
+
+    For a ``PluginError`` raised because a hook raised, the frames of that cause.
+    """
+    while isinstance(exc, PluginError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen")
+        and not any(part in frame.filename for part in _OWN_FILES)
+    ]
+    if isinstance(exc, SyntaxError) and exc.filename:  # the broken line is not a frame
+        return [f"{exc.filename}:{exc.lineno}: {(exc.text or '').strip()}"]
+    return [
+        f"{frame.filename}:{frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
+        for frame in frames[-limit:]
+    ]
 
 
 def _register(state: _State, plugin: object, info: PluginInfo) -> None:
@@ -300,10 +290,9 @@ def _call_registration(
                 f"{hook}() returned {returned!r}; it must return a list of classes or callables"
             )
         for component in returned:
-            if not callable(component):
-                raise PluginError(
-                    f"{hook}() returned {component!r}, which is not a class or callable"
-                )
+            problem = wrong_kind(kind, component)
+            if problem:
+                raise PluginError(f"{hook}() of plugin {plugin!r} returned {problem}")
             try:
                 result.append((component_name(component), component))
             except ValueError as exc:
@@ -311,7 +300,74 @@ def _call_registration(
     return result
 
 
-def _current() -> _State:
+# What each registration hook expects: the base class (by qualified name, so that the
+# registry imports nothing above it) and whether a plain function is accepted.
+_BASES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "layers": (("graphgrad.nn.module.Module",), True),
+    "losses": (("graphgrad.nn.loss.Loss", "graphgrad.nn.module.Module"), True),
+    "initializers": ((), True),
+    "optimizers": (("graphgrad.optim.optimizer.Optimizer",), False),
+    "schedules": (("graphgrad.optim.schedule.Schedule",), False),
+    "transforms": (("graphgrad.data.transform.Transform",), True),
+}
+_EXPECTED = {
+    "layers": "Module subclasses (or functions that build one)",
+    "losses": "Loss subclasses, Module subclasses or functions loss(prediction, target)",
+    "initializers": "classes or functions init(shape, rng)",
+    "optimizers": "Optimizer subclasses (from graphgrad.extend)",
+    "schedules": "Schedule subclasses (from graphgrad.extend)",
+    "transforms": "Transform subclasses (or functions on a batch)",
+}
+
+
+def _qualnames(cls: type) -> set[str]:
+    return {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}
+
+
+def _kind_of(cls: type) -> str | None:
+    """The kind whose base class ``cls`` derives from (the most specific one), if any."""
+    names = _qualnames(cls)
+    for kind in ("losses", "optimizers", "schedules", "transforms", "layers"):
+        if names & set(_BASES[kind][0][:1]):
+            return kind
+    return None
+
+
+def wrong_kind(kind: str, component: Any) -> str | None:
+    """Why ``component`` cannot be a component of ``kind`` (None if it can).
+
+    The text completes "graphgrad_register_<kind>() returned ...": it names the
+    component, what was expected and, for a component of another kind, the
+    hook that takes it.
+    """
+    hook, expected = REGISTRATION_HOOKS[kind], _EXPECTED[kind]
+    bases, functions = _BASES[kind]
+    if isinstance(component, type):
+        other = _kind_of(component)
+        if other is not None and other != kind and not (set(bases) & _qualnames(component)):
+            return (
+                f"{component.__qualname__}, which is one of the {other} (a subclass of "
+                f"{_BASES[other][0][0].rsplit('.', 1)[1]}); {hook}() expects {expected}: "
+                f"return it from {REGISTRATION_HOOKS[other]}() instead"
+            )
+        if bases and not set(bases) & _qualnames(component):
+            return f"the class {component.__qualname__}; {hook}() expects {expected}"
+        return None
+    if isinstance(component, (types.FunctionType, types.BuiltinFunctionType)):
+        if functions:
+            return None
+        return f"the function {component.__qualname__}; {hook}() expects {expected}"
+    if callable(component) or type(component).__module__ != "builtins":
+        return (
+            f"an instance of {type(component).__qualname__} ({component!r}), not a class; "
+            f"return the class {type(component).__qualname__} itself ({hook}() expects "
+            f"{expected})"
+        )
+    return f"{component!r}, which is not a class or function; {hook}() expects {expected}"
+
+
+def current_state() -> _State:
+    """The loaded plugin state (manager, records, contributions), built on first use."""
     global _state, _building, _partial
     state = _state
     if state is not None:
@@ -337,7 +393,7 @@ def _current() -> _State:
 
 def plugin_manager() -> pluggy.PluginManager:
     """The plugin manager, built (and every registration hook called) on first use."""
-    return _current().manager
+    return current_state().manager
 
 
 def reload() -> None:
@@ -355,7 +411,7 @@ def reload() -> None:
 
 def plugins() -> list[PluginInfo]:
     """A record of every plugin, loaded or broken, in registration order."""
-    return list(_current().plugins.values())
+    return list(current_state().plugins.values())
 
 
 def _distribution_of(plugin: object) -> tuple[str | None, str | None]:
@@ -378,7 +434,7 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
     ``DuplicateComponentError``), leaving the registries unchanged.
     """
     with _lock:
-        state = _current()
+        state = current_state()
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if name in state.plugins:
             raise PluginError(
@@ -403,12 +459,13 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
 def _raise_if_taken(state: _State, kind: str, name: str, newcomer: PluginInfo) -> None:
     for plugin, per_kind in state.contributions.items():
         if plugin != newcomer.name and any(n == name for n, _ in per_kind.get(kind, ())):
-            raise _duplicate(kind, name, state.plugins[plugin], newcomer)
+            raise duplicate_error(kind, name, state.plugins[plugin], newcomer)
 
 
-def _duplicate(
+def duplicate_error(
     kind: str, name: str, first: PluginInfo, second: PluginInfo
 ) -> DuplicateComponentError:
+    """The error for two components of one kind named alike, naming both plugins."""
     return DuplicateComponentError(
         f"two {kind} are named {name!r}: one from plugin {first.describe()} and one from plugin "
         f"{second.describe()}; rename one (set its `name` attribute) or uninstall one plugin"

@@ -235,12 +235,15 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
     A ``Network`` as `root` gives its layer-level graph instead (one node per
-    layer; the options do not apply), see ``graphgrad.viz.network``.
+    layer; the options do not apply), see ``graphgrad.viz.network``;
+    ``gg.to_dot(net, example_inputs)`` adds the tensor shapes on its edges.
     """
     if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
         from graphgrad.viz.network import network_to_dot
 
-        return network_to_dot(root)
+        # for a Network the second argument is an example batch, not a flag
+        example = None if isinstance(group_by_module, bool) else group_by_module
+        return network_to_dot(root, example)
     graph = to_networkx(root, backward=backward, params=params)
     return graph_to_dot(graph, group_by_module=group_by_module, depth=depth,
                         show_shapes=show_shapes, show_saved=show_saved,

@@ -1,9 +1,11 @@
 """`summary(model, example_input)`: a torchinfo-like table of a model's modules.
 
-One row per module (``model.named_modules()`` order): dotted path, class,
-output shape(s), the parameters it holds itself and the bytes its own ops keep
-for backward (activations).  Both columns count each module's own share, so
-they add up to the totals under the table.
+One row per use of a module (``model.named_modules(remove_duplicate=False)``
+order): dotted path, class, output shape(s), the parameters it holds itself
+and the bytes its own ops keep for backward (activations).  Both columns count
+each module's own share, so they add up to the totals under the table: a
+module used under several names (a shared encoder) has a row per use, its
+parameters counted on the first and the others marked "shared with".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class SummaryRow:
     output_shapes: tuple[tuple[int, ...], ...]
     params: int
     saved_bytes: int
+    shared_with: str = ""  # the first path of a module listed again (its params count there)
 
 
 class Summary:
@@ -46,7 +49,8 @@ class Summary:
         self.output_shapes: tuple = output_shapes
 
     def __str__(self) -> str:
-        body = [[r.path or "(model)", r.type,
+        body = [[r.path or "(model)",
+                 r.type + (f" (shared with {r.shared_with})" if r.shared_with else ""),
                  ", ".join(shape_str(s) for s in r.output_shapes) or "-",
                  f"{r.params:,}", bytes_str(r.saved_bytes) if r.saved_bytes else "0"]
                 for r in self.rows]
@@ -65,24 +69,28 @@ class Summary:
     __repr__ = __str__
 
 
-def _inputs(example_input):
-    items = example_input if isinstance(example_input, tuple) else (example_input,)
-    out = []
-    for x in items:
+def _inputs(example_input) -> tuple[tuple, dict]:
+    """(positional, keyword) Tensors to call the model with; a dict is passed as one argument."""
+    def traced(x, name="input"):
         if not isinstance(x, Tensor):
             x = Tensor(x)
         if x.dtype.kind == "f" and not x.requires_grad:
             # so the graph is recorded even for a model without parameters
-            x = Tensor(x.data, requires_grad=True, name=x.name or "input")
-        out.append(x)
-    return tuple(out)
+            x = Tensor(x.data, requires_grad=True, name=x.name or name)
+        return x
+
+    if isinstance(example_input, dict):
+        return ({k: traced(v, k) for k, v in example_input.items()},), {}
+    items = example_input if isinstance(example_input, tuple) else (example_input,)
+    return tuple(traced(x) for x in items), {}
 
 
 def summary(model, example_input) -> Summary:
     """Run ``model(example_input)`` once and tabulate every module.
 
-    `example_input` is a Tensor, an array, or a tuple of them (several forward
-    arguments).  Per module (row): dotted path, class, output shape(s) (of the
+    `example_input` is a Tensor, an array, a tuple of them (several forward
+    arguments), or a dict ``{input name: tensor}`` passed as one argument (as
+    a ``Network`` takes it).  Per module (row): dotted path, class, output shape(s) (of the
     tensors its ops hand to the rest of the graph), parameter elements it holds
     directly, and bytes its own ops saved for backward.  Totals: parameters
     (trainable and not), their bytes, bytes saved for backward in the whole
@@ -93,9 +101,9 @@ def summary(model, example_input) -> Summary:
     if not hasattr(model, "named_modules") or not hasattr(model, "named_parameters"):
         raise TypeError(f"summary: model must be a graphgrad Module, got "
                         f"{type(model).__name__}; for a plain tensor graph use gg.to_dot(output)")
-    inputs = _inputs(example_input)
+    args, _ = _inputs(example_input)
     with enable_grad():
-        output = model(*inputs)
+        output = model(*args)
     outputs = output if isinstance(output, (tuple, list)) else (output,)
     graph = to_networkx(outputs, params=model)
     params = list(model.named_parameters())
@@ -103,17 +111,21 @@ def summary(model, example_input) -> Summary:
     for name, p in params:
         owner = name.rpartition(".")[0]
         own_params[owner] = own_params.get(owner, 0) + p.data.size
+    first_path: dict[int, str] = {}
     rows = []
-    for path, module in model.named_modules():
+    for path, module in model.named_modules(remove_duplicate=False):
+        first = first_path.setdefault(id(module), path)
         members = [n for n, d in graph.nodes(data=True)
                    if d["kind"] == "op" and within(d["module"], path)]
         rows.append(SummaryRow(
             path=path, type=type(module).__name__,
             output_shapes=_output_shapes(graph, members),
-            params=own_params.get(path, 0),
+            params=own_params.get(path, 0) if first == path else 0,
             saved_bytes=sum(graph.nodes[n]["saved_bytes"] for n in members
                             if graph.nodes[n]["module"] == path),
+            shared_with="" if first == path else first,
         ))
+    inputs = [x for a in args for x in (a.values() if isinstance(a, dict) else (a,))]
     ops = [d for _, d in graph.nodes(data=True) if d["kind"] == "op"]
     return Summary(
         rows=rows,

@@ -1,13 +1,13 @@
-"""The `graphgrad` command line (graphgrad/cli.py, graphgrad/__main__.py)."""
+"""The `graphgrad` command line (graphgrad/cli/, graphgrad/__main__.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
-import types
 import uuid
 import warnings
 from pathlib import Path
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from graphgrad import cli, registry
-
-from graphgrad.registry import loader as plugin_loader
+from graphgrad.extend import Module
 from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
+from graphgrad.registry import loader as plugin_loader
 
 
 @pytest.fixture(autouse=True)
@@ -46,38 +46,49 @@ def write_distribution(root: Path, dist: str, version: str, module: str, source:
     (info / "entry_points.txt").write_text(f"[graphgrad]\n{module} = {module}\n")
 
 
-class Softsign:
+class Softsign(Module):
+    def forward(self, x):
+        return x / (1 + abs(x))
+
     @classmethod
     def example_input(cls, rng):
         return rng.normal(size=(2, 3))
 
 
-class Gauss:
+class Gauss(Module):
+    def forward(self, x):
+        return (-x * x).exp()
+
     def example_input(self, rng):  # an instance method works too
         return "bad input"
 
 
-class Needy:
+class Needy(Module):
     def __init__(self, width):
+        super().__init__()
         self.width = width
 
     example_input = Softsign.example_input
 
 
-class Built:
+class Built(Module):
     """Needs arguments, but says how to build a small one."""
 
     def __init__(self, width):
+        super().__init__()
         self.width = width
 
     @classmethod
     def example(cls, rng):
         return cls(4)
 
+    def forward(self, x):
+        return x * self.width
+
     example_input = Softsign.example_input
 
 
-class NoExample:
+class NoExample(Module):
     pass
 
 
@@ -189,95 +200,48 @@ def test_errors_are_one_line_without_traceback(capsys, sandbox):
 # -- graphgrad plugins --check ------------------------------------------------------
 
 
-@pytest.fixture
-def fake_check(monkeypatch):
-    """A stand-in for graphgrad.check.module, so the table is tested on its own."""
-    calls = []
-
-    class Report:
-        def __init__(self, ok):
-            self.ok = ok
-
-        def __str__(self):
-            return "gradcheck on input 0: FAIL\nmore details"
-
-    def module(layer, example_input):
-        calls.append((type(layer).__name__, getattr(example_input, "shape", example_input)))
-        return Report(ok=not isinstance(example_input, str))
-
-    monkeypatch.setitem(sys.modules, "graphgrad.check", types.SimpleNamespace(module=module))
-    return calls
-
-
-def test_check_prints_a_pass_fail_table(capsys, fake_check):
+def test_check_prints_a_table_per_kind(capsys):
     register_plugin(FakeLayers(), name="fake_layers")
-    code, out, _ = run(capsys, "plugins", "--check")
+    code, out, _ = run(capsys, "plugins", "--check", "--kind", "layers")
     assert code == 1
-    table = out.split("\n\n")[-1].splitlines()
-    assert table[0].split() == ["layer", "result", "detail"]
-    rows = {line.split()[0]: line.split()[1] for line in table[1:-1]}
-    assert rows == {"built": "pass", "gauss": "FAIL", "needy": "FAIL", "softsign": "pass"}
-    assert "gradcheck on input 0: FAIL" in out and "more details" not in out
-    assert "cannot build needy()" in out and "classmethod `example(rng)`" in out
-    assert table[-1] == "4 layers checked: 2 passed, 2 failed."
-    assert fake_check == [("Built", (2, 3)), ("Gauss", "bad input"), ("Softsign", (2, 3))]
+    table = out.split("\n\n")[-2].splitlines()
+    assert table[0].split() == ["layers", "result", "detail"]
+    rows = {line.split()[0]: line.split()[1] for line in table[1:]}
+    assert rows == {"built": "pass", "gauss": "FAIL", "needy": "FAIL", "no_example": "SKIPPED",
+                    "softsign": "pass"}
+    gauss = next(line for line in table if line.startswith("gauss"))
+    assert re.sub(" +", " ", gauss).startswith("gauss FAIL forward: "), gauss
+    assert "cannot build Needy()" in out and "classmethod `example(rng)`" in out
+    assert out.splitlines()[-1] == "layers: 5 checked, 2 passed, 2 failed, 1 skipped"
 
 
-@pytest.mark.parametrize(
-    ("report", "passed", "detail"),
-    [
-        (True, True, ""),
-        (False, False, "check failed"),
-        (types.SimpleNamespace(passed=True), True, ""),
-        (
-            {"gradcheck": True, "double_backward": False, "dtype": object()},
-            False,
-            "failed: double_backward",
-        ),
-        ({"gradcheck": types.SimpleNamespace(ok=True)}, True, ""),
-        (None, True, ""),
-    ],
-)
-def test_check_reports_are_read_generously(report, passed, detail):
-    assert cli._verdict(report) == (passed, detail)
-
-
-def test_check_json(capsys, fake_check):
+def test_check_json_and_filters(capsys):
     register_plugin(FakeLayers(), name="fake_layers")
-    code, out, _ = run(capsys, "plugins", "--check", "--json")
-    results = {r["layer"]: r["passed"] for r in json.loads(out)["check"]}
-    assert code == 1 and results == {
-        "built": True,
-        "gauss": False,
-        "needy": False,
-        "softsign": True,
-    }
+    code, out, _ = run(capsys, "plugins", "--check", "--json", "--kind", "layers",
+                       "--name", "built", "--name", "gauss")
+    results = {r["name"]: r["status"] for r in json.loads(out)["check"]}
+    assert code == 1 and results == {"built": "pass", "gauss": "FAIL"}
+    built = next(r for r in json.loads(out)["check"] if r["name"] == "built")
+    assert built["kind"] == "layers" and built["plugin"] == "fake_layers"
+    assert [c["name"] for c in built["checks"]][:2] == ["forward", "gradcheck[train]"]
+    code, _, err = run(capsys, "plugins", "--check", "--kind", "layer")
+    assert code == 2 and "--kind: unknown kind(s) layer; kinds: layers,losses," in err
+    code, _, err = run(capsys, "plugins", "--name", "built")
+    assert code == 2 and "--kind, --name and --strict go with --check" in err
 
 
-def test_check_without_graphgrad_check_is_a_clear_error(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "graphgrad.check", None)  # makes the import fail
-    code, _, err = run(capsys, "plugins", "--check")
-    assert code == 2 and "--check needs graphgrad.check.module" in err
-
-
-def _real_check_available() -> bool:
-    try:
-        from graphgrad.check import module  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _real_check_available(),
-    reason="graphgrad.check.module is not written yet (issue 4); this test runs once it exists",
-)
-def test_check_passes_on_every_builtin_layer(capsys, monkeypatch):
+def test_check_passes_on_every_builtin_component_of_every_kind(capsys, monkeypatch):
     monkeypatch.setattr(plugin_loader, "BUILTIN_PACKAGE", "graphgrad_plugins")
     registry.reload()
-    layers = registry.Registry("layers")
-    declared = sorted(name for name, cls in layers.items() if hasattr(cls, "example_input"))
-    code, out, _ = run(capsys, "plugins", "--check")
-    for name in declared:
-        assert any(line.split()[:2] == [name, "pass"] for line in out.splitlines()), out
+    code, out, _ = run(capsys, "plugins", "--check", "--strict")
     assert code == 0, out
+    counts = {}
+    for line in out.splitlines():
+        match = re.fullmatch(r"(\w+): (\d+) checked, (\d+) passed, 0 failed, 0 skipped", line)
+        if match:
+            counts[match[1]] = (int(match[2]), int(match[3]))
+    kinds = ["layers", "losses", "optimizers", "schedules", "initializers", "transforms"]
+    assert list(counts) == [*kinds, "functions"], out
+    for kind in kinds:  # every registered component was checked, and passed
+        n = len(registry.Registry(kind))
+        assert counts[kind] == (n, n), (kind, out)

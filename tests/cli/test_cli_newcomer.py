@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import graphgrad as gg
-from graphgrad.cli import render as cli_render
 from graphgrad.cli import SUBCOMMANDS, build_parser, main
+from graphgrad.cli import render as cli_render
 from graphgrad.cli.demo import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]

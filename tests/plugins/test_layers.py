@@ -1,4 +1,4 @@
-"""Built-in layers (plugins/layers.py, activations.py, normalization.py).
+"""Built-in layers (plugins/layers.py, activations.py, normalization.py, merge.py).
 
 Forward values against NumPy formulas, gradients against finite differences
 (``gg.check.module``: inputs and every parameter, float64), output shapes,
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphgrad_plugins import activations, layers, normalization
+from graphgrad_plugins import activations, layers, merge, normalization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphgrad as gg
 
 BUILT_INS = (layers.graphgrad_register_layers() + activations.graphgrad_register_layers()
-             + normalization.graphgrad_register_layers())
+             + normalization.graphgrad_register_layers() + merge.graphgrad_register_layers())
 
 
 def _build(cls, rng):
@@ -41,7 +41,7 @@ def test_every_layer_passes_check_module(cls):
 def test_every_layer_is_registered_under_its_name():
     expected = {"linear", "sigmoid", "tanh", "scaled_tanh", "tanh_linear", "rbf", "relu",
                 "leaky_relu", "prelu", "noisy_relu", "softplus", "dropout", "batch_norm",
-                "flatten", "add", "concat"}
+                "flatten", "add", "concat", "subtract", "multiply", "embedding", "lambda"}
     assert expected <= set(gg.layers.names())
     assert gg.layers["batch_norm"] is normalization.BatchNorm
     assert gg.layers.Linear is layers.Linear
@@ -284,23 +284,12 @@ def test_batch_norm_nchw_gradcheck_in_training():
     assert gg.check.gradcheck(lambda x: layer(x), [x])
 
 
-# ------------------------------------------------------- flatten and merges
+# ------------------------------------------------------------------ flatten
 @settings(max_examples=20, deadline=None)
 @given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), start=st.integers(0, 1))
 def test_flatten_shapes(shape, start):
     y = layers.Flatten(start_axis=start)(gg.tensor(np.zeros(shape)))
     assert y.shape == tuple(shape[:start]) + (int(np.prod(shape[start:])),)
-
-
-def test_add_and_concat_merge_several_inputs():
-    a, b, c = _f64((2, 3), 1), _f64((2, 3), 2), _f64((2, 1), 3)
-    np.testing.assert_allclose(layers.Add()(a, b, c).data, a.data + b.data + c.data)
-    cat = layers.Concat()(a, c, b)
-    assert cat.shape == (2, 7)
-    np.testing.assert_array_equal(cat.data, np.concatenate([a.data, c.data, b.data], axis=1))
-    assert layers.Concat(axis=0)(a, b).shape == (4, 3)
-    with pytest.raises(ValueError, match="Add: needs at least one input"):
-        layers.Add()()
 
 
 def test_a_network_of_built_in_layers_trains_a_step():

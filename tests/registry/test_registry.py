@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from graphgrad.registry import loader as plugin_loader
-
 from graphgrad import registry
+from graphgrad.extend import Module
 from graphgrad.registry import (
     AUTOLOAD_ENV,
     DuplicateComponentError,
@@ -31,6 +30,7 @@ from graphgrad.registry import (
     register_plugin,
     snake_case,
 )
+from graphgrad.registry import loader as plugin_loader
 
 
 class Sandbox:
@@ -74,10 +74,12 @@ def sandbox(tmp_path, monkeypatch):
 
 
 LAYER_PLUGIN = """
+    from graphgrad.extend import Module
     from graphgrad.registry import hookimpl
 
-    class Swish:
+    class Swish(Module):
         def __init__(self, beta=1.0):
+            super().__init__()
             self.beta = beta
 
     def lecun_tanh(shape, rng):
@@ -96,16 +98,17 @@ LAYER_PLUGIN = """
 # -- fake plugins registered by hand ----------------------------------------------
 
 
-class ScaledTanh:
+class ScaledTanh(Module):
     """A layer named by its class name."""
 
 
-class FancyDense:
+class FancyDense(Module):
     """A layer with an explicit registry name."""
 
     name = "dense"
 
     def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
         self.args = (in_features, out_features, bias)
 
 
@@ -211,7 +214,7 @@ def test_unknown_kind_suggests_the_right_one():
 
 def test_same_class_name_under_two_registry_names_is_ambiguous():
     def make(name):
-        return type("Swish", (), {"name": name})
+        return type("Swish", (Module,), {"name": name})
 
     class Plugin:
         @hookimpl
@@ -230,7 +233,7 @@ def test_same_class_name_under_two_registry_names_is_ambiguous():
 def test_duplicate_name_by_hand_names_both_plugins_and_changes_nothing():
     register_plugin(FakeLayers(), name="first_plugin")
 
-    class OtherTanh:
+    class OtherTanh(Module):
         name = "scaled_tanh"
 
     class Clash:
@@ -246,15 +249,28 @@ def test_duplicate_name_by_hand_names_both_plugins_and_changes_nothing():
     assert [p.name for p in registry.plugins()] == ["first_plugin"]
 
 
-def test_duplicate_between_builtin_and_entry_point_is_an_error_naming_both(sandbox, monkeypatch):
+def test_clash_between_builtin_and_entry_point_keeps_the_builtin(sandbox, monkeypatch):
     builtin = sandbox.builtin("acts", LAYER_PLUGIN)
     sandbox.distribution("swish-dist", "2.0", {"swish_plugin": "swish_mod"}, swish_mod=LAYER_PLUGIN)
     monkeypatch.setenv(AUTOLOAD_ENV, "0")
-    with pytest.raises(DuplicateComponentError) as info:
-        Registry("layers").names()
-    message = str(info.value)
-    assert f"'{builtin}' (graphgrad" in message and "'swish_plugin' (swish-dist 2.0)" in message
-    assert Registry("losses").names() == []  # other kinds keep working
+    with pytest.warns(GraphgradPluginWarning) as caught:
+        names = Registry("layers").names()
+    assert names == ["swish", "swish-dist:swish"]
+    layers = Registry("layers")
+    assert layers.swish.__module__ == builtin
+    assert layers["swish-dist:swish"].__module__ == "swish_mod"
+    assert layers.plugin_of("swish-dist:swish").name == "swish_plugin"
+    assert layers["graphgrad:swish"] is layers.swish  # every component has a qualified name
+    (message,) = [str(w.message) for w in caught]
+    assert message == (
+        f"two layers are named 'swish': plugin '{builtin}' (graphgrad "
+        f"{registry.plugins()[0].version}) keeps the name; the one from plugin 'swish_plugin' "
+        "(swish-dist 2.0) is available as 'swish-dist:swish' (also in TOML configs). Rename "
+        "one (set its `name` attribute) to use both by their own names"
+    )
+    with pytest.warns(GraphgradPluginWarning, match="two initializers are named 'lecun_tanh'"):
+        assert Registry("initializers").names() == ["lecun_tanh", "swish-dist:lecun_tanh"]
+    assert registry.conflicts()[0] == message and len(registry.conflicts()) == 2
 
 
 # -- discovery ------------------------------------------------------------------
@@ -342,7 +358,11 @@ WORKING = {"good": "good_mod"}
         ("import no_such_module_anywhere\n", "ModuleNotFoundError: No module named"),
         (
             """
+            from graphgrad.extend import Module
             from graphgrad.registry import hookimpl
+
+            class Fine(Module):
+                pass
 
             @hookimpl
             def graphgrad_register_losses():
@@ -350,7 +370,7 @@ WORKING = {"good": "good_mod"}
 
             @hookimpl
             def graphgrad_register_layers():
-                return [RuntimeError]
+                return [Fine]
             """,
             "graphgrad_register_losses() raised RuntimeError: cannot find my weights file",
         ),
@@ -436,7 +456,7 @@ def test_register_plugin_by_hand_raises_when_broken():
         def graphgrad_register_layers(self):
             return [42]
 
-    with pytest.raises(PluginError, match="42, which is not a class or callable"):
+    with pytest.raises(PluginError, match="42, which is not a class or function"):
         register_plugin(Broken())
     assert registry.plugins() == [] and not registry.plugin_manager().get_plugins()
 
@@ -485,3 +505,46 @@ def test_call_event_rejects_bad_calls():
         call_event("graphgrad_epoch_end", trainer=None, epoch=1)
     with pytest.raises(TypeError):
         call_event("graphgrad_train_start", None)
+
+
+# -- registration hooks check what they return ------------------------------------------
+
+
+def _returned(hook: str, component) -> str:
+    plugin = type("Plugin", (), {hook: hookimpl(lambda self: [component])})()
+    with pytest.raises(PluginError) as info:
+        register_plugin(plugin, name="p")
+    return str(info.value)
+
+
+def sgd_step(params, lr):
+    """A function, not an Optimizer class."""
+
+
+def test_registration_hooks_refuse_the_wrong_kind_naming_hook_and_plugin():
+    from graphgrad.extend import Loss, Schedule
+
+    assert _returned("graphgrad_register_optimizers", sgd_step) == (
+        "graphgrad_register_optimizers() of plugin 'p' returned the function sgd_step; "
+        "graphgrad_register_optimizers() expects Optimizer subclasses (from graphgrad.extend)")
+    assert _returned("graphgrad_register_optimizers", Schedule) == (
+        "graphgrad_register_optimizers() of plugin 'p' returned Schedule, which is one of the "
+        "schedules (a subclass of Schedule); graphgrad_register_optimizers() expects Optimizer "
+        "subclasses (from graphgrad.extend): return it from graphgrad_register_schedules() "
+        "instead")
+    assert _returned("graphgrad_register_transforms", ScaledTanh) == (
+        "graphgrad_register_transforms() of plugin 'p' returned ScaledTanh, which is one of the "
+        "layers (a subclass of Module); graphgrad_register_transforms() expects Transform "
+        "subclasses (or functions on a batch): return it from graphgrad_register_layers() "
+        "instead")
+    assert "returned the class dict; graphgrad_register_losses() expects Loss subclasses" in (
+        _returned("graphgrad_register_losses", dict))
+    assert registry.plugins() == []
+
+    class Ok:
+        @hookimpl
+        def graphgrad_register_losses(self):
+            return [Loss, ScaledTanh, sgd_step]  # a Module as a loss, a function as a loss
+
+    assert register_plugin(Ok(), name="ok").components["losses"] == [
+        "loss", "scaled_tanh", "sgd_step"]

@@ -452,9 +452,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path):
-    referenced = re.findall(r"\]\((img/[^)]+\.svg)\)",
-                            (ROOT / "docs" / "visualization.md").read_text(encoding="utf-8"))
-    assert len(referenced) == 5
+    referenced = [rel for page in ("visualization.md", "networks.md")
+                  for rel in re.findall(r"\]\((img/[^)]+\.svg)\)",
+                                        (ROOT / "docs" / page).read_text(encoding="utf-8"))]
+    assert len(referenced) == 7
     for rel in referenced:
         assert (ROOT / "docs" / rel).is_file(), rel
     need_dot()
