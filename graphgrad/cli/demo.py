@@ -22,6 +22,7 @@ that finishes in a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 from typing import Any
@@ -116,6 +117,23 @@ def demo_config(quick: bool = False, epochs: int | None = None,
     return config
 
 
+def _one_blas_thread():
+    """Run the CNN's matrix products on one BLAS thread (when threadpoolctl is installed;
+    scikit-learn, which the demo needs, brings it).
+
+    Its GEMMs are small (at most 144 × 512 by 32 × 144 per step), so a second thread does not pay,
+    and on a loaded machine OpenBLAS's threaded path measured up to 25× the CPU
+    time.  One thread also fixes the summation order: the run is chaotic
+    enough that the rounding of two threads moved its test accuracy on this
+    split from 99.4% to 97.5% (docs/training.md).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _describe(config, model: str) -> str:
     layers = config["model"]["layers"]
     if model == "mlp":
@@ -146,7 +164,8 @@ def run_demo(quick: bool = False, epochs: int | None = None, seed: int | None = 
           f"({len(data.x_train)} training / {len(data.x_val)} validation / {len(data.x_test)} "
           "test images)\npreprocessing: standardize (fitted on the training images); "
           "augmentation: random one-pixel shifts\n", file=file, flush=True)
-    result = train_run(run, out_dir, progress=progress, file=file)
+    with _one_blas_thread() if model == "cnn" else contextlib.nullcontext():
+        result = train_run(run, out_dir, progress=progress, file=file)
     accuracy = result.test["accuracy"]
     history = result.history
     print(f"\nstopped: {history.stop_reason or 'all epochs done'}"
