@@ -87,6 +87,7 @@ _LAZY = {
     "Trainer": "graphgrad.training",
     "EarlyStopping": "graphgrad.training",
     "History": "graphgrad.training",
+    "sweep": "graphgrad.sweep",
 }
 _LAZY_MODULES = {
     "check": "graphgrad.check",

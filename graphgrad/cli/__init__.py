@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from graphgrad.cli import plugins as cli_plugins
 from graphgrad.cli import render as cli_render
+from graphgrad.cli import sweep as cli_sweep
 from graphgrad.cli import train as cli_train
 from graphgrad.cli._common import CLIError, one_line
 
@@ -75,6 +76,13 @@ SUBCOMMANDS: list[Subcommand] = [
         cli_train.run_demo_command,
         cli_train.DEMO_DESCRIPTION,
     ),
+    Subcommand(
+        "sweep",
+        "a hyperparameter sweep of a TOML config on Ray Tune (local, or --address a cluster)",
+        cli_sweep.add_arguments,
+        cli_sweep.run,
+        cli_sweep.DESCRIPTION,
+    ),
 ]
 
 
@@ -85,6 +93,7 @@ examples:
   graphgrad babysit examples/configs/digits.toml  # sanity checks first
   graphgrad train examples/configs/digits.toml    # train, write runs/digits/
   graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)
+  graphgrad sweep examples/configs/digits_sweep.toml  # Ray Tune (sweep extra)
   graphgrad plugins --check                       # list plugins, check components
 
 Exit codes: 0 success, 1 the command ran and found problems, 2 usage or

@@ -16,7 +16,9 @@ split, the shuffling and the augmentations) and the tables
 * ``[schedule]`` (optional) — a component plus ``interval = "epoch" | "step"``;
 * ``[early_stopping]`` (optional) — ``EarlyStopping`` arguments;
 * ``[train]`` — ``epochs`` (required), ``metrics``, ``progress``, ``checkpoint_every``;
-* ``[babysit]`` (optional) — options of ``gg.check.babysit``.
+* ``[babysit]`` (optional) — options of ``gg.check.babysit``;
+* ``[sweep]`` (optional) — a hyperparameter sweep, read and checked by
+  ``graphgrad.sweep`` (``graphgrad sweep``); training ignores it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from graphgrad.training.callbacks import EarlyStopping
 __all__ = ["ConfigError", "Run", "load_config", "build_run", "from_file"]
 
 TOP_KEYS = ("seed", "data", "model", "loss", "optimizer", "schedule", "early_stopping", "train",
-            "babysit")
+            "babysit", "sweep")
 REQUIRED = ("data", "model", "loss", "optimizer", "train")
 TRAIN_KEYS = ("epochs", "metrics", "progress", "checkpoint_every")
 NODE_KEYS = ("name", "type", "inputs")
