@@ -40,6 +40,8 @@ _LAZY = {
     "to_dot": "graphgrad.viz",
     "render": "graphgrad.viz",
     "summary": "graphgrad.viz",
+    "detect_anomaly": "graphgrad.viz",
+    "record_stats": "graphgrad.viz",
     "Trainer": "graphgrad.training",
     "EarlyStopping": "graphgrad.training",
     "History": "graphgrad.training",

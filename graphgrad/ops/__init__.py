@@ -4,7 +4,8 @@ Modules by idea: elementwise (arithmetic, exp/log/sqrt, where, clip), math (the
 rest of elementwise maths), activations / activations_smooth /
 activations_piecewise, reduce, scan, sorting, shape, broadcast, movement,
 indexing, linalg (matmul), contraction (einsum and friends), matrix, nn
-(softmax family, fused cross-entropy).
+(softmax family, fused cross-entropy), conv (convolutions, unfold/fold), pool
+(pooling, interpolation, dropout2d).
 """
 
 # ruff: noqa: I001 - one compact import line (or block) per module keeps the list readable
@@ -15,6 +16,7 @@ from graphgrad.ops.activations_smooth import (
 )
 from graphgrad.ops.broadcast import broadcast_to, sum_to_shape
 from graphgrad.ops.contraction import dot, einsum, inner, kron, outer, tensordot
+from graphgrad.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from graphgrad.ops.elementwise import (
     abs, add, clip, div, exp, log, maximum, minimum, mul, neg, pow, sign, sqrt, sub, where,
 )
@@ -36,6 +38,9 @@ from graphgrad.ops.movement import (
     squeeze, tile, unflatten, unsqueeze, vstack,
 )
 from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
+from graphgrad.ops.pool import (
+    adaptive_avg_pool2d, avg_pool1d, avg_pool2d, dropout2d, interpolate, max_pool1d, max_pool2d,
+)
 from graphgrad.ops.reduce import (
     all, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
@@ -48,6 +53,6 @@ from graphgrad.autograd.tensor import bind_op_methods
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
     "activations", "activations_piecewise", "activations_smooth", "broadcast", "contraction",
     "elementwise", "indexing", "linalg", "math", "matrix", "movement", "nn", "reduce", "scan",
-    "shape", "sorting", "bind_op_methods",
+    "shape", "sorting", "conv", "pool", "bind_op_methods",
 })
 bind_op_methods(globals())
