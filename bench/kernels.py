@@ -1,10 +1,12 @@
 """Per-kernel micro-benchmark: each Numba kernel against its NumPy reference twin.
 
-    python bench/kernels.py [--quick]
+    python bench/kernels.py [--quick] [--conv]
 
 Prints the median time of both and their ratio (numba / numpy; < 1 means the
 Numba kernel is faster) at the array sizes of the W2 (32×32), W1 (128×256) and
 W3 (10^6) workloads.  Compile time is excluded (one warm-up call each).
+``--conv``: the convolution and pooling kernels instead, at the shapes of the
+second convolution of W4 (64×16×4×4 → 32 channels) and of W5 (32×32×32×32 → 64).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def _cases(shape, rng):
     return {
         "sigmoid": (x,), "softplus": (x,),
         "relu": (x,), "leaky_relu": (x, 0.01),
+        "erf": (x,), "erfc": (x,), "gelu": (x,), "silu": (x,),
         "tanh_backward": (g, y), "sigmoid_backward": (g, y), "relu_backward": (g, x),
         "leaky_relu_backward": (g, x, 0.01),
         "add[row]": (x, row), "sub[col]": (x, x[:, :1]), "maximum[row]": (x, row),
@@ -47,6 +50,25 @@ def _cases(shape, rng):
     }
 
 
+CONV_SHAPES = {"W4 conv2": (64, 16, 4, 32), "W5 conv2": (32, 32, 32, 64)}
+
+
+def _conv_cases(n, c, size, out, rng):
+    x = rng.standard_normal((n, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((out, c, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((n, out, size, size)).astype(np.float32)
+    geo = ((1, 1), (1, 1, 1, 1), (1, 1))
+    pool = ((2, 2), (0, 0, 0, 0), (1, 1))
+    y, idx = ref.max_pool2d(x, (2, 2), *pool)
+    return {
+        "conv2d": (x, w, None, *geo, 1),
+        "conv_transpose2d": (g, w, *geo, 1, (size, size)),
+        "conv2d_weight": (x, g, *geo, 1, (3, 3)),
+        "max_pool2d": (x, (2, 2), *pool),
+        "pool_scatter": (y, idx, (size, size)),
+    }
+
+
 def _median(fn, args, repeat):
     fn(*args)
     times = []
@@ -60,8 +82,22 @@ def _median(fn, args, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--conv", action="store_true", help="the convolution kernels")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    if args.conv:
+        print(f"{'kernel':20s}" + "".join(f"{s:>26s}" for s in CONV_SHAPES))
+        print(f"{'':20s}" + "   numba µs  numpy µs ratio" * len(CONV_SHAPES))
+        rows = {}
+        for shape in CONV_SHAPES.values():
+            for name, kargs in _conv_cases(*shape, rng).items():
+                t_nb = _median(nb.KERNELS[name], kargs, 5 if args.quick else 20)
+                t_np = _median(ref.KERNELS[name], kargs, 5 if args.quick else 20)
+                rows.setdefault(name, []).append((t_nb, t_np))
+        for name, cells in rows.items():
+            print(f"{name:20s}" + "".join(f"{a * 1e6:11.1f}{b * 1e6:10.1f}{a / b:6.2f}"
+                                          for a, b in cells))
+        return
     print(f"{'kernel':32s}" + "".join(f"{s:>26s}" for s in SIZES))
     print(f"{'':32s}" + "   numba µs  numpy µs ratio" * len(SIZES))
     rows = {}

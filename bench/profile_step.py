@@ -1,6 +1,6 @@
 """Where one training step's time goes, op by op: forward, backward and update.
 
-    python bench/profile_step.py [W2|W1] [--steps 3000]
+    python bench/profile_step.py [W2|W1|W4|W5] [--steps 3000]
 
 Times (CPU time of this thread, so other processes on the machine matter
 less) every ``Function.apply`` during the forward pass and every node's
@@ -69,16 +69,47 @@ def _instrument(fwd, bwd):
     return patch
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", nargs="?", default="W2", choices=["W1", "W2"])
-    parser.add_argument("--steps", type=int, default=3000)
-    args = parser.parse_args(argv)
-    sizes, batch, act = workloads.MLPS[args.workload]
+def _model(workload):
+    """(params, forward): the workload's parameters and a function computing its loss."""
+    if workload in workloads.CNNS:
+        x, y, layers = workloads._cnn_data(workload, 0)
+        params = [gg.tensor(a, requires_grad=True) for pair in layers for a in pair]
+        x = gg.tensor(x)
+
+        def forward():
+            if workload == "W4":
+                w1, b1, w2, b2, w3, b3 = params
+                h = gg.max_pool2d(gg.conv2d(x, w1, b1, padding=1).relu(), 2)
+                h = gg.max_pool2d(gg.conv2d(h, w2, b2, padding=1).relu(), 2)
+                return gg.softmax_cross_entropy(h.reshape(h.shape[0], -1) @ w3 + b3, y).mean()
+            w1, b1, w2, b2 = params
+            h = gg.conv2d(x, w1, b1, padding=1).relu()
+            return gg.conv2d(h, w2, b2, padding=1).relu().mean()
+
+        return params, forward
+    sizes, batch, act = workloads.MLPS[workload]
     x, y, weights, biases = workloads._mlp_data(sizes, batch, 0)
     params = [gg.tensor(a, requires_grad=True) for pair in zip(weights, biases) for a in pair]
-    velocity = [p.data * 0 for p in params]
     x = gg.tensor(x)
+
+    def forward():
+        h = x
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                h = h.relu() if act == "relu" else h.tanh()
+        return gg.softmax_cross_entropy(h, y).mean()
+
+    return params, forward
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", nargs="?", default="W2", choices=["W1", "W2", "W4", "W5"])
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args(argv)
+    params, forward = _model(args.workload)
+    velocity = [p.data * 0 for p in params]
 
     fwd, bwd = collections.defaultdict(float), collections.defaultdict(float)
     patch = _instrument(fwd, bwd)
@@ -87,12 +118,7 @@ def main(argv=None):
         fwd.clear()
         bwd.clear()
         t0 = clock()
-        h = x
-        for i in range(0, len(params), 2):
-            h = h @ params[i] + params[i + 1]
-            if i + 2 < len(params):
-                h = h.relu() if act == "relu" else h.tanh()
-        loss = gg.softmax_cross_entropy(h, y).mean()
+        loss = forward()
         t1 = clock()
         forward_ops = dict(fwd)
         fwd.clear()  # from here on: the ops that backward functions call

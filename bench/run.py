@@ -1,6 +1,7 @@
 """Benchmark graphgrad against PyTorch eager and hand-written NumPy.
 
     python bench/run.py                 # W1, W2, W3 + import and first-step times
+    python bench/run.py --workloads W4,W5 --no-startup    # the CNNs
     python bench/run.py --workloads W2 --rounds 31
     python bench/run.py --frameworks graphgrad,graphgrad@numpy,torch,numpy
 
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0}  # graphgrad / torch, from the issue
+# graphgrad / torch, from the issues
+TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0, "W4": 1.0, "W5": 1.5}
 # gg.compile (issue 16): (baseline framework, ratio)
 COMPILED_TARGETS = {"W1": ("numpy", 1.02), "W2": ("torch", 0.15), "W3": ("torch", 0.25)}
 
@@ -230,6 +232,8 @@ def main(argv=None) -> None:
         frameworks = args.frameworks.split(",")
         if workload == "W3":
             frameworks = [f for f in frameworks if _base(f) != "graphgrad-layers"]
+        if workload in ("W4", "W5"):  # no hand-written NumPy CNN
+            frameworks = [f for f in frameworks if _base(f) != "numpy"]
         timings = compare(workload, frameworks, args.rounds, args.round_seconds, args.pause)
         result = {f: wall for f, (wall, _) in timings.items()}
         print(f"{workload}: wall time per step (CPU time of all threads in brackets)")

@@ -12,11 +12,18 @@ processes 100x slower.
 * W2: MLP 64-32-10, tanh, batch 32, otherwise as W1.
 * W3: ``sum(tanh(x·w + b)·sigmoid(x) + relu(x)²)`` on three float32 vectors of
   10^6 elements, forward and backward to all three.
+* W4: the digits CNN: conv 1→16 3×3 pad 1, ReLU, max-pool 2, conv 16→32 3×3
+  pad 1, ReLU, max-pool 2, linear 128→10 on (64, 1, 8, 8) inputs, softmax
+  cross-entropy, one SGD momentum step.
+* W5: conv 3→32 3×3 pad 1, ReLU, conv 32→64 3×3 pad 1, ReLU on (32, 3, 32, 32)
+  inputs, loss = mean of the output, one SGD momentum step.
 
+W4 and W5 have no ``numpy`` variant (a hand-written conv backward is not a
+lower bound anyone would write).
 Frameworks: ``graphgrad`` (plain tensors and ops, the momentum update through
 the ``sgd_update`` kernel), ``graphgrad-layers`` (``gg.Sequential`` of
 ``gg.layers`` with ``gg.optimizers.SGD``), ``graphgrad-compiled`` (the
-``graphgrad-layers`` step, or W3's, through ``gg.compile``), ``torch`` (eager, 2 threads,
+``graphgrad-layers`` step, or W3's, through ``gg.compile``; W1-W5), ``torch`` (eager, 2 threads,
 ``torch.optim.SGD``) and ``numpy`` (hand-written forward and backward: the
 lower bound of an engine that adds nothing to the arrays).  Every framework
 starts from the same weights and data.
@@ -40,6 +47,29 @@ def _mlp_data(sizes, batch, seed):
                for a, b in zip(sizes[:-1], sizes[1:])]
     biases = [np.zeros(b, np.float32) for b in sizes[1:]]
     return x, y, weights, biases
+
+
+CNNS = {"W4": "digits", "W5": "conv32"}
+
+
+def _cnn_data(workload, seed):
+    """Input, labels, and [(weight, bias)] per layer, He-initialised (PyTorch's layouts)."""
+    rng = np.random.default_rng(seed)
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    if workload == "W4":
+        x = rng.standard_normal((64, 1, 8, 8)).astype(np.float32)
+        layers = [(he((16, 1, 3, 3), 9), np.zeros(16, np.float32)),
+                  (he((32, 16, 3, 3), 144), np.zeros(32, np.float32)),
+                  (he((128, 10), 128), np.zeros(10, np.float32))]
+    else:
+        x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
+        layers = [(he((32, 3, 3, 3), 27), np.zeros(32, np.float32)),
+                  (he((64, 32, 3, 3), 288), np.zeros(64, np.float32))]
+    y = rng.integers(0, 10, x.shape[0])
+    return x, y, layers
 
 
 def _w3_data(seed):
@@ -192,6 +222,121 @@ def _graphgrad_compiled_w3(seed):
     return step
 
 
+def _graphgrad_cnn(workload, seed):
+    import graphgrad as gg
+    from graphgrad.kernels import K
+
+    x, y, layers = _cnn_data(workload, seed)
+    params = [gg.tensor(a, requires_grad=True) for pair in layers for a in pair]
+    velocity = [np.zeros_like(p.data) for p in params]
+    start = [p.data.copy() for p in params]
+    x = gg.tensor(x)
+
+    def reset():
+        for p, u, p0 in zip(params, velocity, start):
+            p.data[...] = p0
+            p._bump_version()
+            u[...] = 0
+
+    def step():
+        if workload == "W4":
+            w1, b1, w2, b2, w3, b3 = params
+            h = gg.max_pool2d(gg.conv2d(x, w1, b1, padding=1).relu(), 2)
+            h = gg.max_pool2d(gg.conv2d(h, w2, b2, padding=1).relu(), 2)
+            loss = gg.softmax_cross_entropy(h.reshape(h.shape[0], -1) @ w3 + b3, y).mean()
+        else:
+            w1, b1, w2, b2 = params
+            h = gg.conv2d(x, w1, b1, padding=1).relu()
+            loss = gg.conv2d(h, w2, b2, padding=1).relu().mean()
+        loss.backward()
+        for p, u in zip(params, velocity):
+            K.sgd_update(p.data, p.grad.data, u, LR, MOMENTUM, False, 0.0, 0.0)
+            p._bump_version()
+            p.grad = None
+        return loss.item()
+
+    step.reset = reset
+    return step
+
+
+def _graphgrad_layers_cnn(workload, seed):
+    import graphgrad as gg
+
+    x, y, layers = _cnn_data(workload, seed)
+    L = gg.layers
+    if workload == "W4":
+        model = gg.Sequential(L.Conv2d(1, 16, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Conv2d(16, 32, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Flatten(), L.Linear(128, 10))
+    else:
+        model = gg.Sequential(L.Conv2d(3, 32, 3, padding=1), L.ReLU(),
+                              L.Conv2d(32, 64, 3, padding=1), L.ReLU())
+    for p, a in zip(model.parameters(), [a for pair in layers for a in pair]):
+        p.data[...] = a
+    start = [p.data.copy() for p in model.parameters()]
+    opt = [None]
+    x = gg.tensor(x)
+
+    def reset():
+        for p, p0 in zip(model.parameters(), start):
+            p.data[...] = p0
+            p._bump_version()
+        opt[0] = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        out = model(x)
+        loss = gg.softmax_cross_entropy(out, y).mean() if workload == "W4" else out.mean()
+        opt[0].zero_grad()
+        loss.backward()
+        opt[0].step()
+        return loss.item()
+
+    reset()
+    step.reset = reset
+    return step
+
+
+def _graphgrad_compiled_cnn(workload, seed):
+    import graphgrad as gg
+
+    x, y, layers = _cnn_data(workload, seed)
+    L = gg.layers
+    if workload == "W4":
+        model = gg.Sequential(L.Conv2d(1, 16, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Conv2d(16, 32, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Flatten(), L.Linear(128, 10))
+    else:
+        model = gg.Sequential(L.Conv2d(3, 32, 3, padding=1), L.ReLU(),
+                              L.Conv2d(32, 64, 3, padding=1), L.ReLU())
+    for p, a in zip(model.parameters(), [a for pair in layers for a in pair]):
+        p.data[...] = a
+    start = [p.data.copy() for p in model.parameters()]
+    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x = gg.tensor(x)
+
+    @gg.compile
+    def train_step(x, y):
+        out = model(x)
+        loss = gg.softmax_cross_entropy(out, y).mean() if workload == "W4" else out.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reset():
+        for p, p0 in zip(model.parameters(), start):
+            p.data[...] = p0
+        for state in opt.state.values():
+            state["momentum_buffer"][...] = 0
+
+    def step():
+        return train_step(x, y)
+
+    step.reset = reset
+    step.compiled = train_step
+    return step
+
+
 # -------------------------------------------------------------------- torch
 def _torch_mlp(sizes, batch, act, seed):
     import torch
@@ -240,6 +385,42 @@ def _torch_w3(seed):
         out.backward()
         return out.item()
 
+    return step
+
+
+def _torch_cnn(workload, seed):
+    import torch
+    import torch.nn.functional as F
+
+    x, y, layers = _cnn_data(workload, seed)
+    params = [torch.tensor(a, requires_grad=True) for pair in layers for a in pair]
+    start = [p.detach().clone() for p in params]
+    opt = [None]
+    x, y = torch.tensor(x), torch.tensor(y)
+
+    def reset():
+        with torch.no_grad():
+            for p, p0 in zip(params, start):
+                p.copy_(p0)
+        opt[0] = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+
+    def step():
+        if workload == "W4":
+            w1, b1, w2, b2, w3, b3 = params
+            h = F.max_pool2d(torch.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+            h = F.max_pool2d(torch.relu(F.conv2d(h, w2, b2, padding=1)), 2)
+            loss = F.cross_entropy(h.reshape(h.shape[0], -1) @ w3 + b3, y)
+        else:
+            w1, b1, w2, b2 = params
+            h = torch.relu(F.conv2d(x, w1, b1, padding=1))
+            loss = torch.relu(F.conv2d(h, w2, b2, padding=1)).mean()
+        opt[0].zero_grad()
+        loss.backward()
+        opt[0].step()
+        return loss.item()
+
+    reset()
+    step.reset = reset
     return step
 
 
@@ -316,8 +497,15 @@ def build(framework: str, workload: str, seed: int = 0):
         step = builders[framework](seed)
         step.reset = lambda: None  # nothing is updated
         return step
+    if workload in CNNS:
+        builders = {"graphgrad": _graphgrad_cnn, "graphgrad-layers": _graphgrad_layers_cnn,
+                    "graphgrad-compiled": _graphgrad_compiled_cnn, "torch": _torch_cnn}
+        if framework not in builders:
+            raise ValueError(f"bench: {workload} has no {framework!r} variant; use "
+                             f"{sorted(builders)}")
+        return builders[framework](workload, seed)
     if workload not in MLPS:
-        raise ValueError(f"bench: unknown workload {workload!r}; use W1, W2 or W3")
+        raise ValueError(f"bench: unknown workload {workload!r}; use W1 to W5")
     builders = {"graphgrad": _graphgrad_mlp, "graphgrad-layers": _graphgrad_layers_mlp,
                 "graphgrad-compiled": _graphgrad_compiled_mlp, "torch": _torch_mlp,
                 "numpy": _numpy_mlp}

@@ -20,40 +20,7 @@ from graphgrad.autograd.tensor import (
     zeros_like,
 )
 from graphgrad.kernels import get_backend, set_backend
-from graphgrad.ops import (
-    abs,
-    broadcast_to,
-    clip,
-    concatenate,
-    exp,
-    getitem,
-    leaky_relu,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    relu,
-    reshape,
-    sigmoid,
-    sign,
-    softmax,
-    softmax_cross_entropy,
-    softplus,
-    sqrt,
-    stack,
-    std,
-    sum,
-    swapaxes,
-    tanh,
-    transpose,
-    var,
-    where,
-)
+from graphgrad.ops import *  # noqa: F403 - every op function is public (graphgrad.ops.__all__)
 from graphgrad.random import manual_seed, rand, randn
 
 __version__ = "0.2.0"

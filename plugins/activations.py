@@ -184,10 +184,18 @@ class NoisyReLU(Module):
 
 
 class Softplus(Module):
-    """ln(1 + e^x), a smooth ReLU;  derivative σ(x)."""
+    """ln(1 + e^(βx))/β, a smooth ReLU, reverting to x where βx > threshold;
+    derivative σ(βx)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
 
     def forward(self, x):
-        return gg.softplus(x)
+        return gg.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
     @classmethod
     def example_input(cls, rng=None):

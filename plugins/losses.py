@@ -2,9 +2,11 @@
 
 Every loss is called as ``loss(prediction, target)`` and has
 ``reduction="mean" | "sum" | "none"`` (see ``graphgrad.nn.loss``).
-Classification: ``cross_entropy``, ``nll``, ``bce_with_logits``,
+Classification: ``cross_entropy``, ``nll``, ``bce_with_logits``, ``bce``,
 ``multiclass_hinge``, ``squared_hinge``, ``multilabel_hinge``; regression:
-``sse``, ``mse``, ``l1``.  ``hierarchical_softmax`` (many classes) lives in
+``sse``, ``mse``, ``l1`` (``smooth_l1``, ``huber``, ``kl_div`` and
+``cosine_embedding`` live in ``graphgrad_plugins.distance_losses``).
+``hierarchical_softmax`` (many classes) lives in
 ``graphgrad_plugins.hierarchical_softmax``.
 """
 
@@ -51,14 +53,65 @@ def _pick(values: Tensor, labels: np.ndarray) -> Tensor:
     return values[np.arange(len(labels)), labels]
 
 
-class CrossEntropy(Loss):
-    """Cross-entropy of logits z (N, C) against a target distribution.
+def _class_last(who: str, logits: Tensor, labels) -> tuple[Tensor, np.ndarray]:
+    """Logits (N, C), (N, C, d1, ...) or (C,) as rows (M, C), and their labels (M,).
 
-    Integer labels y (N,):  ℓᵢ = −log softmax(zᵢ)_{yᵢ} = logsumexp(zᵢ) − z_{i,yᵢ},
-    computed by the fused, stable kernel ``gg.softmax_cross_entropy``.
-    Class probabilities t (N, C) (soft targets):  ℓᵢ = −Σ_c t_{ic} · log_softmax(zᵢ)_c.
-    Per sample; "mean" averages over the N samples.
+    The class axis is axis 1 (axis 0 for a single (C,) sample), as in PyTorch;
+    labels have the logits' shape without the class axis.
     """
+    if logits.ndim == 0:
+        raise ValueError(f"{who}: expected logits of shape (N, C), (N, C, d1, ...) or (C,), "
+                         "got a scalar")
+    labels = as_array(labels)
+    expected = () if logits.ndim == 1 else (logits.shape[0],) + logits.shape[2:]
+    if labels.shape != expected:
+        raise ValueError(f"{who}: expected labels of shape {expected} for logits of shape "
+                         f"{logits.shape}, got shape {labels.shape}")
+    if logits.ndim == 1:
+        return logits.reshape(1, -1), labels.reshape(1)
+    if logits.ndim > 2:
+        logits = gg.movedim(logits, 1, -1)
+    return logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+
+
+class _WeightedMean(Loss):
+    """A loss whose "mean" divides by a total weight that forward computes (PyTorch's
+    weighted mean over the samples that are not ignored)."""
+
+    _denominator = None
+
+    def reduce(self, values: Tensor) -> Tensor:
+        """sum / total weight for "mean" when forward set one; else as any loss."""
+        if self.reduction == "mean" and self._denominator is not None:
+            return values.sum() / self._denominator
+        return super().reduce(values)
+
+
+class CrossEntropy(_WeightedMean):
+    """Cross-entropy of logits z against class labels or class probabilities.
+
+    Shapes as PyTorch: logits (N, C) with labels (N,), (N, C, d1, ...) with
+    labels (N, d1, ...), or (C,) with one label; or probabilities of the
+    logits' shape.  With log pᵢ = log_softmax(zᵢ), class weights w (default 1),
+    smoothing ε and C classes, for labels:
+
+        ℓᵢ = −w_{yᵢ}·(1 − ε)·log p_{i,yᵢ} − (ε/C)·Σ_c w_c·log p_{i,c}
+
+    and ℓᵢ = 0 where yᵢ = ignore_index; "mean" is Σᵢ ℓᵢ / Σᵢ w_{yᵢ} over the
+    samples not ignored.  For probabilities t: ℓᵢ = −Σ_c w_c·t'_{ic}·log p_{ic}
+    with t' = (1 − ε)·t + ε/C, and "mean" averages over the samples.  The
+    plain case (labels, no options) runs one fused, stable kernel.
+    """
+
+    def __init__(self, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropy: label_smoothing must lie in [0, 1], got "
+                             f"{label_smoothing}")
+        self.weight = None if weight is None else as_array(weight)
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
 
     @classmethod
     def example_input(cls, rng):
@@ -70,29 +123,79 @@ class CrossEntropy(Loss):
         return math.log(n_classes) if n_classes > 1 else None
 
     def forward(self, prediction, target):
-        _scores("CrossEntropy", prediction, "logits")
+        self._denominator = None
         kind = as_array(target).dtype.kind
-        if kind in "iu" or (kind == "f" and as_array(target).ndim == 1):
+        if kind == "f" and prediction.ndim == 2 and as_array(target).ndim == 1:
             # float labels of shape (N,) are class indices of the wrong dtype, not
             # probabilities: check_labels says so (use labels.astype(int))
+            check_labels("CrossEntropy", target, *prediction.shape)
+        plain = self.weight is None and self.label_smoothing == 0.0
+        if kind in "iu" and plain and prediction.ndim == 2 and \
+                not np.any(as_array(target) == self.ignore_index):
             labels = check_labels("CrossEntropy", target, *prediction.shape)
             return gg.softmax_cross_entropy(prediction, labels)
+        if kind in "iu":
+            return self._from_labels(prediction, target)
         if kind == "f":
-            target = _target_like("CrossEntropy", prediction, target)
-            return -(target * gg.log_softmax(prediction, axis=1)).sum(axis=1)
+            return self._from_probabilities(prediction, target)
         raise TypeError(
-            f"CrossEntropy: the target must be integer labels of shape ({prediction.shape[0]},) "
-            f"or class probabilities of shape {prediction.shape}, got dtype "
-            f"{as_array(target).dtype} of shape {as_array(target).shape}"
+            f"CrossEntropy: the target must be integer labels or class probabilities of "
+            f"shape {prediction.shape}, got dtype {as_array(target).dtype} of shape "
+            f"{as_array(target).shape}"
         )
 
+    def _weights(self, n_classes: int, dtype) -> np.ndarray:
+        if self.weight is None:
+            return np.ones(n_classes, dtype=dtype)
+        if self.weight.shape != (n_classes,):
+            raise ValueError(f"{type(self).__name__}: weight must have one entry per class, "
+                             f"shape ({n_classes},), got shape {self.weight.shape}")
+        return self.weight.astype(dtype)
 
-class NLL(Loss):
-    """Negative log-likelihood of log-probabilities (N, C):  ℓᵢ = −log p_{i,yᵢ}.
+    def _from_labels(self, prediction, target, log_probs=False):
+        who = type(self).__name__
+        rows, labels = _class_last(who, prediction, target)
+        n_classes = rows.shape[1]
+        keep = labels != self.ignore_index
+        if np.any((labels[keep] < 0) | (labels[keep] >= n_classes)):
+            bad = labels[keep][(labels[keep] < 0) | (labels[keep] >= n_classes)]
+            raise ValueError(f"{who}: labels must lie in [0, {n_classes}) (or equal "
+                             f"ignore_index={self.ignore_index}), got e.g. {bad[0]}")
+        w = self._weights(n_classes, prediction.dtype)
+        safe = np.where(keep, labels, 0).astype(np.intp)
+        logp = rows if log_probs else gg.log_softmax(rows, axis=1)
+        w_y = np.where(keep, w[safe], 0).astype(prediction.dtype)
+        eps = getattr(self, "label_smoothing", 0.0)
+        loss = -_pick(logp, safe) * (w_y * (1 - eps))
+        if eps:
+            loss = loss - (logp * w).sum(axis=1) * np.where(keep, eps / n_classes, 0.0)
+        self._denominator = float(w_y.sum())
+        return loss.reshape(as_array(target).shape)
 
+    def _from_probabilities(self, prediction, target):
+        if prediction.ndim < 1:
+            raise ValueError("CrossEntropy: expected logits of shape (N, C, ...) or (C,)")
+        target = _target_like("CrossEntropy", prediction, target)
+        axis = 0 if prediction.ndim == 1 else 1
+        n_classes = prediction.shape[axis]
+        w = self._weights(n_classes, prediction.dtype)
+        w = w.reshape((-1,) + (1,) * (prediction.ndim - axis - 1))
+        if self.label_smoothing:
+            target = target * (1 - self.label_smoothing) + self.label_smoothing / n_classes
+        return -(target * gg.log_softmax(prediction, axis=axis) * w).sum(axis=axis)
+
+
+class NLL(CrossEntropy):
+    """Negative log-likelihood of log-probabilities (N, C), (N, C, d1, ...) or (C,):
+
+        ℓᵢ = −w_{yᵢ}·log p_{i,yᵢ}  (0 where yᵢ = ignore_index);
+
+    "mean" is Σᵢ ℓᵢ / Σᵢ w_{yᵢ} over the samples not ignored (PyTorch's NLLLoss).
     Pair it with ``log_softmax`` (together they are ``cross_entropy``).
-    Per sample; "mean" averages over the N samples.
     """
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(weight, ignore_index, 0.0, reduction)
 
     @classmethod
     def example_input(cls, rng):
@@ -100,12 +203,13 @@ class NLL(Loss):
         scores, labels = _scores_and_labels(rng)
         return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True)), labels
 
-    chance_loss = CrossEntropy.chance_loss
-
     def forward(self, prediction, target):
-        _scores("NLL", prediction, "log-probabilities")
-        labels = check_labels("NLL", target, *prediction.shape)
-        return -_pick(prediction, labels)
+        self._denominator = None
+        labels = as_array(target)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"NLL: expected integer class labels, got dtype {labels.dtype}; "
+                            "convert with labels.astype(int)")
+        return self._from_labels(prediction, labels, log_probs=True)
 
 
 class _BCEWithLogits(gg.Function):
@@ -133,10 +237,18 @@ class _BCEWithLogits(gg.Function):
 class BCEWithLogits(Loss):
     """Binary cross-entropy of logits z against targets y ∈ [0, 1] of the same shape.
 
-    ℓ = −y·log σ(z) − (1−y)·log(1 − σ(z)) = max(z, 0) − z·y + log(1 + e^−|z|),
-    the last form exact for |z| in the thousands.  One value per element (multi-
-    label: one binary problem per column); "mean" averages over all elements.
+    ℓ = −w·[p·y·log σ(z) + (1−y)·log(1 − σ(z))], with per-element weight w
+    (``weight``, broadcast) and positive-class weight p (``pos_weight``,
+    broadcast along the last axis, one per class).  Without p it is
+    max(z, 0) − z·y + log(1 + e^−|z|), exact for |z| in the thousands; with p
+    it is −p·y·logsigmoid(z) − (1−y)·logsigmoid(−z).  One value per element
+    (multi-label: one binary problem per column); "mean" averages over all.
     """
+
+    def __init__(self, weight=None, pos_weight=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = None if weight is None else as_array(weight)
+        self.pos_weight = None if pos_weight is None else as_array(pos_weight)
 
     @classmethod
     def example_input(cls, rng):
@@ -149,12 +261,57 @@ class BCEWithLogits(Loss):
 
     def forward(self, prediction, target):
         target = _target_like("BCEWithLogits", prediction, target)
-        t = target.data
-        if t.size and (t.min() < 0 or t.max() > 1):
-            raise ValueError(
-                f"BCEWithLogits: targets must lie in [0, 1], got values from {t.min()} to {t.max()}"
-            )
-        return _BCEWithLogits.apply(prediction, target)
+        _check_unit_interval("BCEWithLogits", target.data)
+        if self.pos_weight is None:
+            loss = _BCEWithLogits.apply(prediction, target)
+        else:
+            p = self.pos_weight.astype(prediction.dtype)
+            loss = -(p * target * gg.logsigmoid(prediction)
+                     + (1 - target) * gg.logsigmoid(-prediction))
+        return loss if self.weight is None else loss * self.weight.astype(prediction.dtype)
+
+
+def _check_unit_interval(who: str, t: np.ndarray) -> None:
+    if t.size and (t.min() < 0 or t.max() > 1):
+        raise ValueError(f"{who}: targets must lie in [0, 1], got values from {t.min()} to "
+                         f"{t.max()}")
+
+
+_LOG_FLOOR = math.exp(-100)  # PyTorch clamps BCE's logs at −100
+
+
+class BCE(Loss):
+    """Binary cross-entropy of probabilities p ∈ [0, 1] against targets y of the same shape:
+
+    ℓ = −w·[y·log p + (1 − y)·log(1 − p)], each log clamped at −100 as in
+    PyTorch's BCELoss (so p = 0 or 1 gives a finite loss).  Prefer
+    ``bce_with_logits`` on logits: it is exact where σ saturates.
+    """
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = None if weight is None else as_array(weight)
+
+    @classmethod
+    def example_input(cls, rng):
+        """Probabilities in (0.05, 0.95) (4, 3) and targets in [0, 1], for ``gg.check.loss``."""
+        return rng.uniform(0.05, 0.95, size=(4, 3)), rng.uniform(size=(4, 3))
+
+    def chance_loss(self, n_classes: int) -> float:
+        """log 2: the loss of p = 1/2 (babysit's chance level)."""
+        return math.log(2.0)
+
+    def forward(self, prediction, target):
+        target = _target_like("BCE", prediction, target)
+        _check_unit_interval("BCE", target.data)
+        p = prediction.data
+        if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
+            raise ValueError(f"BCE: predictions must be probabilities in [0, 1], got values "
+                             f"from {p.min()} to {p.max()}; use bce_with_logits on logits")
+        log_p = gg.log(gg.clip(prediction, _LOG_FLOOR, None))
+        log_q = gg.log(gg.clip(1 - prediction, _LOG_FLOOR, None))
+        loss = -(target * log_p + (1 - target) * log_q)
+        return loss if self.weight is None else loss * self.weight.astype(prediction.dtype)
 
 
 class MulticlassHinge(Loss):
@@ -298,5 +455,5 @@ class L1(Loss):
 @gg.hookimpl
 def graphgrad_register_losses():
     """The built-in losses (hierarchical_softmax registers from its own module)."""
-    return [CrossEntropy, NLL, BCEWithLogits, MulticlassHinge, SquaredHinge, MultilabelHinge,
-            SSE, MSE, L1]
+    return [CrossEntropy, NLL, BCEWithLogits, BCE, MulticlassHinge, SquaredHinge,
+            MultilabelHinge, SSE, MSE, L1]

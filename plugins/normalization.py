@@ -96,7 +96,28 @@ class BatchNorm(Module):
         return gg.randn(6, 3, rng=rng)
 
 
+class BatchNorm2d(BatchNorm):
+    """Batch normalization of NCHW input, per channel over (N, H, W), as ``torch.nn.BatchNorm2d``.
+
+    The statistics, running averages and eval mode are BatchNorm's; this class
+    only insists on a 4-D input with ``num_features`` channels on axis 1.
+    """
+
+    def _check(self, x):
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            hint = (" (the input looks channels-last: NCHW is expected, move the channels "
+                    "with x.transpose((0, 3, 1, 2)))"
+                    if x.ndim == 4 and x.shape[-1] == self.num_features else "")
+            raise ValueError(f"BatchNorm2d: expected input (N, {self.num_features}, H, W), got "
+                             f"shape {tuple(x.shape)}{hint}")
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (4, 3, 2, 2) float32 input."""
+        return gg.randn(4, 3, 2, 2, rng=rng)
+
+
 @gg.hookimpl
 def graphgrad_register_layers():
     """The built-in normalization layers."""
-    return [BatchNorm]
+    return [BatchNorm, BatchNorm2d]

@@ -102,6 +102,19 @@ def two_heads():
     return net, batch
 
 
+def digits_cnn():
+    """The CNN of ``graphgrad demo --model cnn`` on 4 digits, and its loss."""
+    L = gg.layers
+    model = gg.Sequential(
+        L.Conv2d(1, 16, 3, padding=1, rng=8), L.BatchNorm2d(16), L.ReLU(), L.MaxPool2d(2),
+        L.Conv2d(16, 32, 3, padding=1, rng=9), L.BatchNorm2d(32), L.ReLU(), L.MaxPool2d(2),
+        L.Flatten(), L.Linear(128, 10, rng=10))
+    x = gg.tensor(np.random.default_rng(11).standard_normal((4, 1, 8, 8)).astype(np.float32),
+                  name="x")
+    loss = gg.softmax_cross_entropy(model(x), np.array([0, 3, 1, 4])).mean()
+    return model, loss
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if argv else OUT
@@ -142,6 +155,8 @@ def _draw_all(tmp, out):
     render(gg.to_dot(net, batch), "network_siamese")
     net, batch = two_heads()
     render(gg.to_dot(net, batch), "network_two_heads")
+    model, loss = digits_cnn()
+    render(gg.to_dot(loss, params=model), "digits_cnn")
     for name, dot in debugging_pictures():
         render(dot, name)
 

@@ -352,6 +352,12 @@ class Tensor:
     def __rmatmul__(self, other):
         return ops.matmul(other, self)
 
+    def __mod__(self, other):
+        return ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return ops.remainder(other, self)
+
     def __neg__(self):
         return ops.neg(self)
 
@@ -476,14 +482,6 @@ class Tensor:
         """Log-softmax along axis."""
         return ops.log_softmax(self, axis=axis)
 
-    def argmax(self, axis=None, keepdims=False):
-        """Indices of the max (an integer tensor, no grad)."""
-        return Tensor._wrap(np.argmax(self.data, axis=axis, keepdims=keepdims))
-
-    def argmin(self, axis=None, keepdims=False):
-        """Indices of the min (an integer tensor, no grad)."""
-        return Tensor._wrap(np.argmin(self.data, axis=axis, keepdims=keepdims))
-
     def matmul(self, other):
         """self @ other"""
         return ops.matmul(self, other)
@@ -496,9 +494,9 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self, start_axis=0):
-        """Collapse the axes from start_axis on into one."""
-        return ops.reshape(self, self.shape[:start_axis] + (-1,))
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge the axes start_dim..end_dim into one (all by default)."""
+        return ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes):
         """Permute axes (reverse them when none are given)."""
@@ -672,3 +670,33 @@ def arange(*args, dtype=None) -> Tensor:
 # build and return Tensors.  They are bound here, after Tensor exists.
 from graphgrad import ops  # noqa: E402
 from graphgrad.autograd import engine  # noqa: E402
+
+# Methods that only forward to the op of the same meaning (self first), as
+# PyTorch's Tensor methods; PyTorch's short names alias NumPy's.
+_METHODS = {name: name for name in (
+    "sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh log2 log10 "
+    "log1p exp2 expm1 rsqrt reciprocal square erf erfc floor ceil round trunc fmod remainder "
+    "copysign logaddexp logaddexp2 lerp fmax fmin isnan isinf isfinite isclose "
+    "prod any all norm argmax argmin cumsum cumprod cummax cummin logcumsumexp sort argsort "
+    "topk dot inner outer kron trace diag diagonal tril triu cross "
+    "flip roll repeat tile repeat_interleave split chunk expand permute movedim moveaxis "
+    "unflatten clone gather scatter scatter_add scatter_reduce index_select masked_fill "
+    "masked_select nonzero take_along_axis put_along_axis"
+).split()}
+_METHODS.update(asin="arcsin", acos="arccos", atan="arctan", atan2="arctan2", asinh="arcsinh",
+                acosh="arccosh", atanh="arctanh", fix="trunc")
+
+
+def _forwarding_method(name, fn):
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def bind_op_methods(namespace) -> None:
+    """Attach the _METHODS to Tensor; graphgrad.ops calls it once all its ops exist."""
+    for name, op in _METHODS.items():
+        setattr(Tensor, name, _forwarding_method(name, namespace[op]))

@@ -71,7 +71,7 @@ SUBCOMMANDS: list[Subcommand] = [
     ),
     Subcommand(
         "demo",
-        "train an MLP on scikit-learn's 8x8 digits to >= 97 percent test accuracy (--quick: smoke)",
+        "train an MLP (or --model cnn) on scikit-learn's 8x8 digits (--quick: smoke)",
         cli_train.add_demo_arguments,
         cli_train.run_demo_command,
         cli_train.DEMO_DESCRIPTION,
@@ -89,6 +89,7 @@ SUBCOMMANDS: list[Subcommand] = [
 _EPILOG = """\
 examples:
   graphgrad demo                                  # digits MLP (examples extra)
+  graphgrad demo --model cnn                      # digits CNN
   graphgrad babysit examples/configs/digits.toml  # sanity checks first
   graphgrad train examples/configs/digits.toml    # train, write runs/digits/
   graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)

@@ -7,6 +7,8 @@ agree with these functions, and the tests use them as the oracle.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 
@@ -374,8 +376,150 @@ def rmsprop_update(param, grad, sq_avg, lr, alpha, eps, weight_decay):
     sq_avg += (1 - alpha) * d * d
     param -= lr * d / (np.sqrt(sq_avg) + eps)
 
+# ------------------------------------------------ convolution and pooling (NCHW)
+# Geometry is normalised by the ops (graphgrad/ops/conv.py): stride (sh, sw),
+# pads (top, bottom, left, right), dilation (dh, dw).  The bottom/right pads may
+# be negative (the last rows/columns of the input are not reached by any
+# window), so that H + top + bottom = (Ho − 1)·sh + dh·(kh − 1) + 1 exactly.
+def _pad_crop(x, pads, value=0.0):
+    """x (N, C, H, W) padded by pads = (top, bottom, left, right); negative pads crop."""
+    pt, pb, pl, pr = pads
+    h, w = x.shape[2], x.shape[3]
+    x = np.pad(x, ((0, 0), (0, 0), (pt, builtins.max(pb, 0)), (pl, builtins.max(pr, 0))),
+               constant_values=value)
+    return x[:, :, : pt + h + pb, : pl + w + pr]
+
+
+def _windows(x, kh, kw, stride, pads, dilation, value=0.0):
+    """The (N, C, Ho, Wo, kh, kw) view of every (dilated, strided) window of padded x."""
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = _pad_crop(x, pads, value)
+    v = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1),
+                                                 axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def conv2d(x, w, b, stride, pads, dilation, groups):
+    """Grouped cross-correlation plus bias b (Cout,) or None; Og = Cout/groups, Cg = C/groups:
+
+    y[n, gOg + o, i, j] = b[gOg + o]
+                          + Σ_{c,α,β} w[gOg + o, c, α, β] · xp[n, gCg + c, i·sh + α·dh, j·sw + β·dw]
+
+    x (N, C, H, W), w (Cout, Cg, kh, kw), xp = x zero-padded by pads.
+    """
+    n, c = x.shape[:2]
+    cout, cg, kh, kw = w.shape
+    win = _windows(x, kh, kw, stride, pads, dilation)
+    ho, wo = win.shape[2:4]
+    win = win.reshape(n, groups, cg, ho, wo, kh, kw)
+    wg = w.reshape(groups, cout // groups, cg, kh, kw)
+    y = np.einsum("ngchwab,gocab->ngohw", win, wg, optimize=True).reshape(n, cout, ho, wo)
+    if b is not None:
+        y = y + b.reshape(1, cout, 1, 1)
+    return np.ascontiguousarray(y, dtype=x.dtype)
+
+
+def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
+    """The adjoint of conv2d in its input: Σ over windows of w·g scattered back (col2im).
+
+    g (N, Cout, Ho, Wo), w (Cout, C/groups, kh, kw) -> (N, C, H, W) with (H, W) = out_hw:
+    the x for which ⟨conv2d(x, w), g⟩ = ⟨x, conv_transpose2d(g, w)⟩.
+    """
+    n, cout, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    cols = np.einsum("ngohw,gocab->ngchwab", g.reshape(n, groups, cout // groups, ho, wo),
+                     w.reshape(groups, cout // groups, cg, kh, kw), optimize=True)
+    cols = cols.reshape(n, groups * cg, ho, wo, kh, kw)
+    return col2im(cols, out_hw, stride, pads, dilation)
+
+
+def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
+    """The adjoint of conv2d in its weight: ∂⟨conv2d(x, w), g⟩/∂w, shape (Cout, Cg, kh, kw)."""
+    n, c = x.shape[:2]
+    cout, ho, wo = g.shape[1:]
+    kh, kw = kernel_hw
+    cg = c // groups
+    win = _windows(x, kh, kw, stride, pads, dilation).reshape(n, groups, cg, ho, wo, kh, kw)
+    gw = np.einsum("ngchwab,ngohw->gocab", win,
+                   g.reshape(n, groups, cout // groups, ho, wo), optimize=True)
+    return np.ascontiguousarray(gw.reshape(cout, cg, kh, kw), dtype=x.dtype)
+
+
+def im2col(x, kernel_hw, stride, pads, dilation):
+    """Every window of x, copied: (N, C, Ho, Wo, kh, kw) (torch's unfold is this transposed)."""
+    return np.ascontiguousarray(_windows(x, *kernel_hw, stride, pads, dilation))
+
+
+def col2im(cols, out_hw, stride, pads, dilation):
+    """Adjoint of im2col: add every window column (N, C, Ho, Wo, kh, kw) back into (N, C, H, W)."""
+    n, c, ho, wo, kh, kw = cols.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    pt, pb, pl, pr = pads
+    h, w = out_hw
+    buf = np.zeros((n, c, pt + h + builtins.max(pb, 0), pl + w + builtins.max(pr, 0)),
+                   dtype=cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            buf[:, :, a * dh: a * dh + (ho - 1) * sh + 1: sh,
+                b * dw: b * dw + (wo - 1) * sw + 1: sw] += cols[:, :, :, :, a, b]
+    return np.ascontiguousarray(buf[:, :, pt: pt + h, pl: pl + w])
+
+
+def max_pool2d(x, kernel_hw, stride, pads, dilation):
+    """(y, idx): y = max over each window (padding is −inf), idx = the flat h·W + w of the
+    first maximum in row-major window order, or of the last NaN (as PyTorch)."""
+    kh, kw = kernel_hw
+    n, c, h, w = x.shape
+    win = _windows(x, kh, kw, stride, pads, dilation, value=-np.inf)
+    ho, wo = win.shape[2:4]
+    flat = win.reshape(n, c, ho, wo, kh * kw)
+    nan = np.isnan(flat)
+    last_nan = kh * kw - 1 - nan[..., ::-1].argmax(axis=-1)
+    k = np.where(nan.any(axis=-1), last_nan, flat.argmax(axis=-1))
+    y = np.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
+    a, b = np.divmod(k, kw)
+    rows = np.arange(ho)[:, None] * stride[0] - pads[0] + a * dilation[0]
+    cols = np.arange(wo)[None, :] * stride[1] - pads[2] + b * dilation[1]
+    return np.ascontiguousarray(y, dtype=x.dtype), (rows * w + cols).astype(np.intp)
+
+
+def pool_scatter(g, idx, in_hw):
+    """Adjoint of pool_gather: out (N, C, H, W) with out[n, c, idx[n, c, i, j]] += g[n, c, i, j]."""
+    n, c = g.shape[:2]
+    h, w = in_hw
+    out = np.zeros((n * c, h * w), dtype=g.dtype)
+    rows = np.repeat(np.arange(n * c), idx[0, 0].size)
+    np.add.at(out, (rows, idx.reshape(-1)), g.reshape(-1))
+    return out.reshape(n, c, h, w)
+
+
+def pool_gather(x, idx):
+    """y[n, c, i, j] = x[n, c, idx[n, c, i, j]] (flat index into H·W)."""
+    n, c = x.shape[:2]
+    y = np.take_along_axis(x.reshape(n, c, -1), idx.reshape(n, c, -1), axis=-1)
+    return y.reshape(idx.shape)
+
+
+def avg_pool2d(x, kernel_hw, stride, pads, divisor):
+    """y[n, c, i, j] = Σ window(i, j) / d[i, j]; the op gives d (Ho, Wo) as PyTorch counts it."""
+    s = _windows(x, *kernel_hw, stride, pads, (1, 1)).sum(axis=(-2, -1))
+    return np.ascontiguousarray(s / divisor, dtype=x.dtype)
+
+
+def avg_pool2d_backward(g, in_hw, kernel_hw, stride, pads, divisor):
+    """Adjoint of avg_pool2d: every window gets g / d added over its cells."""
+    kh, kw = kernel_hw
+    cols = np.broadcast_to((g / divisor).astype(g.dtype)[..., None, None], g.shape + (kh, kw))
+    return col2im(cols, in_hw, stride, pads, (1, 1))
+
+
 KERNELS = {
     name: fn
     for name, fn in list(globals().items())
     if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", None) == __name__
 }
+
+# The twins of the math, activation, scan and indexing ops live next door.
+from graphgrad.kernels.reference_math import KERNELS as _MATH_KERNELS  # noqa: E402
+
+KERNELS.update(_MATH_KERNELS)

@@ -1,16 +1,17 @@
-"""Helpers shared by the op modules."""
+"""Helpers shared by the op modules (they import nothing from graphgrad.ops)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.autograd.function import Function
 from graphgrad.autograd.grad_mode import STATE
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 
 
 def recording() -> bool:
-    """Whether ops record a graph right now.
+    """Whether ops record a graph right now (the one spelling of it in ops/).
 
     Inside backward this is False unless ``create_graph=True``; backward
     functions then take a fast path that calls kernels directly, because
@@ -20,7 +21,7 @@ def recording() -> bool:
 
 
 def wrap(array) -> Tensor:
-    """A graph-less Tensor around a kernel's result (for backward fast paths)."""
+    """A graph-less Tensor around a kernel's result (the one spelling of it in ops/)."""
     return Tensor._wrap(array)
 
 
@@ -33,24 +34,67 @@ def as_tensor(x) -> Tensor:
     return t
 
 
-def broadcast_shapes(op: str, *shapes) -> tuple:
-    """np.broadcast_shapes with an error that names the op and the shapes."""
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(
-            f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
-            "broadcast together; make the trailing dimensions equal or 1 (reshape or "
-            "add an axis with expand_dims)"
-        ) from None
+def normalize_axis(op, axis, ndim) -> tuple:
+    """axis (None, an int or a sequence of ints) as a sorted tuple of non-negative ints.
+
+    None means every axis.  An out-of-range or repeated axis is an error that
+    names the op.  A 0-d tensor accepts axis 0 and -1 (as PyTorch's dim), which
+    reduce nothing: the axes are ``()``.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim == 0:  # one value, nothing to reduce: axis 0 or -1 mean no axes (PyTorch's dim)
+        if all(a in (0, -1) for a in axes):
+            return ()
+        raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor "
+                         "(only 0, -1 or None)")
+    limit = max(ndim, 1)
+    out = []
+    for a in axes:
+        if not -limit <= a < limit:
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(int(a) % limit)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
 
 
-def unbroadcast(g: Tensor, shape) -> Tensor:
-    """Sum a gradient back to the shape of the input that was broadcast (the one helper)."""
-    if g.shape == tuple(shape):
-        return g
-    if not STATE.enabled:
-        return Tensor._wrap(K.sum_to_shape(g.data, tuple(shape)))
-    from graphgrad.ops.shape import sum_to_shape
+def normalize_dim(op, axis, ndim) -> int:
+    """One axis as a non-negative int (ops that work along a single axis)."""
+    limit = max(ndim, 1)
+    if not isinstance(axis, (int, np.integer)) or not -limit <= axis < limit:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return int(axis) % limit
 
-    return sum_to_shape(g, shape)
+
+def dim_alias(op, axis, dim, default=None):
+    """NumPy's `axis` or PyTorch's `dim` (give at most one)."""
+    if dim is not None:
+        if axis is not None and axis != default:
+            raise TypeError(f"{op}: give axis or dim, not both (got axis={axis}, dim={dim})")
+        return dim
+    return axis
+
+
+class UnaryOp(Function):
+    """y = K.<kernel>(x);  ∂/∂x = derivative(g, x), with the input x saved as a Tensor.
+
+    The base of the elementwise ops whose derivative is a short graphgrad
+    expression: a subclass sets ``kernel`` and ``derivative`` (so backward is
+    differentiable again).
+    """
+
+    kernel = ""
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return getattr(K, cls.kernel)(x)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (x,) = ctx.saved_tensors
+        return cls.derivative(g, x)

@@ -14,7 +14,8 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, broadcast_shapes, recording, unbroadcast, wrap
+from graphgrad.ops._util import as_tensor, recording, wrap
+from graphgrad.ops.broadcast import broadcast_shapes, sum_to_inputs
 
 
 def _shape(x):
@@ -40,9 +41,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.in_shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None), (unbroadcast(g, sb) if nb else None)
+        return sum_to_inputs(ctx, g, g)
 
 
 class Sub(Function):
@@ -54,9 +53,7 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.in_shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None), (unbroadcast(-g, sb) if nb else None)
+        return sum_to_inputs(ctx, g, -g if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -71,8 +68,7 @@ class Mul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
-        return (unbroadcast(g * b, sa) if na else None), (unbroadcast(g * a, sb) if nb else None)
+        return sum_to_inputs(ctx, g * b if na else None, g * a if nb else None)
 
 
 class Div(Function):
@@ -87,10 +83,7 @@ class Div(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
-        ga = unbroadcast(g / b, sa) if na else None
-        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
-        return ga, gb
+        return sum_to_inputs(ctx, g / b if na else None, -g * a / (b * b) if nb else None)
 
 
 class Pow(Function):
@@ -106,7 +99,6 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, y = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        sa, sb = ctx.in_shapes
         ga = gb = None
         if na:
             # a^b with b = 0 is the constant 1: its derivative b·a^(b−1) is 0 even at
@@ -115,14 +107,14 @@ class Pow(Function):
             bd = b.data if isinstance(b, Tensor) else np.asarray(b)
             at_zero = (bd == 0) & (a.data == 0)
             e = where(at_zero, 0.0, b - 1) if at_zero.any() else b - 1
-            ga = unbroadcast(g * b * a ** e, sa)
+            ga = g * b * a ** e
         if nb:
             if isinstance(a, Tensor):
                 log_a = log(where(a.data > 0, a, 1.0))
             else:  # a Python scalar base
                 log_a = math.log(a) if a > 0 else 0.0
-            gb = unbroadcast(g * y * log_a, sb)
-        return ga, gb
+            gb = g * y * log_a
+        return sum_to_inputs(ctx, ga, gb)
 
 
 class PowScalar(Function):
@@ -185,12 +177,10 @@ def _values(saved):
 
 def _select_grads(ctx, g, a_wins, tie):
     weight_a = np.asarray(a_wins + 0.5 * tie)
-    sa, sb = ctx.in_shapes
     na, nb = ctx.needs_input_grad
     dtype = g.dtype
-    ga = unbroadcast(g * weight_a.astype(dtype), sa) if na else None
-    gb = unbroadcast(g * (1 - weight_a).astype(dtype), sb) if nb else None
-    return ga, gb
+    return sum_to_inputs(ctx, g * weight_a.astype(dtype) if na else None,
+                         g * (1 - weight_a).astype(dtype) if nb else None)
 
 
 class Where(Function):
@@ -209,10 +199,8 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         _, na, nb = ctx.needs_input_grad
-        _, sa, sb = ctx.in_shapes
-        ga = unbroadcast(where(ctx.cond, g, 0.0), sa) if na else None
-        gb = unbroadcast(where(ctx.cond, 0.0, g), sb) if nb else None
-        return None, ga, gb
+        return sum_to_inputs(ctx, None, where(ctx.cond, g, 0.0) if na else None,
+                             where(ctx.cond, 0.0, g) if nb else None)
 
 
 class Clip(Function):
@@ -238,11 +226,9 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, g):
         nx, nlo, nhi = ctx.needs_input_grad
-        sx, slo, shi = ctx.in_shapes
-        gx = unbroadcast(where(ctx.inside, g, 0.0), sx) if nx else None
-        glo = unbroadcast(where(ctx.below, g, 0.0), slo) if nlo else None
-        ghi = unbroadcast(where(ctx.above, g, 0.0), shi) if nhi else None
-        return gx, glo, ghi
+        return sum_to_inputs(ctx, where(ctx.inside, g, 0.0) if nx else None,
+                             where(ctx.below, g, 0.0) if nlo else None,
+                             where(ctx.above, g, 0.0) if nhi else None)
 
 
 # ------------------------------------------------------------------- unary
@@ -396,10 +382,18 @@ def minimum(a, b) -> Tensor:
     return Minimum.apply(a, b)
 
 
-def where(cond, a, b) -> Tensor:
-    """cond ? a : b (cond is boolean and carries no gradient)."""
+def where(cond, a=None, b=None):
+    """cond ? a : b (cond is boolean and carries no gradient).
+
+    With cond alone: the indices where it is nonzero, a tuple of integer
+    tensors (np.where(cond), torch.where(cond), i.e. nonzero).
+    """
     if isinstance(cond, Tensor):
         cond = cond.data
+    if a is None and b is None:
+        return tuple(wrap(i) for i in np.nonzero(np.atleast_1d(cond)))
+    if a is None or b is None:
+        raise TypeError("where: give both a and b, or neither (for the indices of cond)")
     return Where.apply(cond, a, b)
 
 

@@ -7,7 +7,8 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, recording, unbroadcast, wrap
+from graphgrad.ops._util import as_tensor, recording, wrap
+from graphgrad.ops.broadcast import unbroadcast
 from graphgrad.ops.shape import reshape, swapaxes
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from graphgrad.autograd.function import Function
-from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor
+from graphgrad.ops._util import as_tensor, normalize_dim, recording, wrap
 from graphgrad.ops.elementwise import exp
 
 
@@ -16,9 +15,7 @@ def _axis(op, axis, ndim):
     """The axis as a non-negative int; None for a 0-d tensor (axis 0 or −1, as PyTorch)."""
     if ndim == 0 and axis in (0, -1):
         return None
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
-    return axis % ndim
+    return normalize_dim(op, axis, ndim)
 
 
 def _nonempty_axis(op, x, axis):
@@ -92,9 +89,9 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        if is_grad_enabled():  # differentiable form for double backward
+        if recording():  # differentiable form for double backward
             return g - exp(y) * g.sum(axis=ctx.axis, keepdims=True), None
-        return Tensor._wrap(_along(K.log_softmax_backward, ctx.axis, g.data, y.data)), None
+        return wrap(_along(K.log_softmax_backward, ctx.axis, g.data, y.data)), None
 
 
 class SoftmaxCrossEntropy(Function):
@@ -114,12 +111,12 @@ class SoftmaxCrossEntropy(Function):
     def backward(ctx, g):
         logits, probs = ctx.saved_tensors
         labels = ctx.labels
-        if is_grad_enabled():  # differentiable form for double backward
+        if recording():  # differentiable form for double backward
             onehot = np.zeros(logits.shape, dtype=logits.dtype)
             onehot[np.arange(len(labels)), labels] = 1
             return (softmax(logits, axis=-1) - onehot) * g.reshape(-1, 1), None
         grad = K.softmax_cross_entropy_backward(g.data, probs.data, labels)
-        return Tensor._wrap(grad), None
+        return wrap(grad), None
 
 
 def softmax(x, axis=-1) -> Tensor:

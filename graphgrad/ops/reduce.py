@@ -1,4 +1,5 @@
-"""Reductions over axes: sum, mean, max, min, var, std, logsumexp.
+"""Reductions over axes: sum, mean, max, min, var, std, logsumexp, prod, norm,
+any, all, argmax, argmin.
 
 `axis` is None (all axes), an int or a tuple of ints; `keepdims` as in NumPy.
 Backward re-inserts the reduced axes and broadcasts the gradient back.
@@ -6,44 +7,18 @@ Backward re-inserts the reduced axes and broadcasts the gradient back.
 
 from __future__ import annotations
 
-import builtins
+import warnings
 
 import numpy as np
 
 from graphgrad.autograd.function import Function
-from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, recording, wrap
-from graphgrad.ops.elementwise import exp, where
-from graphgrad.ops.shape import broadcast_to, reshape
-
-
-def normalize_axis(op, axis, ndim):
-    """axis as a sorted tuple of non-negative ints, with an error naming the op.
-
-    A 0-d tensor accepts axis 0 and −1, as PyTorch's dim does: it has one
-    value and nothing to reduce, so the axes are ``()``.
-    """
-    if axis is None:
-        return tuple(range(ndim))
-    if ndim == 0:
-        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        if all(a in (0, -1) for a in axes):
-            return ()
-        raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor "
-                         "(only 0, -1 or None)")
-    if type(axis) is int and -ndim <= axis < ndim:
-        return (axis % ndim,)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(int(a) % builtins.max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
+from graphgrad.ops._util import as_tensor, dim_alias, normalize_axis, recording, wrap
+from graphgrad.ops.broadcast import broadcast_to
+from graphgrad.ops.elementwise import abs, exp, sqrt, where
+from graphgrad.ops.scan import cumprod
+from graphgrad.ops.shape import concatenate, reshape
 
 
 def _kept_shape(shape, axes):
@@ -78,27 +53,35 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """Σ x / n over axes;  ∂/∂x = g / n broadcast back."""
+    """Σ x / n over axes;  ∂/∂x = g / n broadcast back (nan for an empty slice, as PyTorch)."""
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         axes = normalize_axis("mean", axis, np.ndim(x))
         ctx.axes = axes
-        if x.size == 0:
-            raise ValueError(f"mean: the tensor is empty (shape {x.shape})")
         ctx.count = x.size if axis is None else int(np.prod([x.shape[a] for a in axes]))
+        if ctx.count == 0:
+            return np.full(_reduced_shape(x.shape, axes, keepdims), np.nan, dtype=x.dtype)
         return K.mean(x, axes if axis is not None else None, keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        return _expand(g, ctx, 1.0 / ctx.count), None, None
+        return _expand(g, ctx, 1.0 / ctx.count if ctx.count else np.nan), None, None
+
+
+def _reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return _kept_shape(shape, axes)
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
 class _Extremum(Function):
+    """max or min over axes, picked by the subclass's `kernel`."""
+
     kernel = "max"
 
     @classmethod
-    def _forward(cls, ctx, x, axis, keepdims):
+    def forward(cls, ctx, x, axis, keepdims):
         axes = normalize_axis(cls.kernel, axis, np.ndim(x))
         if x.size == 0:
             raise ValueError(f"{cls.kernel}: the tensor is empty (shape {x.shape})")
@@ -120,19 +103,11 @@ class Max(_Extremum):
 
     kernel = "max"
 
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Max._forward(ctx, x, axis, keepdims)
-
 
 class Min(_Extremum):
     """min over axes;  ∂/∂x = g at the minima (split evenly between ties)."""
 
     kernel = "min"
-
-    @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        return Min._forward(ctx, x, axis, keepdims)
 
 
 class Var(Function):
@@ -142,17 +117,20 @@ class Var(Function):
     def forward(ctx, x, axis, ddof, keepdims):
         axes = normalize_axis("var", axis, np.ndim(x))
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-        if n - ddof <= 0:
-            raise ValueError(f"var: {n} values with ddof={ddof} leave no degrees of freedom")
         ctx.axes, ctx.denominator = axes, n - ddof
         ctx.save_for_backward(x)
+        if n - ddof <= 0:  # PyTorch: nan and a warning, not an error
+            warnings.warn(f"var: {n} values with ddof={ddof} leave no degrees of freedom; "
+                          "the result is nan", UserWarning, stacklevel=4)
+            return np.full(_reduced_shape(x.shape, axes, keepdims), np.nan, dtype=x.dtype)
         return K.var(x, axes if axis is not None else None, ddof, keepdims)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         centred = x - mean(x, axis=ctx.axes, keepdims=True)
-        return _expand(g, ctx) * centred * (2.0 / ctx.denominator), None, None, None
+        scale = 2.0 / ctx.denominator if ctx.denominator > 0 else np.nan
+        return _expand(g, ctx) * centred * scale, None, None, None
 
 
 class Std(Function):
@@ -168,9 +146,12 @@ class Std(Function):
     def forward(ctx, x, axis, ddof, keepdims):
         axes = normalize_axis("std", axis, np.ndim(x))
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-        if n - ddof <= 0:
-            raise ValueError(f"std: {n} values with ddof={ddof} leave no degrees of freedom")
         ctx.axes, ctx.denominator = axes, n - ddof
+        if n - ddof <= 0:  # PyTorch: nan and a warning, not an error
+            warnings.warn(f"std: {n} values with ddof={ddof} leave no degrees of freedom; "
+                          "the result is nan", UserWarning, stacklevel=4)
+            ctx.save_for_backward(x)
+            return np.full(_reduced_shape(x.shape, axes, keepdims), np.nan, dtype=x.dtype)
         y = K.sqrt(K.var(x, axes if axis is not None else None, ddof, True))
         y = y if keepdims else np.squeeze(y, axis=axes)
         ctx.save_for_backward(x, y)
@@ -178,6 +159,9 @@ class Std(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.denominator <= 0:  # no degrees of freedom: nan, like the value (as Var)
+            (x,) = ctx.saved_tensors
+            return _expand(g, ctx) * x * np.nan, None, None, None
         x, y = ctx.saved_tensors
         kept = _kept_shape(ctx.in_shapes[0], ctx.axes)
         g, y = reshape(g, kept), reshape(y, kept)
@@ -195,7 +179,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         axes = normalize_axis("logsumexp", axis, np.ndim(x))
-        if any(x.shape[a] == 0 for a in axes):
+        if 0 in [x.shape[a] for a in axes]:  # (`any` here is the op)
             raise ValueError(
                 f"logsumexp: the input (shape {x.shape}) has no values along axis "
                 f"{axis}; reduce over a non-empty axis"
@@ -208,9 +192,41 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, g):
         x, y_kept = ctx.saved_tensors
-        if is_grad_enabled():  # create_graph: y must depend on x in the new graph
+        if recording():  # create_graph: y must depend on x in the new graph
             y_kept = LogSumExp.apply(x, ctx.axes, True)
         return _expand(g, ctx) * exp(x - y_kept), None, None
+
+
+class Prod(Function):
+    """Π x over axes;  ∂/∂x_j = g · Π_{k ≠ j} x_k, exact with zeros (to any order).
+
+    Without a zero that is g·y/x_j.  With zeros it is the product of an
+    exclusive cumprod from the left and one from the right (no division).
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        axes = normalize_axis("prod", axis, np.ndim(x))
+        ctx.axes = axes
+        ctx.save_for_backward(x)
+        return K.prod(x, axes if axis is not None else None, keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        ge = _expand(g, ctx)
+        if np.all(x.data != 0):
+            return ge * prod(x, ctx.axes, keepdims=True) / x, None, None
+        rest = tuple(i for i in range(x.ndim) if i not in ctx.axes)
+        order = rest + ctx.axes
+        xt = x.transpose(order)
+        lead = xt.shape[:len(rest)]
+        flat = reshape(xt, lead + (-1,))                     # (..., n)
+        ones = wrap(np.ones(lead + (1,), dtype=x.dtype))
+        left = cumprod(concatenate([ones, flat[..., :-1]], axis=-1), -1)
+        right = cumprod(concatenate([ones, flat[..., :0:-1]], axis=-1), -1)[..., ::-1]
+        others = reshape(left * right, xt.shape).transpose(tuple(np.argsort(order)))
+        return ge * others, None, None
 
 
 def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
@@ -247,3 +263,64 @@ def std(x, axis=None, ddof=0, keepdims=False) -> Tensor:
 def logsumexp(x, axis=None, keepdims=False) -> Tensor:
     """ln Σ e^x over axis, computed stably (inputs of ±1000 are fine)."""
     return LogSumExp.apply(as_tensor(x), axis, keepdims)
+
+
+def prod(x, axis=None, keepdims=False, dim=None) -> Tensor:
+    """Π x over axis (None: all); zeros get their exact gradient."""
+    return Prod.apply(as_tensor(x), dim_alias("prod", axis, dim), keepdims)
+
+
+def norm(x, ord=None, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A002
+    """The vector p-norm (Σ|x|^p)^(1/p) over axis (None: all entries, flattened).
+
+    ord: None or 2 (Euclidean), 1, any p > 0, inf (max |x|), -inf (min |x|), or
+    "fro" (the Frobenius norm, the 2-norm of the entries).  Like torch's
+    vector_norm: matrix operator norms (ord=2 over two axes) are not provided.
+    """
+    x = as_tensor(x)
+    axis = dim_alias("norm", axis, dim)
+    if ord in (None, 2, "fro"):
+        return sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return abs(x).sum(axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return abs(x).max(axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return abs(x).min(axis=axis, keepdims=keepdims)
+    if isinstance(ord, (int, float)) and ord > 0:
+        return (abs(x) ** float(ord)).sum(axis=axis, keepdims=keepdims) ** (1.0 / ord)
+    raise ValueError(f"norm: ord must be None, 'fro', inf, -inf or a number > 0, got {ord!r}")
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def any(x, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A001
+    """Whether any entry is nonzero over axis: a boolean tensor, no gradient."""
+    axis = dim_alias("any", axis, dim)
+    return wrap(np.asarray(np.any(_data(x), axis=axis, keepdims=keepdims)))
+
+
+def all(x, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A001
+    """Whether every entry is nonzero over axis: a boolean tensor, no gradient."""
+    axis = dim_alias("all", axis, dim)
+    return wrap(np.asarray(np.all(_data(x), axis=axis, keepdims=keepdims)))
+
+
+def argmax(x, axis=None, keepdims=False, dim=None) -> Tensor:
+    """Index of the (first) max over axis (None: of the flattened tensor); no gradient."""
+    data = _data(x)
+    axis = dim_alias("argmax", axis, dim)
+    if data.size == 0:
+        raise ValueError(f"argmax: the tensor is empty (shape {data.shape})")
+    return wrap(np.asarray(np.argmax(data, axis=axis, keepdims=keepdims)))
+
+
+def argmin(x, axis=None, keepdims=False, dim=None) -> Tensor:
+    """Index of the (first) min over axis (None: of the flattened tensor); no gradient."""
+    data = _data(x)
+    axis = dim_alias("argmin", axis, dim)
+    if data.size == 0:
+        raise ValueError(f"argmin: the tensor is empty (shape {data.shape})")
+    return wrap(np.asarray(np.argmin(data, axis=axis, keepdims=keepdims)))

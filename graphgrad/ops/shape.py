@@ -1,5 +1,5 @@
-"""Shape ops: reshape, transpose, broadcast_to / sum_to_shape, concatenate,
-stack, getitem and dtype casts.  They move data around; their backward moves
+"""Shape ops: reshape, transpose, concatenate, stack, getitem and dtype casts
+(broadcast_to / sum_to_shape: broadcast.py).  They move data around; their backward moves
 the gradient back."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from graphgrad.autograd.function import Function
 from graphgrad.autograd.grad_mode import is_grad_enabled
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, broadcast_shapes
+from graphgrad.ops._util import as_tensor, wrap
 
 
 class Reshape(Function):
@@ -47,31 +47,6 @@ class Transpose(Function):
     @staticmethod
     def backward(ctx, g):
         return transpose(g, tuple(np.argsort(ctx.axes))), None
-
-
-class BroadcastTo(Function):
-    """Broadcast to a shape;  the gradient is summed back (sum_to_shape)."""
-
-    @staticmethod
-    def forward(ctx, x, shape):
-        broadcast_shapes("broadcast_to", np.shape(x), shape)
-        return np.broadcast_to(x, shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        return sum_to_shape(g, ctx.in_shapes[0]), None
-
-
-class SumToShape(Function):
-    """Sum over the broadcast axes down to `shape`;  the gradient is broadcast back."""
-
-    @staticmethod
-    def forward(ctx, x, shape):
-        return K.sum_to_shape(x, tuple(shape))
-
-    @staticmethod
-    def backward(ctx, g):
-        return broadcast_to(g, ctx.in_shapes[0]), None
 
 
 class Concatenate(Function):
@@ -193,22 +168,6 @@ def swapaxes(x, a, b) -> Tensor:
     return Transpose.apply(x, tuple(axes))
 
 
-def broadcast_to(x, shape) -> Tensor:
-    """Broadcast x to shape (NumPy rules); backward sums back."""
-    x = as_tensor(x)
-    if x.shape == tuple(shape):
-        return x
-    return BroadcastTo.apply(x, tuple(shape))
-
-
-def sum_to_shape(x, shape) -> Tensor:
-    """Sum x over broadcast axes down to shape (the inverse of broadcast_to)."""
-    x = as_tensor(x)
-    if x.shape == tuple(shape):
-        return x
-    return SumToShape.apply(x, tuple(shape))
-
-
 def concatenate(tensors, axis=0) -> Tensor:
     """Join tensors along an existing axis."""
     return Concatenate.apply(*[as_tensor(t) for t in tensors], axis=axis)
@@ -241,7 +200,7 @@ def astype(x, dtype) -> Tensor:
     if x.dtype == dtype:
         return x
     if dtype.kind not in "fc":
-        return Tensor._wrap(x.data.astype(dtype))
+        return wrap(x.data.astype(dtype))
     if dtype.kind == "c" and x.requires_grad and is_grad_enabled():
         raise TypeError(
             f"astype: cannot cast a tensor that requires grad to {dtype}: complex "

@@ -297,7 +297,8 @@ class _GraphBuilder:
             for i, edge in enumerate(node.next_edges) if edge is not None
         )
         self.graph.add_node(nid, **node_data(
-            "op", op=node.name, shape=out_shapes[0], shapes=out_shapes,
+            "op", op=node.name, label=getattr(node, "label", None), shape=out_shapes[0],
+            shapes=out_shapes,
             dtype=_dtype_name(node.out_meta[0][1]), module=path, module_type=mtype,
             requires_grad=True, saved_bytes=int(node.saved_nbytes),
             in_shapes=tuple(tuple(s) for s in node.in_shapes), jacobians=jacobians,
@@ -312,8 +313,8 @@ class _GraphBuilder:
 
 
 NODE_DEFAULTS = {
-    "op": None, "name": None, "shape": None, "shapes": (), "dtype": None, "module": None,
-    "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
+    "op": None, "label": None, "name": None, "shape": None, "shapes": (), "dtype": None,
+    "module": None, "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
     "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
     "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
@@ -357,7 +358,9 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False) 
     an output of u (forward data flow).  Node attributes:
 
     - ``kind``: ``"op"``, ``"parameter"``, ``"input"`` or ``"constant"``
-    - ``op``: the op's name (``"MatMul"``; None for leaves); ``name``: the leaf's
+    - ``op``: the op's name (``"MatMul"``; None for leaves); ``label``: an op's
+      settings worth drawing, from the node's ``label`` attribute if its forward
+      set one (``"k 3, s 1, p 1"`` for a convolution), else None; ``name``: the leaf's
       name (``params`` mapping, else ``Tensor.name``; None if unnamed)
     - ``shape``, ``dtype`` (output; ``shapes`` lists every output of an op)
     - ``module``, ``module_type``: dotted path and class of the Module that ran

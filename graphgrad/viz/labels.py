@@ -46,7 +46,7 @@ def _leaf_lines(data, opts) -> list[str]:
 
 
 def _op_lines(data, opts, backward) -> list[str]:
-    lines = [data["op"]]
+    lines = [data["op"]] + ([data["label"]] if data["label"] else [])
     if data["detail"]:
         lines.append(data["detail"])
     if opts["show_shapes"]:

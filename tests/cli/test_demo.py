@@ -27,6 +27,27 @@ def test_quick_demo_prints_falling_losses_and_the_test_accuracy(capsys):
     assert "280 training / 40 validation / 80 test images" in out
 
 
+def test_quick_cnn_demo_trains_the_cnn_on_the_same_split(capsys):
+    assert main(["demo", "--model", "cnn", "--quick", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "a CNN (conv 1->8 3x3, conv 8->16 3x3" in out
+    epochs = EPOCH_LINE.findall(out)
+    assert [int(e[0]) for e in epochs] == [1, 2, 3]
+    assert float(epochs[-1][2]) < float(epochs[0][2])
+    assert re.search(r"^test accuracy: \d+\.\d\d% \(target 99%\)", out, re.MULTILINE)
+    assert "280 training / 40 validation / 80 test images" in out  # the MLP's quick split
+
+
+def test_cnn_demo_config():
+    config = demo_config(model="cnn")
+    types = [layer["type"] for layer in config["model"]["layers"]]
+    assert types.count("conv2d") == 2 and types.count("max_pool2d") == 2
+    assert config["data"] == DEMO_CONFIG["data"]
+    assert DEMO_CONFIG["model"]["layers"][0]["type"] == "flatten"  # the MLP stays the default
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        demo_config(model="resnet")
+
+
 def test_demo_writes_a_run_folder_when_asked(tmp_path, capsys):
     result = run_demo(quick=True, epochs=2, out_dir=tmp_path, progress=False)
     capsys.readouterr()

@@ -101,6 +101,14 @@ def test_the_example_config_is_the_demo_config():
     assert load_config(ROOT / "examples" / "configs" / "digits.toml") == DEMO_CONFIG
 
 
+def test_the_cnn_example_config_is_the_cnn_demo_config():
+    from graphgrad.cli.demo import CNN_CONFIG
+
+    config = load_config(ROOT / "examples" / "configs" / "digits_cnn.toml")
+    assert config == CNN_CONFIG
+    assert config["data"] == DEMO_CONFIG["data"]  # the MLP's split and preprocessing
+
+
 def test_a_config_builds_every_object(workdir):
     run = from_file(workdir / "run.toml")
     assert isinstance(run.model, gg.Sequential) and len(run.model) == 4

@@ -135,9 +135,13 @@ def test_no_submodule_is_named_after_a_lazily_exported_name():
         exported = set(getattr(module, "__all__", ())) | set(getattr(module, "_LAZY", {}))
         for name in exported:
             file, folder = init.parent / f"{name}.py", init.parent / name / "__init__.py"
-            if (file.exists() or folder.exists()) and not isinstance(
-                    getattr(module, name, None), type(module)):
-                clashes.append(f"{package}.{name}")
+            if not (file.exists() or folder.exists()):
+                continue
+            value, sub = getattr(module, name, None), f"{package}.{name}"
+            # harmless only where the value is the submodule itself, or the submodule
+            # answers calls as the function does (gg.sweep and graphgrad/sweep/)
+            if not (isinstance(value, type(module)) or callable(importlib.import_module(sub))):
+                clashes.append(sub)
     assert not clashes, f"submodules shadowing exported names: {clashes}"
 
 

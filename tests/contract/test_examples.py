@@ -29,8 +29,8 @@ matplotlib.use("Agg")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("*.py"))
-TESTED = {"digits_mlp", "skip_connection", "optimizer_paths", "lr_schedules", "lr_finder",
-          "hierarchical_softmax"}
+TESTED = {"digits_mlp", "digits_cnn", "skip_connection", "optimizer_paths", "lr_schedules",
+          "lr_finder", "hierarchical_softmax"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HAS_DOT = shutil.which("dot") is not None
 
@@ -89,6 +89,21 @@ def test_digits_mlp(tmp_path, capsys):
     assert loaded["val_loss"] == pytest.approx(history["val_loss"])
     assert_png(tmp_path / "digits_curves.png")
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_digits_cnn(tmp_path, capsys):
+    result = run_example("digits_cnn", tmp_path)
+    history = result["history"]
+    assert len(history) == 2
+    assert history["loss"][-1] < history["loss"][0]
+    assert result["test_accuracy"] > 0.3  # 2 epochs on 280 images; chance is 0.1
+    assert result["model"][0].weight.shape == (16, 1, 3, 3)
+    assert_png(tmp_path / "digits_cnn_curves.png")
+    out = capsys.readouterr().out
+    assert "Total params: 6,186" in out  # 160 + 32 + 4,640 + 64 + 1,290
+    if HAS_DOT:
+        text = svg_text(tmp_path / "digits_cnn_graph.svg")
+        assert "Conv2d" in text and "k 3, s 1, p 1" in text and "k 2, s 2, p 0" in text
 
 
 def test_skip_connection(tmp_path, capsys):

@@ -21,6 +21,50 @@ OP_FUNCTIONS = (
 ).split()
 
 
+# issue 14: the op set of a dense-network engine (gg.<name>; a Tensor method where torch has one)
+DENSE_OPS = (
+    "gelu silu swish elu celu selu mish hardswish hardsigmoid hardtanh logsigmoid softsign "
+    "softmin relu6 sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh "
+    "log2 log10 log1p exp2 expm1 rsqrt reciprocal square erf erfc floor ceil round trunc fmod "
+    "remainder copysign logaddexp logaddexp2 lerp fmax fmin isnan isinf isfinite isclose prod "
+    "any all argmax argmin cumsum cumprod cummax cummin logcumsumexp norm sort argsort topk std "
+    "einsum tensordot dot inner outer kron trace diag diagonal tril triu eye cross pad flip roll "
+    "repeat tile repeat_interleave split chunk array_split hstack vstack squeeze unsqueeze "
+    "expand permute movedim flatten unflatten meshgrid clone linspace logspace gather scatter "
+    "scatter_add scatter_reduce index_select masked_fill masked_select nonzero one_hot "
+    "take_along_axis put_along_axis"
+).split()
+TORCH_METHODS = (
+    "sin cos tan asin acos atan atan2 sinh cosh asinh acosh atanh log2 log10 log1p exp2 expm1 "
+    "rsqrt reciprocal square erf erfc floor ceil round trunc fmod remainder copysign logaddexp "
+    "logaddexp2 lerp fmax fmin isnan isinf isfinite isclose prod any all argmax argmin cumsum "
+    "cumprod cummax cummin logcumsumexp norm sort argsort topk std dot inner outer kron trace "
+    "diag diagonal tril triu cross flip roll repeat tile repeat_interleave split chunk squeeze "
+    "unsqueeze expand permute movedim flatten unflatten clone gather scatter scatter_add "
+    "scatter_reduce index_select masked_fill masked_select nonzero"
+).split()
+
+
+@pytest.mark.parametrize("name", DENSE_OPS)
+def test_dense_network_ops_exist(name):
+    assert callable(getattr(gg, name)), name
+    assert getattr(gg, name).__doc__, f"gg.{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", TORCH_METHODS)
+def test_tensor_methods_where_torch_has_one(name):
+    assert callable(getattr(gg.Tensor, name)), name
+
+
+def test_tensor_methods_forward_to_the_functions():
+    x = gg.tensor(np.array([[0.2, -0.5, 0.9], [0.4, 0.1, -0.3]]))
+    np.testing.assert_array_equal(x.asin().data, gg.arcsin(x).data)
+    np.testing.assert_array_equal(x.cumsum(dim=1).data, gg.cumsum(x, 1).data)
+    np.testing.assert_array_equal((x % 0.25).data, gg.remainder(x, 0.25).data)
+    np.testing.assert_array_equal(x.topk(2)[0].data, gg.topk(x, 2)[0].data)
+    np.testing.assert_array_equal(x.permute(1, 0).data, x.data.T)
+
+
 def test_tensor_construction_and_attributes():
     x = gg.tensor([[1.0, 2.0]], requires_grad=True, dtype="float32", name="x")
     assert x.dtype == np.float32 and x.shape == (1, 2) and x.ndim == 2 and x.name == "x"

@@ -50,7 +50,8 @@ def _loop(fn):
 
 FUNCTIONS = {"exp": _loop(_exp), "log": _loop(_log), "log1p": _loop(_log1p),
              "tanh": _loop(_tanh),
-             "sigmoid": numba_backend.elementwise.sigmoid, "softplus": numba_backend.elementwise.softplus}
+             "sigmoid": numba_backend.elementwise.sigmoid,
+             "softplus": numba_backend.elementwise.softplus}
 
 
 def ulp_distance(a, b):

@@ -100,7 +100,8 @@ def test_kernels_compile_lazily():
 def test_lazy_module_defers_execution():
     from graphgrad.kernels.numba_backend._jit import lazy_module
 
-    assert lazy_module("graphgrad.kernels.numba_backend.loops.scatter") is sys.modules["graphgrad.kernels.numba_backend.loops.scatter"]
+    scatter = "graphgrad.kernels.numba_backend.loops.scatter"
+    assert lazy_module(scatter) is sys.modules[scatter]
     result = _run("""
         import json, sys, threading
         from graphgrad.kernels.numba_backend._jit import lazy_module
@@ -114,7 +115,8 @@ def test_lazy_module_defers_execution():
             t.start()
         for t in threads:
             t.join()
-        same = found[0] is found[1] is sys.modules["graphgrad.kernels.numba_backend.loops.scatter"].index_add_rows
+        loops = sys.modules["graphgrad.kernels.numba_backend.loops.scatter"]
+        same = found[0] is found[1] is loops.index_add_rows
         print(json.dumps([loaded_before, "numba" in sys.modules, len(found), same]))
     """)
     assert result == [False, True, 2, True]

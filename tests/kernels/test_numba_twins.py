@@ -70,6 +70,20 @@ def test_unary(name, dtype):
     close(nb.KERNELS[name](xt, *args), ref.KERNELS[name](xt, *args), dtype, scale=want)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["erf", "erfc", "gelu", "silu"])
+def test_erf_family_and_silu(name, dtype):
+    # libm's erf per element against the reference's; gelu and silu within a few
+    # ulp of |x| (1 + erf(x/√2) cancels for very negative x in both)
+    special = [0, -0.0, 9, -9, np.nan] + ([np.inf, -np.inf] if name.startswith("erf") else [])
+    x = np.concatenate([data((7, 33), dtype).ravel(), np.array(special, dtype)])
+    want = ref.KERNELS[name](x)
+    scale = np.where(np.isfinite(x), np.abs(x), 0) if name in ("gelu", "silu") else want
+    close(nb.KERNELS[name](x), want, dtype, scale=np.nan_to_num(scale, posinf=0), ulps=16)
+    close(nb.KERNELS[name](x[::2]), ref.KERNELS[name](x[::2]), dtype,
+          scale=np.nan_to_num(scale[::2], posinf=0), ulps=16)
+
+
 @given(shape=array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5),
        dtype=st.sampled_from(DTYPES), name=st.sampled_from(UNARY))
 def test_unary_any_shape(shape, dtype, name):
@@ -262,8 +276,9 @@ REDUCTIONS = ["sum", "mean", "var", "logsumexp"]
 @pytest.fixture(params=["maxima in the loop", "maxima from numpy"])
 def long_row(request, monkeypatch):
     """Softmax-like kernels take row maxima from NumPy for long rows: test both paths."""
-    monkeypatch.setattr(importlib.import_module("graphgrad.kernels.numba_backend.reductions"), "LONG_ROW",
-                        10**9 if request.param == "maxima in the loop" else 1)
+    reductions = importlib.import_module("graphgrad.kernels.numba_backend.reductions")
+    long_row = 10**9 if request.param == "maxima in the loop" else 1
+    monkeypatch.setattr(reductions, "LONG_ROW", long_row)
     return request.param
 AXES = [None, 0, 1, 2, -1, (0, 1), (1, 2), (0, 1, 2), (0, 2)]
 

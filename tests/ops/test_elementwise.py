@@ -1,78 +1,17 @@
-"""Elementwise ops: forward against NumPy, backward against finite differences."""
+"""Elementwise ops: broadcasting (hypothesis), dtypes and special cases.  The per-op
+forward/gradcheck/0-d/empty tests run over tests/ops/cases.py in test_cases.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import BINARY
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import graphgrad as gg
 from graphgrad.check import gradcheck, gradgradcheck
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-UNARY = {
-    # name: (graphgrad fn, numpy fn, domain transform making inputs valid)
-    "exp": (gg.exp, np.exp, lambda x: x),
-    "log": (gg.log, np.log, lambda x: np.abs(x) + 0.5),
-    "sqrt": (gg.sqrt, np.sqrt, lambda x: np.abs(x) + 0.5),
-    "abs": (gg.abs, np.abs, lambda x: x + np.sign(x) * 0.1),
-    "neg": (lambda t: -t, np.negative, lambda x: x),
-    "tanh": (gg.tanh, np.tanh, lambda x: x),
-    "sigmoid": (gg.sigmoid, _sigmoid, lambda x: x),
-    "relu": (gg.relu, lambda x: np.maximum(x, 0), lambda x: x + np.sign(x) * 0.1),
-    "leaky_relu": (lambda t: gg.leaky_relu(t, 0.1), lambda x: np.where(x > 0, x, 0.1 * x),
-                   lambda x: x + np.sign(x) * 0.1),
-    "softplus": (gg.softplus, lambda x: np.log1p(np.exp(x)), lambda x: x),
-    "square": (lambda t: t**2, np.square, lambda x: x),
-    "cube_pow": (lambda t: t**3.0, lambda x: x**3.0, lambda x: x),
-    "rpow": (lambda t: 2.0**t, lambda x: 2.0**x, lambda x: x),
-    "clip": (lambda t: gg.clip(t, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
-             lambda x: np.where(np.abs(np.abs(x) - 0.5) < 0.05, x + 0.2, x)),
-}
-
-TWICE_DIFFERENTIABLE = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "square", "rpow"]
-
-
-@pytest.mark.parametrize("name", sorted(UNARY))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_unary_forward_matches_numpy(name, dtype, backend):
-    fn, ref, domain = UNARY[name]
-    x = domain(np.random.default_rng(0).standard_normal((4, 5))).astype(dtype)
-    out = fn(gg.tensor(x))
-    assert out.dtype == dtype
-    tol = 1e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out.data, ref(x.astype(np.float64)), rtol=tol * 10, atol=tol)
-
-
-@pytest.mark.parametrize("name", sorted(UNARY))
-def test_unary_backward_gradcheck(name, backend):
-    fn, _, domain = UNARY[name]
-    x = domain(np.random.default_rng(1).standard_normal((3, 4)))
-    assert gradcheck(fn, [gg.tensor(x, requires_grad=True)])
-
-
-@pytest.mark.parametrize("name", TWICE_DIFFERENTIABLE)
-def test_unary_double_backward(name, backend):
-    fn, _, domain = UNARY[name]
-    x = domain(np.random.default_rng(2).standard_normal((2, 3)))
-    assert gradgradcheck(fn, [gg.tensor(x, requires_grad=True)])
-
-
-BINARY = {
-    "add": (lambda a, b: a + b, np.add),
-    "sub": (lambda a, b: a - b, np.subtract),
-    "mul": (lambda a, b: a * b, np.multiply),
-    "div": (lambda a, b: a / b, np.divide),
-    "pow": (lambda a, b: a**b, np.power),
-    "maximum": (gg.maximum, np.maximum),
-    "minimum": (gg.minimum, np.minimum),
-}
 
 
 def _binary_inputs(name, shapes, seed):
@@ -83,7 +22,7 @@ def _binary_inputs(name, shapes, seed):
         b = np.sign(b) * (np.abs(b) + 0.5)
     if name == "pow":
         a = np.abs(a) + 0.5
-    if name in ("maximum", "minimum"):
+    if name in ("maximum", "minimum", "fmax"):
         b = b + 0.05  # keep ties (where the derivative jumps) away
     return a, b
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import REDUCTIONS
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
@@ -26,22 +27,6 @@ def _axes(draw_shape, draw):
 def shape_and_axis(draw):
     shape = draw(array_shapes(min_dims=1, max_dims=3, max_side=3))
     return shape, _axes(shape, draw), draw(st.booleans())
-
-
-def _scipy_free_logsumexp(x, axis=None, keepdims=False):
-    m = np.max(x, axis=axis, keepdims=True)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
-REDUCTIONS = {
-    "sum": (gg.sum, np.sum),
-    "mean": (gg.mean, np.mean),
-    "max": (gg.max, np.max),
-    "min": (gg.min, np.min),
-    "var": (gg.var, np.var),
-    "logsumexp": (gg.logsumexp, _scipy_free_logsumexp),
-}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))

@@ -288,7 +288,9 @@ def test_labels_of_wrong_shape(cls):
     z = gg.tensor(np.zeros((3, 4)))
     with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(3,\).*\(2,\)"):
         cls()(z, np.array([0, 1]))
-    with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(N, C\).*\(3, 4, 1\)"):
+    # cross-entropy and NLL take (N, C, d1) logits with (N, d1) labels, as in PyTorch
+    expected = r"\(3, 1\).*\(3, 4, 1\)" if cls in (CrossEntropy, NLL) else r"\(N, C\).*\(3, 4, 1\)"
+    with pytest.raises(ValueError, match=rf"{cls.__name__}.*{expected}"):
         cls()(gg.tensor(np.zeros((3, 4, 1))), np.array([0, 1, 2]))
 
 
@@ -443,9 +445,13 @@ def test_hierarchical_softmax_errors():
         gg.losses.HierarchicalSoftmax(3, 5, reduction="max")
 
 
-@pytest.mark.parametrize("loss", [gg.losses.CrossEntropy(), gg.losses.NLL()])
-def test_float_class_labels_are_refused_with_the_fix(loss):
+@pytest.mark.parametrize("loss, message", [
+    (gg.losses.CrossEntropy(), r"CrossEntropy: class indices must be integers; got float64 "
+                               r"labels of shape \(3,\) .*use labels\.astype\(int\)"),
+    (gg.losses.NLL(), r"NLL: expected integer class labels, got dtype float64; convert with "
+                      r"labels\.astype\(int\)"),
+])
+def test_float_class_labels_are_refused_with_the_fix(loss, message):
     logits = gg.tensor(np.zeros((3, 4), np.float32), requires_grad=True)
-    with pytest.raises(TypeError, match=r"class indices must be integers; got float64 labels "
-                                        r"of shape \(3,\) .*use labels\.astype\(int\)"):
+    with pytest.raises(TypeError, match=message):
         loss(logits, np.array([0.0, 1.0, 2.0]))

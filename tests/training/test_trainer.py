@@ -11,9 +11,9 @@ import pytest
 
 import graphgrad as gg
 from graphgrad import registry
+from graphgrad.data import ArrayDataset, DataLoader, HardExampleSampler
 from graphgrad.training.callbacks import Callback, EpochLogger, SaveCheckpoint
 from graphgrad.training.checkpoint import CheckpointError
-from graphgrad.data import ArrayDataset, DataLoader, HardExampleSampler
 from graphgrad.training.metrics import accuracy
 from graphgrad.training.trainer import NonFiniteLossError
 

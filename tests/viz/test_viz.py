@@ -458,7 +458,7 @@ def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path)
     referenced = [rel for page in ("visualization.md", "networks.md")
                   for rel in re.findall(r"\]\((img/[^)]+\.svg)\)",
                                         (ROOT / "docs" / page).read_text(encoding="utf-8"))]
-    assert len(referenced) == 14
+    assert len(referenced) == 15
     for rel in referenced:
         assert (ROOT / "docs" / rel).is_file(), rel
     need_dot()

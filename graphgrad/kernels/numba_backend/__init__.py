@@ -8,12 +8,12 @@ NumPy speed.  Kernels that NumPy already runs at full SIMD speed have no entry
 here, so the table keeps the reference for them (``docs/kernels.md``).
 
 The wrappers are plain Python, one module per loop family
-(``elementwise``, ``reductions``, ``updates``); the Numba loops live in
+(``elementwise``, ``reductions``, ``updates``, ``conv``); the Numba loops live in
 ``loops/`` and compile lazily on first call (the policy is in ``_jit.py``), so
 importing this package does not import numba.
 """
 
-from graphgrad.kernels.numba_backend import elementwise, reductions, updates
+from graphgrad.kernels.numba_backend import conv, elementwise, reductions, updates
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.
 KERNELS = {
@@ -21,6 +21,10 @@ KERNELS = {
     "sigmoid": elementwise.sigmoid,
     "softplus": elementwise.softplus,
     "relu": elementwise.relu,
+    "erf": elementwise.erf,
+    "erfc": elementwise.erfc,
+    "gelu": elementwise.gelu,
+    "silu": elementwise.silu,
     "leaky_relu": elementwise.leaky_relu,
     "tanh_backward": elementwise.tanh_backward,
     "sigmoid_backward": elementwise.sigmoid_backward,
@@ -47,6 +51,17 @@ KERNELS = {
     "sum": reductions.sum,
     "sum_to_shape": reductions.sum_to_shape,
     "var": reductions.var,
+    # convolution and pooling
+    "conv2d": conv.conv2d,
+    "conv_transpose2d": conv.conv_transpose2d,
+    "conv2d_weight": conv.conv2d_weight,
+    "im2col": conv.im2col,
+    "col2im": conv.col2im,
+    "max_pool2d": conv.max_pool2d,
+    "pool_scatter": conv.pool_scatter,
+    "pool_gather": conv.pool_gather,
+    "avg_pool2d": conv.avg_pool2d,
+    "avg_pool2d_backward": conv.avg_pool2d_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphgrad.kernels import reference as ref
+from graphgrad.kernels import reference_math as ref_math
 from graphgrad.kernels.numba_backend import opcodes as op
 from graphgrad.kernels.numba_backend._checks import c, flat, ok, weak
 from graphgrad.kernels.numba_backend._jit import lazy_module
@@ -51,6 +52,26 @@ def sigmoid(x):
 def softplus(x):
     """ln(1 + e^x), stable for large |x|."""
     return _unary(_ew.softplus, x, ref.softplus)
+
+
+def erf(x):
+    """erf x (libm's, per element: NumPy has no erf)."""
+    return _unary(_ew.erf, x, ref_math.erf)
+
+
+def erfc(x):
+    """erfc x = 1 − erf x (libm's, per element)."""
+    return _unary(_ew.erfc, x, ref_math.erfc)
+
+
+def gelu(x):
+    """x·Φ(x) = x/2·(1 + erf(x/√2)), one pass."""
+    return _unary(_ew.gelu, x, ref_math.gelu)
+
+
+def silu(x):
+    """x·σ(x), one pass."""
+    return _unary(_ew.silu, x, ref_math.silu)
 
 
 def relu(x):

@@ -11,6 +11,8 @@ This module is Numba code, loaded lazily by the first kernel call.
 
 from __future__ import annotations
 
+import math
+
 from graphgrad.kernels.numba_backend._jit import kernel
 from graphgrad.kernels.numba_backend.loops import approx
 from graphgrad.kernels.numba_backend.opcodes import (
@@ -151,3 +153,38 @@ def clip(x, lo, hi, out):
         v = x[i]
         v = lo if v < lo else v
         out[i] = hi if v > hi else v
+
+
+# ------------------------------------------------- erf family and silu
+# NumPy has no erf: a loop over libm's erf (exact to ≤ 1 ulp in both dtypes)
+# beats the reference's per-element Python call by two orders of magnitude.
+@kernel
+def erf(x, out):
+    """out[i] = erf(x[i])."""
+    for i in range(x.size):
+        out[i] = math.erf(x[i])
+
+
+@kernel
+def erfc(x, out):
+    """out[i] = erfc(x[i])."""
+    for i in range(x.size):
+        out[i] = math.erfc(x[i])
+
+
+@kernel
+def gelu(x, out):
+    """out[i] = x[i]·Φ(x[i]) = x/2·(1 + erf(x/√2))."""
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1)
+    scale = x.dtype.type(0.7071067811865476)
+    for i in range(x.size):
+        v = x[i]
+        out[i] = half * v * (one + math.erf(v * scale))
+
+
+@kernel
+def silu(x, out):
+    """out[i] = x[i]·σ(x[i]) (one pass instead of NumPy's four)."""
+    for i in range(x.size):
+        out[i] = x[i] * approx.sigmoid(x[i])

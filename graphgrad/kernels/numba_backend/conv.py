@@ -1,0 +1,207 @@
+"""Numba wrappers for convolution and pooling (reference twins in reference.py).
+
+A convolution is im2col (a Numba loop) + one BLAS GEMM per group: the column
+matrix (C·kh·kw, N·Ho·Wo) spans the whole batch, so the forward product, the
+weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im) are
+each one large GEMM instead of N small ones.  col2im is a Numba loop for
+small images and NumPy slice additions for large ones (whichever measured
+faster, ``bench/kernels.py --conv``).  Pooling runs direct loops over the
+windows.
+
+Arrays that are not float32/float64, mixed dtypes, or empty batches go to the
+NumPy twin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphgrad.kernels import reference as ref
+from graphgrad.kernels.numba_backend._checks import c
+from graphgrad.kernels.numba_backend._jit import lazy_module
+
+_loops = lazy_module("graphgrad.kernels.numba_backend.loops.conv")
+
+
+def _ok(*arrays) -> bool:
+    first = arrays[0]
+    return all(type(a) is np.ndarray and a.dtype.char in "fd" and a.dtype == first.dtype
+               and a.size > 0 for a in arrays)
+
+
+def _cols(x, kh, kw, stride, pads, dilation, ho, wo):
+    """The (C·kh·kw, N·Ho·Wo) column matrix of x (a reshape only for 1×1, stride 1, no pad)."""
+    n, ch = x.shape[:2]
+    if (kh, kw) == (1, 1) and stride == (1, 1) and pads[0] == pads[2] == 0 and n == 1:
+        return x.reshape(ch, ho * wo)
+    cols = np.empty((ch * kh * kw, n * ho * wo), dtype=x.dtype)
+    _loops.im2col(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
+                  dilation[1], ho, wo, cols)
+    return cols
+
+
+def _out_hw(in_hw, kernel_hw, stride, pads, dilation):
+    return tuple((size + p0 + p1 - d * (k - 1) - 1) // s + 1 for size, k, s, p0, p1, d in
+                 zip(in_hw, kernel_hw, stride, pads[0::2], pads[1::2], dilation))
+
+
+def _to_nchw(y2, n, out_c, ho, wo, bias):
+    out = np.empty((n, out_c, ho * wo), dtype=y2.dtype)
+    has_bias = bias is not None
+    _loops.to_nchw(y2, c(bias) if has_bias else y2[:, 0], has_bias, out)
+    return out.reshape(n, out_c, ho, wo)
+
+
+def _from_nchw(g):
+    n, o = g.shape[:2]
+    out = np.empty((o, n * g.shape[2] * g.shape[3]), dtype=g.dtype)
+    _loops.from_nchw(c(g).reshape(n, o, -1), out)
+    return out
+
+
+#: From this many output pixels per image on, col2im adds kh·kw strided slices with
+#: NumPy (2x faster at 32×32, measured in bench/kernels.py --conv); below it the
+#: Numba loop is (2x faster at 4×4 and 8×8, where a slice is a few elements).
+SLICED_COL2IM_PIXELS = 256
+
+
+def _col2im(cols, out_shape, kh, kw, stride, pads, dilation, ho, wo):
+    """Add the (C·kh·kw, N·Ho·Wo) columns into zeros of out_shape (N, C, H, W)."""
+    n, ch, h, w = out_shape
+    (sh, sw), (dh, dw), pt, pl = stride, dilation, pads[0], pads[2]
+    if ho * wo < SLICED_COL2IM_PIXELS:
+        out = np.zeros(out_shape, dtype=cols.dtype)
+        _loops.col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out)
+        return out
+    full_h, full_w = (ho - 1) * sh + dh * (kh - 1) + 1, (wo - 1) * sw + dw * (kw - 1) + 1
+    buf = np.zeros((ch, n, max(full_h, pt + h), max(full_w, pl + w)), dtype=cols.dtype)
+    c6 = cols.reshape(ch, kh, kw, n, ho, wo)
+    for a in range(kh):
+        for b in range(kw):
+            buf[:, :, a * dh: a * dh + (ho - 1) * sh + 1: sh,
+                b * dw: b * dw + (wo - 1) * sw + 1: sw] += c6[:, a, b]
+    return np.ascontiguousarray(buf[:, :, pt: pt + h, pl: pl + w].transpose(1, 0, 2, 3))
+
+
+def conv2d(x, w, b, stride, pads, dilation, groups):
+    """im2col + GEMM; see reference.conv2d."""
+    if not (_ok(x, w) and (b is None or _ok(x, b)) and x.ndim == 4):
+        return ref.conv2d(x, w, b, stride, pads, dilation, groups)
+    n = x.shape[0]
+    cout, cg, kh, kw = w.shape
+    ho, wo = _out_hw(x.shape[2:], (kh, kw), stride, pads, dilation)
+    cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
+    y2 = np.matmul(c(w).reshape(groups, cout // groups, cg * kh * kw),
+                   cols.reshape(groups, cg * kh * kw, -1))
+    return _to_nchw(y2.reshape(cout, -1), n, cout, ho, wo, b)
+
+
+def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
+    """wᵀ·g as one GEMM, then col2im; see reference.conv_transpose2d."""
+    if not (_ok(g, w) and g.ndim == 4):
+        return ref.conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw)
+    n, cout, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    g2 = _from_nchw(g).reshape(groups, cout // groups, -1)
+    w2 = c(w).reshape(groups, cout // groups, cg * kh * kw)
+    cols = np.matmul(w2.transpose(0, 2, 1), g2).reshape(groups * cg * kh * kw, -1)
+    return _col2im(cols, (n, groups * cg) + tuple(out_hw), kh, kw, stride, pads, dilation,
+                   ho, wo)
+
+
+def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
+    """g·colsᵀ as one GEMM per group; see reference.conv2d_weight."""
+    if not (_ok(x, g) and x.ndim == 4):
+        return ref.conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw)
+    cin = x.shape[1]
+    cout, ho, wo = g.shape[1:]
+    kh, kw = kernel_hw
+    cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
+    g2 = _from_nchw(g).reshape(groups, cout // groups, -1)
+    cgk = cin // groups * kh * kw
+    # colsᵀ-side first: OpenBLAS threads g2 · colsᵀ (long K, transposed B) very
+    # badly under load (25x the CPU time of this order, measured)
+    gw = np.matmul(cols.reshape(groups, cgk, -1), g2.transpose(0, 2, 1))
+    return np.ascontiguousarray(gw.transpose(0, 2, 1)).reshape(cout, cin // groups, kh, kw)
+
+
+def im2col(x, kernel_hw, stride, pads, dilation):
+    """The windows (N, C, Ho, Wo, kh, kw); see reference.im2col."""
+    if not (_ok(x) and x.ndim == 4):
+        return ref.im2col(x, kernel_hw, stride, pads, dilation)
+    n, ch = x.shape[:2]
+    kh, kw = kernel_hw
+    ho, wo = _out_hw(x.shape[2:], kernel_hw, stride, pads, dilation)
+    cols = np.empty((ch * kh * kw, n * ho * wo), dtype=x.dtype)
+    _loops.im2col(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
+                  dilation[1], ho, wo, cols)
+    return np.ascontiguousarray(cols.reshape(ch, kh, kw, n, ho, wo).transpose(3, 0, 4, 5, 1, 2))
+
+
+def col2im(cols, out_hw, stride, pads, dilation):
+    """Scatter the windows back; see reference.col2im."""
+    if not (_ok(cols) and cols.ndim == 6):
+        return ref.col2im(cols, out_hw, stride, pads, dilation)
+    n, ch, ho, wo, kh, kw = cols.shape
+    c2 = np.ascontiguousarray(cols.transpose(1, 4, 5, 0, 2, 3)).reshape(ch * kh * kw, -1)
+    return _col2im(c2, (n, ch) + tuple(out_hw), kh, kw, stride, pads, dilation, ho, wo)
+
+
+def max_pool2d(x, kernel_hw, stride, pads, dilation):
+    """Direct loop; see reference.max_pool2d."""
+    if not (_ok(x) and x.ndim == 4):
+        return ref.max_pool2d(x, kernel_hw, stride, pads, dilation)
+    ho, wo = _out_hw(x.shape[2:], kernel_hw, stride, pads, dilation)
+    out = np.empty(x.shape[:2] + (ho, wo), dtype=x.dtype)
+    idx = np.empty(out.shape, dtype=np.intp)
+    if (tuple(kernel_hw) == tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
+            and pads[0] == pads[2] == 0 and pads[1] <= 0 and pads[3] <= 0):
+        n, ch, h, w = x.shape
+        _loops.max_pool2x2(c(x).reshape(n * ch, h, w), out.reshape(n * ch, ho, wo),
+                           idx.reshape(n * ch, ho, wo))
+        return out, idx
+    _loops.max_pool2d(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
+                      pads[2], dilation[0], dilation[1], out, idx)
+    return out, idx
+
+
+def pool_scatter(g, idx, in_hw):
+    """Direct loop; see reference.pool_scatter."""
+    if not (_ok(g) and g.ndim == 4 and idx.dtype == np.intp and idx.shape == g.shape):
+        return ref.pool_scatter(g, idx, in_hw)
+    n, ch = g.shape[:2]
+    out = np.zeros((n * ch, in_hw[0] * in_hw[1]), dtype=g.dtype)
+    _loops.pool_scatter(c(g).reshape(n * ch, -1), c(idx).reshape(n * ch, -1), out)
+    return out.reshape((n, ch) + tuple(in_hw))
+
+
+def pool_gather(x, idx):
+    """Direct loop; see reference.pool_gather."""
+    if not (_ok(x) and x.ndim == 4 and idx.dtype == np.intp and idx.shape[:2] == x.shape[:2]):
+        return ref.pool_gather(x, idx)
+    n, ch = x.shape[:2]
+    out = np.empty(idx.shape, dtype=x.dtype)
+    _loops.pool_gather(c(x).reshape(n * ch, -1), c(idx).reshape(n * ch, -1),
+                       out.reshape(n * ch, -1))
+    return out
+
+
+def avg_pool2d(x, kernel_hw, stride, pads, divisor):
+    """Direct loop; see reference.avg_pool2d."""
+    if not (_ok(x, divisor) and x.ndim == 4):
+        return ref.avg_pool2d(x, kernel_hw, stride, pads, divisor)
+    ho, wo = _out_hw(x.shape[2:], kernel_hw, stride, pads, (1, 1))
+    out = np.empty(x.shape[:2] + (ho, wo), dtype=x.dtype)
+    _loops.avg_pool2d(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
+                      pads[2], c(divisor), out)
+    return out
+
+
+def avg_pool2d_backward(g, in_hw, kernel_hw, stride, pads, divisor):
+    """Direct loop; see reference.avg_pool2d_backward."""
+    if not (_ok(g, divisor) and g.ndim == 4):
+        return ref.avg_pool2d_backward(g, in_hw, kernel_hw, stride, pads, divisor)
+    out = np.zeros(g.shape[:2] + tuple(in_hw), dtype=g.dtype)
+    _loops.avg_pool2d_backward(c(g), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
+                               pads[2], c(divisor), out)
+    return out

@@ -1,0 +1,202 @@
+"""Numba loops for convolution and pooling on C-contiguous NCHW arrays.
+
+The convolutions are im2col + one BLAS GEMM per group (in ``../conv.py``): the
+loops here only move data.  The column matrix has the layout
+(C·kh·kw, N·Ho·Wo), row ``(c·kh + a)·kw + b``, column ``(n·Ho + i)·Wo + j``, so
+the forward product, the weight gradient and the input gradient are each a
+single GEMM over the whole batch.  Pooling is a direct loop over the windows.
+
+Geometry arguments as in ``reference.py``: strides sh, sw, the padding before
+(pt, pl) and dilations dh, dw; a window cell outside the input reads zero (or
+−inf for max pooling) and is skipped when scattering back.
+
+This module is Numba code, loaded lazily by the first kernel call.
+"""
+
+from __future__ import annotations
+
+from graphgrad.kernels.numba_backend._jit import kernel
+
+
+@kernel
+def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, cols):
+    """cols[(c·kh + a)·kw + b, (n·Ho + i)·Wo + j] = x[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw].
+
+    Cells outside x read 0."""
+    n_, c_, h_, w_ = x.shape
+    zero = x.dtype.type(0)
+    for c in range(c_):
+        for a in range(kh):
+            for b in range(kw):
+                row = (c * kh + a) * kw + b
+                for n in range(n_):
+                    for i in range(ho):
+                        r = i * sh - pt + a * dh
+                        base = (n * ho + i) * wo
+                        if r < 0 or r >= h_:
+                            for j in range(wo):
+                                cols[row, base + j] = zero
+                            continue
+                        for j in range(wo):
+                            q = j * sw - pl + b * dw
+                            cols[row, base + j] = x[n, c, r, q] if 0 <= q < w_ else zero
+
+
+@kernel
+def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out):
+    """out[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw] += cols[(c·kh + a)·kw + b, (n·Ho + i)·Wo + j].
+
+    Cells outside out are skipped (they were padding)."""
+    n_, c_, h_, w_ = out.shape
+    for n in range(n_):
+        for c in range(c_):
+            for a in range(kh):
+                for b in range(kw):
+                    row = (c * kh + a) * kw + b
+                    for i in range(ho):
+                        r = i * sh - pt + a * dh
+                        if r < 0 or r >= h_:
+                            continue
+                        base = (n * ho + i) * wo
+                        for j in range(wo):
+                            q = j * sw - pl + b * dw
+                            if 0 <= q < w_:
+                                out[n, c, r, q] += cols[row, base + j]
+
+
+@kernel
+def to_nchw(y2, bias, has_bias, out):
+    """out[n, o, l] = y2[o, n·L + l] (+ bias[o]): the GEMM result (Cout, N·L) back to NCHW."""
+    n_, o_, l_ = out.shape
+    for n in range(n_):
+        for o in range(o_):
+            add = bias[o] if has_bias else y2.dtype.type(0)
+            base = n * l_
+            for k in range(l_):
+                out[n, o, k] = y2[o, base + k] + add
+
+
+@kernel
+def from_nchw(g, out):
+    """out[o, n·L + l] = g[n, o, l]: a gradient (N, Cout, L) as the GEMM operand (Cout, N·L)."""
+    n_, o_, l_ = g.shape
+    for n in range(n_):
+        for o in range(o_):
+            base = n * l_
+            for k in range(l_):
+                out[o, base + k] = g[n, o, k]
+
+
+@kernel
+def max_pool2d(x, kh, kw, sh, sw, pt, pl, dh, dw, out, idx):
+    """out = max over each window (cells outside x skipped), idx = flat r·W + q of the first
+    maximum in row-major window order, or of the last NaN (PyTorch's rule)."""
+    n_, c_, h_, w_ = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                for j in range(wo):
+                    best = -x.dtype.type(1e308) * x.dtype.type(1e308)  # −inf in either dtype
+                    arg = -1
+                    for a in range(kh):
+                        r = i * sh - pt + a * dh
+                        if r < 0 or r >= h_:
+                            continue
+                        for b in range(kw):
+                            q = j * sw - pl + b * dw
+                            if q < 0 or q >= w_:
+                                continue
+                            v = x[n, c, r, q]
+                            if arg < 0 or v > best or v != v:
+                                best = v
+                                arg = r * w_ + q
+                    out[n, c, i, j] = best
+                    idx[n, c, i, j] = arg
+
+
+@kernel(inline=True)
+def _take(v, best, arg, k):
+    """PyTorch's update rule: a larger value or a NaN replaces the best so far."""
+    if v > best or v != v:
+        return v, k
+    return best, arg
+
+
+@kernel
+def max_pool2x2(x, out, idx):
+    """max_pool2d for the common 2×2 window, stride 2, no padding, on (M, H, W) planes.
+
+    The same rule as the general loop, written out for the four cells: the
+    general loop's window loops with bounds tests measured ~20× slower here.
+    """
+    m_, h_, w_ = x.shape
+    ho, wo = out.shape[1], out.shape[2]
+    for m in range(m_):
+        for i in range(ho):
+            r = 2 * i
+            for j in range(wo):
+                q = 2 * j
+                best, arg = x[m, r, q], r * w_ + q
+                best, arg = _take(x[m, r, q + 1], best, arg, r * w_ + q + 1)
+                best, arg = _take(x[m, r + 1, q], best, arg, (r + 1) * w_ + q)
+                best, arg = _take(x[m, r + 1, q + 1], best, arg, (r + 1) * w_ + q + 1)
+                out[m, i, j] = best
+                idx[m, i, j] = arg
+
+
+@kernel
+def pool_scatter(g, idx, out):
+    """out[m, idx[m, k]] += g[m, k] for flat (N·C, L) g, idx and (N·C, H·W) out."""
+    m_, k_ = g.shape
+    for m in range(m_):
+        for k in range(k_):
+            out[m, idx[m, k]] += g[m, k]
+
+
+@kernel
+def pool_gather(x, idx, out):
+    """out[m, k] = x[m, idx[m, k]] for flat (N·C, H·W) x and (N·C, L) idx."""
+    m_, k_ = idx.shape
+    for m in range(m_):
+        for k in range(k_):
+            out[m, k] = x[m, idx[m, k]]
+
+
+@kernel(reduction=True)
+def avg_pool2d(x, kh, kw, sh, sw, pt, pl, divisor, out):
+    """out[n, c, i, j] = Σ window cells inside x / divisor[i, j] (padding adds zero)."""
+    n_, c_, h_, w_ = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                r0 = max(i * sh - pt, 0)
+                r1 = min(i * sh - pt + kh, h_)
+                for j in range(wo):
+                    q0 = max(j * sw - pl, 0)
+                    q1 = min(j * sw - pl + kw, w_)
+                    s = 0.0
+                    for r in range(r0, r1):
+                        for q in range(q0, q1):
+                            s += x[n, c, r, q]
+                    out[n, c, i, j] = s / divisor[i, j]
+
+
+@kernel
+def avg_pool2d_backward(g, kh, kw, sh, sw, pt, pl, divisor, out):
+    """out[n, c, r, q] += g[n, c, i, j] / divisor[i, j] for every window (i, j) holding (r, q)."""
+    n_, c_, h_, w_ = out.shape
+    ho, wo = g.shape[2], g.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(ho):
+                r0 = max(i * sh - pt, 0)
+                r1 = min(i * sh - pt + kh, h_)
+                for j in range(wo):
+                    q0 = max(j * sw - pl, 0)
+                    q1 = min(j * sw - pl + kw, w_)
+                    v = g[n, c, i, j] / divisor[i, j]
+                    for r in range(r0, r1):
+                        for q in range(q0, q1):
+                            out[n, c, r, q] += v
