@@ -387,7 +387,7 @@ class MultilabelHinge(Loss):
         y = as_array(target)
         values = set(np.unique(y).tolist())
         if y.dtype != prediction.dtype:
-            y = y.astype(prediction.dtype)
+            y = K.cast(y, prediction.dtype)
         if values <= {0, 1}:
             signs = K.sub(K.mul(y, 2.0), 1.0)
         elif values <= {-1, 1}:

@@ -192,6 +192,11 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def cast(x, dtype):
+    """x converted to dtype (a copy)."""
+    return x.astype(dtype)
+
+
 def fill_like_scalar(g, shape, scale=None):
     """`shape` filled with the one value of g (times scale): a full reduction's backward."""
     value = g.reshape(()) if scale is None else g.reshape(()) * scale
