@@ -283,10 +283,106 @@ def update(name):
     return build
 
 
+
+# -- convolution and pooling: a 5×5 image, 3×3 windows, padding 1 -------------------
+_GEOM = dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1))
+_K = (3, 3)
+
+
+def _abs64(args):
+    return tuple(np.abs(a).astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                 else a for a in args)
+
+
+def contraction(name, make):
+    """A sum of products: the two backends add in different orders, so finite values agree
+    within (terms + 2)·eps of the same kernel run on |inputs| in float64."""
+    def build(draw, dtype):
+        args, terms = make(draw, dtype)
+
+        def tol(want, a, dt):
+            with np.errstate(all="ignore"):
+                bound = ref.KERNELS[name](*_abs64(a))
+            bound = bound[0] if isinstance(bound, tuple) else bound
+            return (terms + 2) * _eps(dt) * np.where(np.isfinite(bound), bound, 0.0) \
+                + _ulp(want, dt, 1)
+        return args, tol
+    return build
+
+
+def _img(draw, dtype, c=2):
+    return _array(draw, (1, c, 5, 5), dtype)
+
+
+def _conv2d(draw, dtype):
+    x, w, b = _img(draw, dtype), _array(draw, (2, 2, 3, 3), dtype), _array(draw, (2,), dtype)
+    return (x, w, b, _GEOM["stride"], _GEOM["pads"], _GEOM["dilation"], 1), 2 * 9 + 1
+
+
+def _conv_transpose2d(draw, dtype):
+    g, w = _img(draw, dtype), _array(draw, (2, 2, 3, 3), dtype)
+    return (g, w, _GEOM["stride"], _GEOM["pads"], _GEOM["dilation"], 1, (5, 5)), 2 * 9
+
+
+def _conv2d_weight(draw, dtype):
+    x, g = _img(draw, dtype), _img(draw, dtype)
+    return (x, g, _GEOM["stride"], _GEOM["pads"], _GEOM["dilation"], 1, _K), 25
+
+
+def _col2im(draw, dtype):
+    cols = _array(draw, (1, 2, 5, 5, 3, 3), dtype)
+    return (cols, (5, 5), _GEOM["stride"], _GEOM["pads"], _GEOM["dilation"]), 9
+
+
+_DIVISOR = np.full((5, 5), 9.0)
+
+
+def _avg_pool2d(draw, dtype):
+    return (_img(draw, dtype), _K, _GEOM["stride"], _GEOM["pads"], _DIVISOR.astype(dtype)), 10
+
+
+def _avg_pool2d_backward(draw, dtype):
+    return (_img(draw, dtype), (5, 5), _K, _GEOM["stride"], _GEOM["pads"],
+            _DIVISOR.astype(dtype)), 10
+
+
+def _pool_scatter(draw, dtype):
+    idx = np.random.default_rng(draw(st.integers(0, 99))).integers(0, 25, (1, 2, 5, 5))
+    return (_img(draw, dtype), idx, (5, 5)), 9
+
+
+def exact(make):
+    """Copies and comparisons (no rounding): the backends agree exactly, NaN for NaN."""
+    def build(draw, dtype):
+        return make(draw, dtype), lambda want, a, dt: 0.0
+    return build
+
+
+def _pool_gather(draw, dtype):
+    idx = np.random.default_rng(draw(st.integers(0, 99))).integers(0, 25, (1, 2, 5, 5))
+    return (_img(draw, dtype), idx)
+
+
+CONV_CASES = {
+    "conv2d": contraction("conv2d", _conv2d),
+    "conv_transpose2d": contraction("conv_transpose2d", _conv_transpose2d),
+    "conv2d_weight": contraction("conv2d_weight", _conv2d_weight),
+    "col2im": contraction("col2im", _col2im),
+    "avg_pool2d": contraction("avg_pool2d", _avg_pool2d),
+    "avg_pool2d_backward": contraction("avg_pool2d_backward", _avg_pool2d_backward),
+    "pool_scatter": contraction("pool_scatter", _pool_scatter),
+    "im2col": exact(lambda draw, dt: (_img(draw, dt), _K, _GEOM["stride"], _GEOM["pads"],
+                                      _GEOM["dilation"])),
+    "max_pool2d": exact(lambda draw, dt: (_img(draw, dt), _K, _GEOM["stride"], _GEOM["pads"],
+                                          _GEOM["dilation"])),
+    "pool_gather": exact(_pool_gather),
+}
+
 CASES = {
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu",
                              "erf", "erfc", "silu")},
     "gelu": gelu_case,
+    **CONV_CASES,
     **{n: fused(n) for n in ("tanh_backward", "sigmoid_backward", "relu_backward",
                              "leaky_relu_backward")},
     **{n: binary(n) for n in ("add", "sub", "mul", "div", "maximum", "minimum")},
