@@ -31,6 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # graphgrad / torch, from the issues
 TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0, "W4": 1.0, "W5": 1.5}
+# gg.compile (issue 16): (baseline framework, ratio)
+COMPILED_TARGETS = {"W1": ("numpy", 1.02), "W2": ("torch", 0.15), "W3": ("torch", 0.25)}
 
 
 # ------------------------------------------------------------------- worker
@@ -146,6 +148,34 @@ print(t_import, t_first, time.perf_counter() - t, "numba" in sys.modules)
 """
 
 
+_FIRST_COMPILED = """
+import sys, time
+sys.path.insert(0, {here!r})
+import workloads
+t = time.perf_counter()
+step = workloads.build("graphgrad-compiled", {workload!r})
+while step.compiled.plan is None:  # two recorded calls; the second builds and compiles the plan
+    step()
+t_plan = time.perf_counter() - t
+t = time.perf_counter()
+step()
+print(t_plan, time.perf_counter() - t)
+"""
+
+
+def compiled_startup(workload: str = "W2") -> dict[str, float]:
+    """gg.compile's first calls (two recordings, fusion, Numba compilation), cold and warm."""
+    result = {}
+    code = _FIRST_COMPILED.format(here=str(HERE), workload=workload)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, GRAPHGRAD_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            t_plan, t_replay = _python(code, env).split()
+            result[f"{workload} compiled: to plan, {label}"] = float(t_plan)
+            result[f"{workload} compiled: 1st replay, {label}"] = float(t_replay)
+    return result
+
+
 def _python(code: str, env=None) -> str:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
@@ -175,7 +205,8 @@ def _row(name, value, unit="ms"):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="W1,W2,W3")
-    parser.add_argument("--frameworks", default="graphgrad,graphgrad-layers,torch,numpy")
+    parser.add_argument("--frameworks",
+                        default="graphgrad,graphgrad-layers,graphgrad-compiled,torch,numpy")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--round-seconds", type=float, default=0.25)
     parser.add_argument("--pause", type=float, default=0.15)
@@ -193,6 +224,10 @@ def main(argv=None) -> None:
         print("start-up (W1, graphgrad):")
         for name, value in startup().items():
             print(_row(name, value))
+        if "graphgrad-compiled" in args.frameworks:
+            print("gg.compile first calls (record twice, fuse, compile; then one replay):")
+            for name, value in compiled_startup().items():
+                print(_row(name, value))
     for workload in args.workloads.split(","):
         frameworks = args.frameworks.split(",")
         if workload == "W3":
@@ -213,6 +248,14 @@ def main(argv=None) -> None:
             ratio = result["graphgrad"] / result["torch"]
             verdict = "met" if ratio <= TARGETS[workload] else "MISSED"
             print(f"  target graphgrad <= {TARGETS[workload]}x torch: {verdict} ({ratio:.2f}x)")
+        compiled = result.get("graphgrad-compiled")
+        if compiled is not None and workload in COMPILED_TARGETS:
+            base, target = COMPILED_TARGETS[workload]
+            if base in result:
+                ratio = compiled / result[base]
+                verdict = "met" if ratio <= target else "MISSED"
+                print(f"  target graphgrad-compiled <= {target}x {base}: {verdict} "
+                      f"({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

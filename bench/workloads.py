@@ -22,7 +22,8 @@ W4 and W5 have no ``numpy`` variant (a hand-written conv backward is not a
 lower bound anyone would write).
 Frameworks: ``graphgrad`` (plain tensors and ops, the momentum update through
 the ``sgd_update`` kernel), ``graphgrad-layers`` (``gg.Sequential`` of
-``gg.layers`` with ``gg.optimizers.SGD``), ``torch`` (eager, 2 threads,
+``gg.layers`` with ``gg.optimizers.SGD``), ``graphgrad-compiled`` (the
+``graphgrad-layers`` step, or W3's, through ``gg.compile``; W1-W5), ``torch`` (eager, 2 threads,
 ``torch.optim.SGD``) and ``numpy`` (hand-written forward and backward: the
 lower bound of an engine that adds nothing to the arrays).  Every framework
 starts from the same weights and data.
@@ -35,7 +36,7 @@ import numpy as np
 MLPS = {"W1": ((784, 256, 128, 10), 128, "relu"), "W2": ((64, 32, 10), 32, "tanh")}
 W3_SIZE = 10**6
 LR, MOMENTUM = 0.01, 0.9
-FRAMEWORKS = ("graphgrad", "graphgrad-layers", "torch", "numpy")
+FRAMEWORKS = ("graphgrad", "graphgrad-layers", "graphgrad-compiled", "torch", "numpy")
 
 
 def _mlp_data(sizes, batch, seed):
@@ -164,6 +165,63 @@ def _graphgrad_w3(seed):
     return step
 
 
+def _graphgrad_compiled_mlp(sizes, batch, act, seed):
+    import graphgrad as gg
+
+    x, y, weights, biases = _mlp_data(sizes, batch, seed)
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        linear = gg.layers.Linear(w.shape[0], w.shape[1])
+        linear.weight.data[...] = w if linear.weight.shape == w.shape else w.T
+        linear.bias.data[...] = b
+        layers.append(linear)
+        if i + 1 < len(weights):
+            layers.append(gg.layers.ReLU() if act == "relu" else gg.layers.Tanh())
+    model = gg.Sequential(*layers)
+    start = [p.data.copy() for p in model.parameters()]
+    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x = gg.tensor(x)
+
+    @gg.compile
+    def train_step(x, y):
+        loss = gg.softmax_cross_entropy(model(x), y).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reset():
+        # in place: the plan holds these very arrays and this optimizer
+        for p, p0 in zip(model.parameters(), start):
+            p.data[...] = p0
+        for state in opt.state.values():
+            state["momentum_buffer"][...] = 0
+
+    def step():
+        return train_step(x, y)
+
+    step.reset = reset
+    step.compiled = train_step
+    return step
+
+
+def _graphgrad_compiled_w3(seed):
+    import graphgrad as gg
+
+    x, w, b = (gg.tensor(a, requires_grad=True) for a in _w3_data(seed))
+
+    @gg.compile
+    def step():
+        out = ((x * w + b).tanh() * x.sigmoid() + x.relu() ** 2).sum()
+        for t in (x, w, b):
+            t.grad = None
+        out.backward()
+        return out
+
+    step.compiled = step
+    return step
+
+
 def _graphgrad_cnn(workload, seed):
     import graphgrad as gg
     from graphgrad.kernels import K
@@ -235,6 +293,47 @@ def _graphgrad_layers_cnn(workload, seed):
 
     reset()
     step.reset = reset
+    return step
+
+
+def _graphgrad_compiled_cnn(workload, seed):
+    import graphgrad as gg
+
+    x, y, layers = _cnn_data(workload, seed)
+    L = gg.layers
+    if workload == "W4":
+        model = gg.Sequential(L.Conv2d(1, 16, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Conv2d(16, 32, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
+                              L.Flatten(), L.Linear(128, 10))
+    else:
+        model = gg.Sequential(L.Conv2d(3, 32, 3, padding=1), L.ReLU(),
+                              L.Conv2d(32, 64, 3, padding=1), L.ReLU())
+    for p, a in zip(model.parameters(), [a for pair in layers for a in pair]):
+        p.data[...] = a
+    start = [p.data.copy() for p in model.parameters()]
+    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x = gg.tensor(x)
+
+    @gg.compile
+    def train_step(x, y):
+        out = model(x)
+        loss = gg.softmax_cross_entropy(out, y).mean() if workload == "W4" else out.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reset():
+        for p, p0 in zip(model.parameters(), start):
+            p.data[...] = p0
+        for state in opt.state.values():
+            state["momentum_buffer"][...] = 0
+
+    def step():
+        return train_step(x, y)
+
+    step.reset = reset
+    step.compiled = train_step
     return step
 
 
@@ -391,7 +490,8 @@ def _numpy_w3(seed):
 def build(framework: str, workload: str, seed: int = 0):
     """A step() callable for one framework and workload (see the module docstring)."""
     if workload == "W3":
-        builders = {"graphgrad": _graphgrad_w3, "torch": _torch_w3, "numpy": _numpy_w3}
+        builders = {"graphgrad": _graphgrad_w3, "graphgrad-compiled": _graphgrad_compiled_w3,
+                    "torch": _torch_w3, "numpy": _numpy_w3}
         if framework not in builders:
             raise ValueError(f"bench: W3 has no {framework!r} variant; use {sorted(builders)}")
         step = builders[framework](seed)
@@ -399,7 +499,7 @@ def build(framework: str, workload: str, seed: int = 0):
         return step
     if workload in CNNS:
         builders = {"graphgrad": _graphgrad_cnn, "graphgrad-layers": _graphgrad_layers_cnn,
-                    "torch": _torch_cnn}
+                    "graphgrad-compiled": _graphgrad_compiled_cnn, "torch": _torch_cnn}
         if framework not in builders:
             raise ValueError(f"bench: {workload} has no {framework!r} variant; use "
                              f"{sorted(builders)}")
@@ -407,7 +507,8 @@ def build(framework: str, workload: str, seed: int = 0):
     if workload not in MLPS:
         raise ValueError(f"bench: unknown workload {workload!r}; use W1 to W5")
     builders = {"graphgrad": _graphgrad_mlp, "graphgrad-layers": _graphgrad_layers_mlp,
-                "torch": _torch_mlp, "numpy": _numpy_mlp}
+                "graphgrad-compiled": _graphgrad_compiled_mlp, "torch": _torch_mlp,
+                "numpy": _numpy_mlp}
     if framework not in builders:
         raise ValueError(f"bench: unknown framework {framework!r}; use {sorted(builders)}")
     sizes, batch, act = MLPS[workload]

@@ -59,6 +59,7 @@ _LAZY_MODULES = {
     "nn": "graphgrad.nn",
     "training": "graphgrad.training",
     "extend": "graphgrad.extend",
+    "compile": "graphgrad.compile",  # a callable module: gg.compile(fn)
 }
 _REGISTRIES = ("layers", "losses", "initializers", "optimizers", "schedules", "transforms")
 

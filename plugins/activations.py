@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import Module, Parameter, resolve_rng
+from graphgrad.extend import K, Module, Parameter, resolve_rng
 
 
 def _example(rng, shape=(4, 3), margin=0.0):
@@ -166,8 +166,7 @@ class NoisyReLU(Module):
 
     def forward(self, x):
         if self.training and self.sigma > 0:
-            noise = resolve_rng(self.rng).normal(0.0, self.sigma, x.shape)
-            x = x + noise.astype(x.dtype)
+            x = x + K.normal(resolve_rng(self.rng), 0.0, self.sigma, x.shape, x.dtype)
         return gg.relu(x)
 
     def extra_repr(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import Module, Parameter, resolve_rng
+from graphgrad.extend import K, Module, Parameter, resolve_rng
 
 
 def _size(who: str, what: str, value) -> int:
@@ -199,8 +199,7 @@ class Dropout(Module):
             return x
         if self.p == 1.0:
             return x * 0.0
-        keep = resolve_rng(self.rng).random(x.shape) >= self.p
-        return x * (keep / (1.0 - self.p)).astype(x.dtype)
+        return x * K.dropout_mask(resolve_rng(self.rng), x.shape, self.p, x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -17,7 +17,15 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import Loss, Tensor, as_array, check_float, check_labels, check_same_shape
+from graphgrad.extend import (
+    K,
+    Loss,
+    Tensor,
+    as_array,
+    check_float,
+    check_labels,
+    check_same_shape,
+)
 
 
 def _scores(who: str, prediction: Tensor, what: str = "scores") -> None:
@@ -215,7 +223,8 @@ class _BCEWithLogits(gg.Function):
     @staticmethod
     def forward(ctx, z, y):
         ctx.save_for_backward(z, y)
-        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        # max(z, 0) − z·y + log1p(e^−|z|), through the kernel table (gg.compile replays it)
+        return K.add(K.sub(K.relu(z), K.mul(z, y)), K.softplus(K.neg(K.abs(z))))
 
     @staticmethod
     def backward(ctx, g):
@@ -331,8 +340,10 @@ class MulticlassHinge(Loss):
         who = type(self).__name__
         _scores(who, prediction)
         labels = check_labels(who, target, *prediction.shape)
-        others = np.ones(prediction.shape, dtype=prediction.dtype)
-        others[np.arange(len(labels)), labels] = 0
+        n = len(labels)  # others = 1 − onehot(labels), made by kernels (gg.compile replays it)
+        onehot = K.index_add(prediction.shape, (np.arange(n), labels),
+                             np.ones(n, dtype=prediction.dtype))
+        others = K.sub(np.ones((), dtype=prediction.dtype), onehot)
         correct = _pick(prediction, labels).reshape(-1, 1)
         violation = gg.relu(prediction - correct + self.margin) * others
         if self.power == 2:
@@ -375,10 +386,12 @@ class MultilabelHinge(Loss):
         check_same_shape("MultilabelHinge", prediction, target)
         y = as_array(target)
         values = set(np.unique(y).tolist())
+        if y.dtype != prediction.dtype:
+            y = K.cast(y, prediction.dtype)
         if values <= {0, 1}:
-            signs = 2 * y.astype(prediction.dtype) - 1
+            signs = K.sub(K.mul(y, 2.0), 1.0)
         elif values <= {-1, 1}:
-            signs = y.astype(prediction.dtype)
+            signs = y
         else:
             raise ValueError(
                 "MultilabelHinge: targets must be all in {0, 1} or all in {-1, +1}, got "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import Module, Parameter, resolve_rng
+from graphgrad.extend import K, Module, Parameter, resolve_rng
 
 
 class BatchNorm(Module):
@@ -63,7 +63,9 @@ class BatchNorm(Module):
                 )
             mean = x.mean(axis=axes, keepdims=True)
             var = x.var(axis=axes, keepdims=True)
-            self._update_running(mean.data.reshape(-1), var.data.reshape(-1) * n / (n - 1))
+            K.running_stats_update(self.running_mean, self.running_var,
+                                   self.num_batches_tracked, mean.data.reshape(-1),
+                                   var.data.reshape(-1), self.momentum, n)
         else:
             mean = self.running_mean.reshape(stat_shape)
             var = self.running_var.reshape(stat_shape)
@@ -71,14 +73,6 @@ class BatchNorm(Module):
         if self.affine:
             y = y * self.weight.reshape(stat_shape) + self.bias.reshape(stat_shape)
         return y
-
-    def _update_running(self, mean, unbiased_var):
-        self.num_batches_tracked = self.num_batches_tracked + 1
-        m = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-             else self.momentum)
-        dtype = self.running_mean.dtype
-        self.running_mean = ((1 - m) * self.running_mean + m * mean).astype(dtype)
-        self.running_var = ((1 - m) * self.running_var + m * unbiased_var).astype(dtype)
 
     def extra_repr(self) -> str:
         return (f"num_features={self.num_features}, eps={self.eps}, momentum={self.momentum}, "

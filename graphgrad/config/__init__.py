@@ -15,7 +15,8 @@ split, the shuffling and the augmentations) and the tables
 * ``[loss]``, ``[optimizer]`` — a component: ``type`` plus its arguments;
 * ``[schedule]`` (optional) — a component plus ``interval = "epoch" | "step"``;
 * ``[early_stopping]`` (optional) — ``EarlyStopping`` arguments;
-* ``[train]`` — ``epochs`` (required), ``metrics``, ``progress``, ``checkpoint_every``;
+* ``[train]`` — ``epochs`` (required), ``metrics``, ``progress``, ``checkpoint_every``,
+  ``compile`` (``true``: the Trainer replays its step through ``gg.compile``);
 * ``[babysit]`` (optional) — options of ``gg.check.babysit``;
 * ``[sweep]`` (optional) — a hyperparameter sweep, read and checked by
   ``graphgrad.sweep`` (``graphgrad sweep``); training ignores it.
@@ -43,7 +44,7 @@ __all__ = ["ConfigError", "Run", "load_config", "build_run", "from_file"]
 TOP_KEYS = ("seed", "data", "model", "loss", "optimizer", "schedule", "early_stopping", "train",
             "babysit", "sweep")
 REQUIRED = ("data", "model", "loss", "optimizer", "train")
-TRAIN_KEYS = ("epochs", "metrics", "progress", "checkpoint_every")
+TRAIN_KEYS = ("epochs", "metrics", "progress", "checkpoint_every", "compile")
 NODE_KEYS = ("name", "type", "inputs")
 # babysit options that the config supplies from elsewhere
 _BABYSIT_SUPPLIED = ("model", "loss", "data", "optimizer", "lr", "optimizer_kwargs", "seed",
@@ -68,6 +69,7 @@ class Run:
     checkpoint_every: int
     data: DataSplits
     babysit_options: dict[str, Any] = field(default_factory=dict)
+    compile: bool = False
 
     def trainer(self, progress: bool | None = None):
         """A ``Trainer`` over this run's model, loss, optimizer and schedule."""
@@ -75,7 +77,8 @@ class Run:
 
         return Trainer(self.model, self.loss, self.optimizer, self.schedule,
                        metrics=self.metrics, progress=self.progress if progress is None else
-                       progress, schedule_interval=self.schedule_interval)
+                       progress, schedule_interval=self.schedule_interval,
+                       compile=self.compile)
 
     def optimizer_spec(self) -> tuple[str, float, dict[str, Any]]:
         """``(registry name, lr, other arguments)`` of the configured optimizer."""
@@ -216,9 +219,12 @@ def build_run(config: dict[str, Any], base_dir=".") -> Run:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"[train] metrics must be a list of names, got {metrics!r}")
     every = positive_int("train", "checkpoint_every", train.get("checkpoint_every", 1))
+    compiled = train.get("compile", False)
+    if not isinstance(compiled, bool):
+        raise ConfigError(f"[train] compile must be true or false, got {compiled!r}")
     return Run(config, seed, model, loss, optimizer, schedule, interval, early,
                train["epochs"], metrics, bool(train.get("progress", True)), every, data,
-               dict(config.get("babysit", {})))
+               dict(config.get("babysit", {})), compiled)
 
 
 def from_file(path) -> Run:

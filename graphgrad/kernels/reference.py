@@ -192,6 +192,17 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def cast(x, dtype):
+    """x converted to dtype (a copy)."""
+    return x.astype(dtype)
+
+
+def fill_like_scalar(g, shape, scale=None):
+    """`shape` filled with the one value of g (times scale): a full reduction's backward."""
+    value = g.reshape(()) if scale is None else g.reshape(()) * scale
+    return np.full(shape, value, dtype=value.dtype)
+
+
 def sum_to_shape(g, shape):
     """Undo broadcasting: sum g over the axes along which `shape` was broadcast."""
     shape = tuple(shape)
@@ -253,6 +264,22 @@ def matmul(a, b):
 
 
 # ----------------------------------------------------------------- indexing
+def getitem(x, index):
+    """x[index] with NumPy indexing (a view for basic indexing); a 0-d result is an array."""
+    out = x[index]
+    return np.array(out) if np.ndim(out) == 0 else out
+
+
+def concatenate(*arrays, axis=0):
+    """The arrays joined along an existing axis."""
+    return np.concatenate(arrays, axis=axis)
+
+
+def stack(*arrays, axis=0):
+    """The same-shape arrays joined along a new axis."""
+    return np.stack(arrays, axis=axis)
+
+
 def index_add(shape, index, g, dtype=None):
     """zeros(shape) with g scatter-added at `index` (repeated indices accumulate)."""
     out = np.zeros(shape, dtype=dtype or g.dtype)
@@ -266,6 +293,36 @@ def index_put(shape, index, g, dtype=None):
     out[index] = g
     return out
 
+
+
+# ------------------------------------------------------------- random draws
+def dropout_mask(rng, shape, p, dtype):
+    """m / (1 − p) with m_i ~ Bernoulli(1 − p): the inverted-dropout mask, drawn from `rng`.
+
+    Drawn as ``rng.random(shape) >= p``; a kernel (not inline NumPy) so that a
+    compiled step draws fresh numbers from the same generator at every replay.
+    """
+    keep = rng.random(shape) >= p
+    return (keep / (1.0 - p)).astype(dtype)
+
+
+def normal(rng, loc, scale, shape, dtype):
+    """Samples of N(loc, scale²) of `shape`, drawn from `rng` (in float64) and cast to dtype."""
+    return rng.normal(loc, scale, shape).astype(dtype)
+
+
+# ------------------------------------------------------ running statistics
+def running_stats_update(running_mean, running_var, count, mean, var, momentum, n):
+    """Batch norm's running statistics, in place on the three buffers.
+
+    count ← count + 1;  m = momentum, or 1/count when momentum is None;
+    r_μ ← (1 − m)·r_μ + m·μ;  r_σ² ← (1 − m)·r_σ² + m·σ²·n/(n − 1)  (unbiased).
+    """
+    count += 1
+    m = 1.0 / float(count) if momentum is None else momentum
+    dtype = running_mean.dtype
+    running_mean[...] = ((1 - m) * running_mean + m * mean).astype(dtype)
+    running_var[...] = ((1 - m) * running_var + m * (var * n / (n - 1))).astype(dtype)
 
 
 # ------------------------------------------------- optimizer updates (in place)

@@ -291,5 +291,5 @@ def dropout2d(x, p=0.5, training=True, rng=None) -> Tensor:
     if p == 1.0:
         return x * 0.0
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    keep = rng.random(x.shape[:-2] + (1, 1)) >= p
-    return x * (keep / (1.0 - p)).astype(x.dtype)
+    # the mask through the kernel table, so gg.compile draws a fresh one at each replay
+    return x * K.dropout_mask(rng, x.shape[:-2] + (1, 1), p, x.dtype)

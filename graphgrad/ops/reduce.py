@@ -29,9 +29,10 @@ def _expand(g, ctx, scale=None):
     """Reshape g·scale to the input's rank (reduced axes as 1) and broadcast to its shape."""
     shape = ctx.in_shapes[0]
     if not recording():  # nobody differentiates this gradient: skip the graph ops
-        arr = g.data if scale is None else g.data * scale
+        # Through the kernel table and views only, so gg.compile can replay it.
         if len(ctx.axes) == len(shape):
-            return wrap(np.full(shape, arr.reshape(()), dtype=arr.dtype))
+            return wrap(K.fill_like_scalar(g.data, shape, scale))
+        arr = g.data if scale is None else K.mul(g.data, scale)
         return wrap(np.broadcast_to(arr.reshape(_kept_shape(shape, ctx.axes)), shape))
     if scale is not None:
         g = g * scale

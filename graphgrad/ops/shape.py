@@ -55,7 +55,7 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         try:
-            out = np.concatenate(arrays, axis=axis)
+            out = K.concatenate(*arrays, axis=axis)
         except ValueError:
             shapes = ", ".join(str(np.shape(a)) for a in arrays)
             raise ValueError(
@@ -86,7 +86,7 @@ class Stack(Function):
         shapes = {np.shape(a) for a in arrays}
         if len(shapes) > 1:
             raise ValueError(f"stack: all inputs need one shape, got {sorted(shapes)}")
-        out = np.stack(arrays, axis=axis)
+        out = K.stack(*arrays, axis=axis)
         ctx.axis = axis % out.ndim
         return out
 
@@ -109,11 +109,11 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         try:
-            out = x[index]
+            out = K.getitem(x, index)
         except IndexError as exc:
             raise IndexError(f"getitem: {exc} (tensor shape {np.shape(x)})") from None
         ctx.index = index
-        return np.array(out) if np.ndim(out) == 0 else out
+        return out
 
     @staticmethod
     def backward(ctx, g):

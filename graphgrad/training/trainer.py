@@ -84,7 +84,11 @@ class Trainer:
     shows a tqdm bar with the running loss (only when stdout is a terminal and
     tqdm, from the ``examples`` extra, is installed). ``schedule_interval`` is
     ``"epoch"`` (``schedule.step()`` after every epoch) or ``"step"`` (after
-    every optimizer step).
+    every optimizer step).  ``compile=True`` runs each training step through
+    ``gg.compile`` (recorded on the first two batches of a shape, then replayed
+    as a plan of fused kernels; see docs/compile.md): the same updates, without
+    the per-op Python cost.  Batches that feed a sampler per-sample losses run
+    eagerly, and a non-finite loss is detected after its update was applied.
 
     State: ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
     ``history``. ``fit(..., epochs=E)`` trains until ``epoch == E``, so a
@@ -92,7 +96,8 @@ class Trainer:
     """
 
     def __init__(self, model, loss, optimizer, schedule=None, metrics=("accuracy",),
-                 progress: bool = True, schedule_interval: str = "epoch"):
+                 progress: bool = True, schedule_interval: str = "epoch",
+                 compile: bool = False):  # noqa: A002 - the documented option name
         if schedule_interval not in ("epoch", "step"):
             raise ValueError(
                 f"Trainer: schedule_interval must be 'epoch' or 'step', got {schedule_interval!r}"
@@ -111,6 +116,8 @@ class Trainer:
         self.metrics = resolve_metrics(metrics)
         self.progress = bool(progress)
         self.schedule_interval = schedule_interval
+        self.compile = bool(compile)
+        self._compiled = None  # the gg.compile step, built on first use
         self.history = History()
         self.epoch = 0
         self.step = 0
@@ -259,6 +266,8 @@ class Trainer:
         non-uniform sampler still gives an unbiased gradient; the loss value
         reported is the plain (unweighted) one.
         """
+        if self.compile and not per_sample:
+            return self._compiled_train_step(x, y, batch)
         self.optimizer.zero_grad()
         out = self.model(x)
         reported = None
@@ -294,6 +303,40 @@ class Trainer:
         if self.schedule is not None and self.schedule_interval == "step":
             self.schedule.step()
         return value, out.data, losses
+
+    def _update(self, x, y):
+        """The training step gg.compile records: zero_grad, forward, loss, backward, updates."""
+        self.optimizer.zero_grad()
+        out = self.model(x)
+        loss = self.loss(out, y)
+        loss.backward()
+        self.optimizer.step()
+        if self.schedule is not None and self.schedule_interval == "step":
+            self.schedule.step()
+        return loss, out
+
+    def _compiled_train_step(self, x, y, batch: int):
+        if self._compiled is None:
+            from graphgrad.compile import compile_step
+
+            self._compiled = compile_step(self._update)
+        loss, out = self._compiled(x, y)
+        if loss.data.size != 1:
+            raise ValueError(
+                f"Trainer: the loss must return one number (a Tensor with one element), got "
+                f"shape {loss.shape}; use reduction='mean' or 'sum'"
+            )
+        value = float(loss.data.reshape(()))
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"Trainer.fit: the training loss is {value} at epoch {self.epoch} (counted from "
+                f"0), batch {batch} of that epoch, global step {self.step}; training stopped "
+                "(with compile=True the update of this step was already applied). Lower the "
+                "learning rate, check the inputs for NaN/inf, or run gg.check.babysit / "
+                "gg.check.lr_find"
+            )
+        self.step += 1
+        return value, out.data, None
 
     def _per_sample_losses(self, out, y) -> Tensor:
         if not hasattr(self.loss, "reduction"):

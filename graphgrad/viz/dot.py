@@ -355,12 +355,15 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       up to 4) become one node "× N" with a per-layer sparkline of ‖grad‖.
 
     ``dot.source`` is the DOT text; ``gg.render`` writes it and runs ``dot``.
+    A compiled step (``gg.compile``) as `root` gives its plan (docs/compile.md).
     A ``Network`` as `root` gives its layer-level graph instead (one node per
     layer; the options do not apply), see ``graphgrad.viz.network``;
     ``gg.to_dot(net, example_inputs)`` adds the tensor shapes on its edges.  An
     exception raised by a forward inside a Module as `root` draws what ran up to
     the failing module, red, with the error in the title.
     """
+    if hasattr(root, "__graphgrad_dot__"):  # a compiled step draws its own plan
+        return root.__graphgrad_dot__()
     if hasattr(root, "to_networkx") and hasattr(root, "input_names"):
         from graphgrad.viz.network import network_to_dot
 

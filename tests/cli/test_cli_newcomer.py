@@ -167,7 +167,7 @@ def config_with(tmp_path, monkeypatch):
     ("momentum = 0.9", "momentun = 0.9",
      "[optimizer] sgd: unknown key(s) ['momentun']; valid keys: ['lr', 'momentum', "),
     ("epochs = 40", "epoch = 40",
-     "[train]: unknown key(s) ['epoch']; valid keys: ['checkpoint_every', 'epochs', "),
+     "[train]: unknown key(s) ['epoch']; valid keys: ['checkpoint_every', 'compile', 'epochs', "),
     ("[optimizer]", "[optimiser]", "unknown key(s) ['optimiser']; valid keys: ['babysit', "),
     ("in_features = 64", "in_feature = 64",
      "[model.layers[1]] linear: unknown key(s) ['in_feature']; valid keys: ['in_features', "),

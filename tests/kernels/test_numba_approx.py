@@ -34,6 +34,12 @@ def _log1p(x, out):
         out[i] = approx.log1p(x[i])
 
 
+@kernel
+def _tanh(x, out):
+    for i in range(x.size):
+        out[i] = approx.tanh(x[i])
+
+
 def _loop(fn):
     def run(x):
         out = np.empty_like(x)
@@ -43,6 +49,7 @@ def _loop(fn):
 
 
 FUNCTIONS = {"exp": _loop(_exp), "log": _loop(_log), "log1p": _loop(_log1p),
+             "tanh": _loop(_tanh),
              "sigmoid": numba_backend.elementwise.sigmoid,
              "softplus": numba_backend.elementwise.softplus}
 
@@ -95,6 +102,7 @@ BOUNDS = {
     "log1p": (np.log1p, 3),
     "sigmoid": (_sigmoid64, 3),
     "softplus": (lambda x: np.logaddexp(0.0, x), 4),
+    "tanh": (np.tanh, 3),
 }
 
 

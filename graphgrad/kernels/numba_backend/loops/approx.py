@@ -1,4 +1,4 @@
-"""Vectorisable float32 exp, log, log1p, sigmoid and softplus for Numba kernels.
+"""Vectorisable float32 exp, log, log1p, sigmoid, softplus and tanh for Numba kernels.
 
 Without SVML, ``math.exp`` inside a Numba loop is a scalar libm call and a fused
 kernel built on it loses to NumPy's SIMD ufuncs.  These are branch-free
@@ -22,6 +22,8 @@ log         2 ulp       x = m·2^e with m ∈ [√½, √2) from the bits, degre
 log1p       3 ulp       log(u)·z/(u − 1) with u = 1 + z (Goldberg's trick)
 sigmoid     3 ulp       1/(1 + e^−|x|) or e^−|x|/(1 + e^−|x|)
 softplus    4 ulp       max(x, 0) + log1p(e^−|x|)
+tanh        3 ulp       Cephes tanhf: x + x³·P(x²) for |x| < 0.625, else
+                        1 − 2/(e^2|x| + 1) with the sign of x
 ==========  ==========  =================================================
 
 NaN in gives NaN out; ±inf and overflow/underflow give the IEEE results.
@@ -125,6 +127,23 @@ def softplus_f32(x):
     return (x if x > _F(0.0) else _F(0.0)) + log1p_f32(exp_f32(-abs(x)))
 
 
+@kernel(inline=True)
+def tanh_f32(x):
+    """tanh x for float32, ≤ 3 ulp (Cephes ``tanhf``), ±1 beyond |x| ≈ 9, NaN → NaN."""
+    a = abs(x)
+    s = exp_f32(a + a)
+    big = _F(1.0) - _F(2.0) / (s + _F(1.0))
+    big = big if x >= _F(0.0) else -big
+    z = x * x
+    p = _F(-5.70498872745e-3)
+    p = p * z + _F(2.06390887954e-2)
+    p = p * z - _F(5.37397155531e-2)
+    p = p * z + _F(1.33314422036e-1)
+    p = p * z - _F(3.33332819422e-1)
+    small = p * z * x + x
+    return big if a > _F(0.625) else small
+
+
 # ------------------------------------------------- float64: exact libm maths
 @kernel(inline=True)
 def exp_f64(x):
@@ -152,6 +171,12 @@ def sigmoid_f64(x):
 
 
 @kernel(inline=True)
+def tanh_f64(x):
+    """tanh x (libm)."""
+    return math.tanh(x)
+
+
+@kernel(inline=True)
 def softplus_f64(x):
     """max(x, 0) + log1p(e^−|x|), from libm."""
     return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
@@ -162,3 +187,4 @@ log = by_dtype("log", log_f32, log_f64)
 log1p = by_dtype("log1p", log1p_f32, log1p_f64)
 sigmoid = by_dtype("sigmoid", sigmoid_f32, sigmoid_f64)
 softplus = by_dtype("softplus", softplus_f32, softplus_f64)
+tanh = by_dtype("tanh", tanh_f32, tanh_f64)
