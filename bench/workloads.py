@@ -259,7 +259,9 @@ def _graphgrad_cnn(workload, seed):
     return step
 
 
-def _graphgrad_layers_cnn(workload, seed):
+def _layers_cnn_model(workload, seed):
+    """The CNN of W4 (digits) or W5 (32×32 RGB) as registry layers with the shared
+    weights: (model, x, y, a copy of the starting weights)."""
     import graphgrad as gg
 
     x, y, layers = _cnn_data(workload, seed)
@@ -274,6 +276,13 @@ def _graphgrad_layers_cnn(workload, seed):
     for p, a in zip(model.parameters(), [a for pair in layers for a in pair]):
         p.data[...] = a
     start = [p.data.copy() for p in model.parameters()]
+    return model, x, y, start
+
+
+def _graphgrad_layers_cnn(workload, seed):
+    import graphgrad as gg
+
+    model, x, y, start = _layers_cnn_model(workload, seed)
     opt = [None]
     x = gg.tensor(x)
 
@@ -299,18 +308,7 @@ def _graphgrad_layers_cnn(workload, seed):
 def _graphgrad_compiled_cnn(workload, seed):
     import graphgrad as gg
 
-    x, y, layers = _cnn_data(workload, seed)
-    L = gg.layers
-    if workload == "W4":
-        model = gg.Sequential(L.Conv2d(1, 16, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
-                              L.Conv2d(16, 32, 3, padding=1), L.ReLU(), L.MaxPool2d(2),
-                              L.Flatten(), L.Linear(128, 10))
-    else:
-        model = gg.Sequential(L.Conv2d(3, 32, 3, padding=1), L.ReLU(),
-                              L.Conv2d(32, 64, 3, padding=1), L.ReLU())
-    for p, a in zip(model.parameters(), [a for pair in layers for a in pair]):
-        p.data[...] = a
-    start = [p.data.copy() for p in model.parameters()]
+    model, x, y, start = _layers_cnn_model(workload, seed)
     opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     x = gg.tensor(x)
 
