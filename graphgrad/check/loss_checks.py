@@ -57,6 +57,14 @@ def _call(loss, reduction: str | None, prediction, target):
     return loss(prediction, target)
 
 
+def _float64_copy(loss):
+    """A float64 copy of a loss that holds parameters; any other loss as it is."""
+    if hasattr(loss, "double") and hasattr(loss, "parameters") and any(
+            True for _ in loss.parameters()):
+        return copy.deepcopy(loss).double()
+    return loss
+
+
 def _cast(x, dtype):
     arr = x.data if isinstance(x, Tensor) else np.asarray(x)
     return arr.astype(dtype) if arr.dtype.kind == "f" else arr
@@ -147,12 +155,15 @@ def loss(loss, example_input=None, *, rng=0, eps: float = 1e-6, atol: float = 1e
     instance = build(loss, generator)
     tol = {"eps": eps, "atol": atol, "rtol": rtol}
     args = (instance, prediction, target)
+    # The float64 checks run a loss that has parameters (a Module) on a float64 copy,
+    # as a float64 model would: no float64-input warning, and gradchecks see float64 maths.
+    args64 = (_float64_copy(instance), prediction, target)
     items = run_checks([
-        ("forward", lambda: _forward(*args)),
-        ("reduction", lambda: _reductions(*args)),
-        ("gradcheck", lambda: _gradients(*args, False, tol)),
-        ("gradgradcheck", lambda: _gradients(*args, True, tol)),
+        ("forward", lambda: _forward(*args64)),
+        ("reduction", lambda: _reductions(*args64)),
+        ("gradcheck", lambda: _gradients(*args64, False, tol)),
+        ("gradgradcheck", lambda: _gradients(*args64, True, tol)),
         ("float32", lambda: _float32(*args)),
-        ("bad target", lambda: _bad_target(*args)),
+        ("bad target", lambda: _bad_target(*args64)),
     ], getattr(loss, "skip_checks", None), gate="forward")
     return CheckReport(name, items, checker="loss")

@@ -237,3 +237,13 @@ def test_check_function():
     assert report["gradcheck"].message.startswith("gradcheck failed for input 0 of shape (2, 3)")
     with pytest.raises(TypeError, match="expected a Function subclass"):
         gg.check.function(Cube())
+
+
+def test_a_loss_with_parameters_is_checked_in_float64_without_the_dtype_warning():
+    import warnings
+
+    hsm = gg.losses["hierarchical_softmax"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "float64 input to a float32 model"
+        report = gg.check.loss(hsm)
+    assert report.ok, report
