@@ -165,6 +165,37 @@ def _graphgrad_w3(seed):
     return step
 
 
+def _compiled_sgd_step(model, start, x, y, loss_of):
+    """One SGD-momentum step of `model` under ``gg.compile``, with ``reset`` restoring
+    the starting weights `start` and the velocities in place (the plan holds these very
+    arrays and this optimizer)."""
+    import graphgrad as gg
+
+    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x = gg.tensor(x)
+
+    @gg.compile
+    def train_step(x, y):
+        loss = loss_of(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reset():
+        for p, p0 in zip(model.parameters(), start):
+            p.data[...] = p0
+        for state in opt.state.values():
+            state["momentum_buffer"][...] = 0
+
+    def step():
+        return train_step(x, y)
+
+    step.reset = reset
+    step.compiled = train_step
+    return step
+
+
 def _graphgrad_compiled_mlp(sizes, batch, act, seed):
     import graphgrad as gg
 
@@ -179,30 +210,8 @@ def _graphgrad_compiled_mlp(sizes, batch, act, seed):
             layers.append(gg.layers.ReLU() if act == "relu" else gg.layers.Tanh())
     model = gg.Sequential(*layers)
     start = [p.data.copy() for p in model.parameters()]
-    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    x = gg.tensor(x)
-
-    @gg.compile
-    def train_step(x, y):
-        loss = gg.softmax_cross_entropy(model(x), y).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    def reset():
-        # in place: the plan holds these very arrays and this optimizer
-        for p, p0 in zip(model.parameters(), start):
-            p.data[...] = p0
-        for state in opt.state.values():
-            state["momentum_buffer"][...] = 0
-
-    def step():
-        return train_step(x, y)
-
-    step.reset = reset
-    step.compiled = train_step
-    return step
+    return _compiled_sgd_step(model, start, x, y,
+                              lambda out, y: gg.softmax_cross_entropy(out, y).mean())
 
 
 def _graphgrad_compiled_w3(seed):
@@ -309,30 +318,10 @@ def _graphgrad_compiled_cnn(workload, seed):
     import graphgrad as gg
 
     model, x, y, start = _layers_cnn_model(workload, seed)
-    opt = gg.optimizers.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    x = gg.tensor(x)
-
-    @gg.compile
-    def train_step(x, y):
-        out = model(x)
-        loss = gg.softmax_cross_entropy(out, y).mean() if workload == "W4" else out.mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    def reset():
-        for p, p0 in zip(model.parameters(), start):
-            p.data[...] = p0
-        for state in opt.state.values():
-            state["momentum_buffer"][...] = 0
-
-    def step():
-        return train_step(x, y)
-
-    step.reset = reset
-    step.compiled = train_step
-    return step
+    if workload == "W4":
+        return _compiled_sgd_step(model, start, x, y,
+                                  lambda out, y: gg.softmax_cross_entropy(out, y).mean())
+    return _compiled_sgd_step(model, start, x, y, lambda out, y: out.mean())
 
 
 # -------------------------------------------------------------------- torch
