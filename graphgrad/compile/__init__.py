@@ -23,8 +23,10 @@ __all__ = ["compile_step", "CompiledStep", "CompileWarning", "declare_elementwis
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, fn=None, *, max_plans: int = 8, fuse: bool = True):
-        return compile_step(fn, max_plans=max_plans, fuse=fuse)
+    def __call__(self, fn=None, *, max_plans: int = 8, fuse: bool = True, validate: int = 0,
+                 validate_first: int = 0):
+        return compile_step(fn, max_plans=max_plans, fuse=fuse, validate=validate,
+                            validate_first=validate_first)
 
     __call__.__doc__ = compile_step.__doc__
 

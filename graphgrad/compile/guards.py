@@ -20,6 +20,7 @@ import numpy as np
 from graphgrad.autograd.grad_mode import STATE
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import get_backend
+from graphgrad.nn.module import STRUCTURE_EPOCH
 
 
 def _arg_key(a):
@@ -49,14 +50,30 @@ def _buffers(module):
     return tuple(getattr(module, n, None) for n in vars(module).get("_buffer_names", ()))
 
 
-class Guard:
-    """The state of the modules and leaf tensors a recording saw; ``check()`` compares."""
+def _state_arrays(opt):
+    """(per-parameter state dict, key, array) of every array in `opt.state`."""
+    return [(s, k, v) for s in opt.state.values() for k, v in s.items()
+            if isinstance(v, np.ndarray)]
 
-    def __init__(self, rec, exclude=()):
+
+class Guard:
+    """The state of the modules and leaf tensors a recording saw; ``check()`` compares.
+
+    Modules: each one that ran keeps its ``structure_version`` (bumped by any
+    change of a child, parameter, buffer or hyperparameter) and its training
+    flag.  The versions are compared only when the global structure epoch has
+    moved since the last passing check (one int compare per call otherwise).
+    `values` is the snapshot of the step's scalar closure cells and globals
+    (``CompiledStep`` compares it before the guard).
+    """
+
+    def __init__(self, rec, exclude=(), values=()):
         self.optimizers = []
+        self.values = values
         self.modules = [(m, m.training, _buffers(m)) for m in rec.modules.values()]
         self._training = [(m, m.training) for m, _, _ in self.modules]
-        self._buffered = [(m, b) for m, _, b in self.modules if b]
+        self._versions = [(m, m.structure_version) for m, _, _ in self.modules]
+        self._epoch = STRUCTURE_EPOCH[0]
         # Parameters and tensors that require grad; leaves made during the step
         # (gradients, outputs of ops under no_grad, wrapped Python constants) have
         # data that is a buffer or a constant the two recordings agreed on.
@@ -64,14 +81,19 @@ class Guard:
                        if k not in exclude and (t.requires_grad or t.is_parameter)]
 
     def watch_hyperparameters(self, optimizer):
-        """Guard every hyperparameter of `optimizer` but the learning rate (read live)."""
-        self.optimizers.append((optimizer, _hyperparameters(optimizer)))
+        """Guard every hyperparameter of `optimizer` but the learning rate (read live),
+        and the identity of its state arrays (``load_state_dict`` installs new ones)."""
+        self.optimizers.append((optimizer, _hyperparameters(optimizer), optimizer.state,
+                                _state_arrays(optimizer)))
 
     def check(self) -> str | None:
         """None when the plan may replay, else why it may not."""
-        for opt, hyper in self.optimizers:
+        for opt, hyper, state, arrays in self.optimizers:
             if _hyperparameters(opt) != hyper:
                 return f"{type(opt).__name__}: a hyperparameter or the parameter set changed"
+            if opt.state is not state or any(s.get(k) is not v for s, k, v in arrays):
+                return (f"{type(opt).__name__}: its state arrays were replaced "
+                        "(load_state_dict or a checkpoint load)")
         for t, data, requires_grad in self.leaves:
             if t.data is not data or t.requires_grad is not requires_grad:
                 name = t.name or f"a tensor of shape {t.shape}"
@@ -79,13 +101,15 @@ class Guard:
         for m, training in self._training:
             if m.training is not training:
                 return f"{type(m).__name__} switched to {'train' if m.training else 'eval'} mode"
-        for m, buffers in self._buffered:
-            now = _buffers(m)
-            if len(now) != len(buffers) or any(a is not b for a, b in zip(now, buffers)):
-                return f"{type(m).__name__} got new buffer arrays"
+        if STRUCTURE_EPOCH[0] != self._epoch:
+            for m, version in self._versions:
+                if m.structure_version != version:
+                    return (f"{type(m).__name__} changed ({m.last_change}) since the step "
+                            "was recorded")
+            self._epoch = STRUCTURE_EPOCH[0]
         return None
 
     def snapshot(self) -> tuple:
         """A comparable summary (two recordings must agree on it)."""
         return (tuple((id(m), t, tuple(map(id, b))) for m, t, b in self.modules),
-                tuple((id(t), id(d), r) for t, d, r in self.leaves))
+                tuple((id(t), id(d), r) for t, d, r in self.leaves), self.values)

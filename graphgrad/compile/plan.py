@@ -35,7 +35,7 @@ class Entry:
     """One step of a plan: what it runs, what it reads and writes, and where it came from."""
 
     __slots__ = ("kind", "label", "ops", "module", "phase", "reads", "writes", "run",
-                 "source", "event")
+                 "source", "event", "tensor")
 
     def __init__(self, kind, label, run, *, ops=(), module=None, phase="step", reads=(),
                  writes=(), source=None, event=None):
@@ -43,6 +43,7 @@ class Entry:
         self.ops, self.module, self.phase = list(ops), module, phase
         self.reads, self.writes = list(reads), list(writes)
         self.source, self.event = source, event
+        self.tensor = None  # a grad entry: the tensor whose .grad it sets
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.label}>"
@@ -97,7 +98,13 @@ def _op_name(ev):
 
 
 def check_same(first, second):
-    """Raise NotReplayable where two recordings of one step differ in more than their data."""
+    """Raise NotReplayable where two recordings of one step differ in more than their data.
+
+    Returns the constants: ``(op, array)`` of each array argument made afresh
+    in both calls with the same value and no data origin (provenance: not an
+    input, a kernel result, or derived from them).
+    """
+    constants = []
     ea, eb = first.events, second.events
     if len(ea) != len(eb) or any(type(a) is not type(b) for a, b in zip(ea, eb)) or any(
             isinstance(a, KernelCall) and a.name != b.name for a, b in zip(ea, eb)):
@@ -128,7 +135,14 @@ def check_same(first, second):
                 if dx[0] == "ext" and dy[0] == "ext" and dx[1] is dy[1] and dx[2] == dy[2]:
                     continue  # the same persistent array (a parameter, state, a buffer)
                 if dx[0] == "ext" and dy[0] == "ext" and _same_value(x, y):
-                    continue  # a constant made afresh each call
+                    if second.sourced(y) or first.sourced(x):
+                        raise NotReplayable(_op_name(b), f"argument {i} of kernel {b.name} "
+                                            "is computed from the step's inputs or "
+                                            "parameters outside the kernel table (NumPy "
+                                            "called directly); a replay would reuse this "
+                                            "call's values. Call kernels through K in the op")
+                    constants.append((_op_name(b), y))
+                    continue  # a constant made afresh each call, with no data origin
                 raise NotReplayable(_op_name(b), f"argument {i} of kernel {b.name} is an "
                                     "array computed from the data with NumPy directly, not "
                                     "by a kernel; a replay would reuse the first call's "
@@ -138,6 +152,7 @@ def check_same(first, second):
                                     f"between calls ({x!r} then {y!r}): a Python number "
                                     "computed from the data or a counter cannot be baked "
                                     "into a plan")
+    return constants
 
 
 def _leaves(x, y):
@@ -221,12 +236,13 @@ class Plan:
             run, reads, writes = direct
             self.guard.watch_hyperparameters(owner)
             return Entry("update", ev.label, run, ops=[(ev.label, "update")], phase="update",
-                         reads=reads, writes=writes, source=len(ev.inner))
+                         reads=reads, writes=writes, source=len(ev.inner), event=ev)
 
         def run():
             method(owner, *args, **kwargs)
 
-        return Entry("segment", ev.label, run, ops=[(ev.label, "update")], phase="update")
+        return Entry("segment", ev.label, run, ops=[(ev.label, "update")], phase="update",
+                     event=ev)
 
     def _grad_entry(self, tensor, array):
         grad = None if array is None else Tensor._wrap(array)
@@ -241,8 +257,10 @@ class Plan:
             def run():
                 tensor.grad = grad
 
-        return Entry("grad", f"{tensor.name or 'tensor'}.grad", run, phase="backward",
-                     reads=[] if array is None else [array])
+        entry = Entry("grad", f"{tensor.name or 'tensor'}.grad", run, phase="backward",
+                      reads=[] if array is None else [array])
+        entry.tensor = tensor
+        return entry
 
     # ---------------------------------------------------------------- replay
     def finish(self):

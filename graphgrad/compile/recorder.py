@@ -117,6 +117,8 @@ class Recorder:
         self.depth = 0  # > 0 inside a kernel or segment: nested calls are not events
         self.inner = None  # the kernel calls of the running segment
         self.ops = []  # (op label, phase) of the ops running, innermost last
+        self.input_arrays = []  # the inputs' buffers, in order
+        self.derived = set()  # ids of arrays computed (outside kernels) from a buffer's data
         self._saved = {}
 
     # ------------------------------------------------------------ bookkeeping
@@ -129,6 +131,7 @@ class Recorder:
         """Register input `i`'s array (its memory is the input buffer at replay)."""
         self.known[id(array)] = -1 - i
         self.keep.append(array)
+        self.input_arrays.append(array)
 
     def _current(self):
         if self.ops:
@@ -136,12 +139,23 @@ class Recorder:
         return (None, "step")
 
     def _module(self):
-        from graphgrad.nn.module import _running
+        from graphgrad.nn.module import running_modules
 
-        stack = _running()
+        stack = running_modules()
         for module, _ in stack:
             self.modules.setdefault(id(module), module)
         return stack[-1][1] if stack else None
+
+    def sourced(self, array) -> bool:
+        """Whether `array` has a data origin: an input, a kernel result, or derived from one."""
+        return (id(array) in self.known or id(array) in self.derived
+                or id(root_of(array)) in self.known or id(root_of(array)) in self.derived)
+
+    def derive(self, array):
+        """Mark `array` (made outside the kernel table) as computed from a buffer's data."""
+        self.derived.add(id(array))
+        self.derived.add(id(root_of(array)))
+        self.keep.append(array)
 
     def produced(self, array) -> bool:
         """Whether `array`'s memory comes from a recorded kernel or a step input."""
@@ -276,7 +290,17 @@ def _recording_apply(cls, *args, **kwargs):
         result = apply(cls, *args, **kwargs)
     finally:
         rec.ops.pop()
+    # Provenance: an output no kernel made, of an op that read an input, a
+    # parameter, a kernel result or something derived from them, is itself
+    # derived data, never a constant (whatever its values in two recordings).
+    sourced = None
     for out in _outputs(result):
+        if not rec.produced(out.data):
+            if sourced is None:
+                sourced = any(isinstance(a, Tensor) and (
+                    a.requires_grad or a.is_parameter or rec.sourced(a.data)) for a in args)
+            if sourced:
+                rec.derive(out.data)
         if not rec.produced(out.data) and not _is_leaf_memory(rec, out.data):
             rec.problem(cls.__name__, "its forward returns an array that no kernel of the "
                         "kernel table computed (NumPy called directly); a replay would "

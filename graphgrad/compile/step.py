@@ -11,6 +11,7 @@ from graphgrad.autograd.tensor import Tensor
 from graphgrad.compile.guards import Guard, signature
 from graphgrad.compile.plan import NotReplayable, Plan, check_same
 from graphgrad.compile.recorder import Recorder
+from graphgrad.compile.values import ValueWatch
 from graphgrad.kernels import get_backend
 
 
@@ -29,12 +30,20 @@ class CompiledStep:
     ``gg.to_dot(step)`` draws it.
     """
 
-    def __init__(self, fn, *, max_plans: int = 8, fuse: bool = True):
+    def __init__(self, fn, *, max_plans: int = 8, fuse: bool = True, validate: int = 0,
+                 validate_first: int = 0):
         if not callable(fn):
             raise TypeError(f"gg.compile: expected a callable step, got {type(fn).__name__}")
         if max_plans < 1:
             raise ValueError(f"gg.compile: max_plans must be >= 1, got {max_plans}")
+        if int(validate) < 0 or int(validate_first) < 0:
+            raise ValueError(f"gg.compile: validate and validate_first must be >= 0, got "
+                             f"{validate} and {validate_first}")
         self.fn, self.max_plans, self.fuse = fn, int(max_plans), bool(fuse)
+        self.validate, self.validate_first = int(validate), int(validate_first)
+        self.validations = 0  # replays checked against an eager run
+        self.mismatches = []  # (what differed, how much) of each failed validation
+        self._watch = ValueWatch(fn)
         self.__wrapped__ = fn
         self.__doc__ = getattr(fn, "__doc__", None)
         self._plans = {}  # signature -> [Plan]
@@ -59,22 +68,48 @@ class CompiledStep:
             keys, flat = (), args
             key = signature(args)
         plans = self._plans.get(key)
+        values = self._watch.read() if self._watch.names else ()
         if plans:
             for plan in plans:
+                if plan.guard.values != values:
+                    reason = self._watch.changed(plan.guard.values, values)
+                    continue
                 reason = plan.guard.check()
                 if reason is None:
                     self.replays += 1
+                    if self.validate_first or self.validate:
+                        n = self.replays
+                        if n <= self.validate_first or (self.validate
+                                                        and n % self.validate == 0):
+                            return self._validated(key, plan, flat, args, kwargs)
                     return plan.replay(flat)
             self.last_reason = reason
+            if not reason.endswith("mode") and "new data" not in reason:
+                self._warn(("changed", reason), f"gg.compile: {self._name} records again: "
+                           f"{reason}")
         if key in self._eager:
             return self.fn(*args, **kwargs)
-        return self._record(key, flat, len(args), keys)
+        self._stale(key)
+        return self._record(key, flat, len(args), keys, values)
+
+    def _validated(self, key, plan, flat, args, kwargs):
+        from graphgrad.compile.validate import validate_replay
+
+        self.validations += 1
+        result, mismatch = validate_replay(plan, flat, lambda: self.fn(*args, **kwargs))
+        if mismatch is not None:
+            self.mismatches.append(mismatch)
+            self._plans.pop(key, None)
+            self._fall_back(key, "validation", f"a replay differed from eager: {mismatch}; "
+                            "the step runs eager from now on (please report this as a "
+                            "gg.compile bug, with the step)")
+        return result
 
     def _call(self, flat, n, keys):
         return self.fn(*flat[:n], **dict(zip(keys, flat[n:])))
 
     # ------------------------------------------------------------- recording
-    def _record(self, key, flat, n, keys):
+    def _record(self, key, flat, n, keys, values=()):
         start = time.perf_counter()
         rec = Recorder()
         inputs, swapped, call_args = [], [], list(flat)
@@ -101,16 +136,27 @@ class CompiledStep:
             for t, data in swapped:
                 t.data = data
         self.recordings += 1
-        guard = Guard(rec, exclude=rec.input_tensors)
+        guard = Guard(rec, exclude=rec.input_tensors, values=values)
         if rec.problems:
             self._fall_back(key, *rec.problems[0])
             return result
         pending = self._pending.pop(key, None)
-        if pending is None or pending[1].snapshot() != guard.snapshot():
-            self._pending[key] = (rec, guard, result)
+        if (pending is None or pending[1].snapshot() != guard.snapshot()
+                or pending[3] is not None):
+            # (a module, optimizer or closed-over value changed between the two
+            # recordings: this one is the first of a new pair)
+            self._pending[key] = (rec, guard, result, None)
             return result
         try:
-            check_same(pending[0], rec)
+            constants = check_same(pending[0], rec)
+            if constants and _same_inputs(pending[0], rec) and any(
+                    a.size > 1 for _, a in constants):
+                # Both calls got the same data, so an array equal in both may still
+                # come from it (NumPy outside the kernel table): wait for new data.
+                self.last_reason = (f"{constants[0][0]}: an array is the same in both "
+                                    "recordings and so were the inputs")
+                self._pending[key] = (rec, guard, result, None)
+                return result
             if not _same_result(pending[2], result):
                 raise NotReplayable("the step's return value", "differs between calls in "
                                     "something that is not a tensor")
@@ -146,6 +192,12 @@ class CompiledStep:
                        f"{self.last_reason or 'a new input signature'}); the oldest plan was "
                        "dropped. Keep shapes, modes and parameters fixed between calls, or "
                        "raise max_plans")
+
+    def _stale(self, key):
+        """Before the second recording: did anything the first depended on change?"""
+        pending = self._pending.get(key)
+        if pending is not None and pending[3] is None:
+            self._pending[key] = pending[:3] + (pending[1].check(),)
 
     def _fall_back(self, key, op, why):
         self._eager[key] = (op, why)
@@ -187,6 +239,11 @@ class CompiledStep:
         return f"<gg.compile of {self._name}: {state}>"
 
 
+def _same_inputs(first, second) -> bool:
+    """Whether the two recordings got inputs of equal value."""
+    return all(np.array_equal(x, y) for x, y in zip(first.input_arrays, second.input_arrays))
+
+
 def _same_result(a, b):
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape
@@ -197,18 +254,26 @@ def _same_result(a, b):
     return a == b if not isinstance(a, np.ndarray) else False
 
 
-def compile(fn=None, *, max_plans: int = 8, fuse: bool = True):  # noqa: A001 - the API's name
+def compile(fn=None, *, max_plans: int = 8, fuse: bool = True, validate: int = 0,  # noqa: A001
+            validate_first: int = 0):
     """Record ``fn`` once per input signature and replay it as a plan of (fused) kernels.
 
     ``fn(*inputs)`` is a whole training step (zero the gradients, forward,
     loss, backward, optimizer and schedule steps) or a forward alone; it
     returns Tensors (returned as detached copies), tuples/lists of them,
     numbers or None.  Its tensor arguments are the inputs: a call with new
-    shapes, dtypes or ``requires_grad`` records again.  ``max_plans`` bounds the
-    plans kept per step (a warning says when it keeps re-recording);
-    ``fuse=False`` replays kernel by kernel.  Usable as a decorator, with or
-    without arguments.  See ``docs/compile.md``.
+    shapes, dtypes or ``requires_grad`` records again, and so does a change of
+    anything guarded (module structure and hyperparameters, parameter
+    objects, optimizer state arrays, scalar closure cells and globals).
+    ``max_plans`` bounds the plans kept per step (a warning says when it
+    keeps re-recording); ``fuse=False`` replays kernel by kernel.
+    ``validate=N`` runs every N-th replay also eagerly from the same state and
+    compares (``validate_first=K``: the first K replays); a difference warns,
+    naming the first differing array, and the step runs eager from then on.
+    Usable as a decorator, with or without arguments.  See ``docs/compile.md``.
     """
+    opts = dict(max_plans=max_plans, fuse=fuse, validate=validate,
+                validate_first=validate_first)
     if fn is None:
-        return lambda f: CompiledStep(f, max_plans=max_plans, fuse=fuse)
-    return CompiledStep(fn, max_plans=max_plans, fuse=fuse)
+        return lambda f: CompiledStep(f, **opts)
+    return CompiledStep(fn, **opts)

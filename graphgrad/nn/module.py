@@ -26,6 +26,13 @@ from graphgrad.autograd.tensor import Tensor
 from graphgrad.nn.parameter import Parameter, resolve_initializer  # noqa: F401 - re-exported
 
 _LOCAL = threading.local()
+_MISSING = object()
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+# Bumped by every change to any Module's structure or hyperparameters (see
+# Module.structure_version): a guard that saw the same epoch knows, with one
+# int compare, that no module it depends on changed.
+STRUCTURE_EPOCH = [0]
 
 
 def _running() -> list:
@@ -34,6 +41,28 @@ def _running() -> list:
     if stack is None:
         stack = _LOCAL.stack = []
     return stack
+
+
+def running_modules() -> list:
+    """(module, dotted path) of the modules being called in this thread, outermost first.
+
+    A read-only view for tools that watch a step (``gg.compile`` notes which
+    modules ran); do not modify it.
+    """
+    return _running()
+
+
+def structure_epoch() -> int:
+    """A counter that moves whenever any Module's structure or hyperparameters change."""
+    return STRUCTURE_EPOCH[0]
+
+
+def _same(old, new) -> bool:
+    if old is new:
+        return True
+    if type(old) is type(new) and isinstance(new, _SCALARS):
+        return old == new
+    return False
 
 
 def _join(prefix: str, name: str) -> str:
@@ -236,7 +265,39 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter) and value.name is None:
             value.name = name  # shown in graph exports
+        d = self.__dict__
+        if name != "training" and not _same(d.get(name, _MISSING), value):
+            self.bump_version(name)
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        self.bump_version(name)
+
+    # --------------------------------------------------------------- versions
+    @property
+    def structure_version(self) -> int:
+        """A counter bumped whenever this module's own attributes change.
+
+        Any real change bumps it: a child, Parameter or buffer added, removed or
+        replaced, a hyperparameter such as ``Dropout.p`` set to a new value,
+        ``Sequential.append``, the ``Network`` edits.  ``training`` is not
+        counted (``train()``/``eval()`` are checked on their own).  Tools that
+        cache work over a model (``gg.compile``) compare it.
+        """
+        return self.__dict__.get("_gg_version", 0)
+
+    @property
+    def last_change(self) -> str | None:
+        """The attribute whose change last bumped ``structure_version`` (None: never)."""
+        return self.__dict__.get("_gg_changed")
+
+    def bump_version(self, what: str = "structure") -> None:
+        """Note a change made without attribute assignment (e.g. a list of layers edited)."""
+        d = self.__dict__
+        d["_gg_version"] = d.get("_gg_version", 0) + 1
+        d["_gg_changed"] = what
+        STRUCTURE_EPOCH[0] += 1
 
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:

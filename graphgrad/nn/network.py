@@ -126,6 +126,7 @@ class Network(NetworkEditing, Module):
             else:
                 graph.add_edge(source, name, ports=[port])
         self._plan = None
+        self.bump_version(f"inputs of {name!r}")
 
     @property
     def outputs(self) -> list[str]:
@@ -138,6 +139,7 @@ class Network(NetworkEditing, Module):
     def outputs(self, names) -> None:
         self._outputs = name_list(names, "output")
         self._plan = None
+        self.bump_version("outputs")
 
     def __getitem__(self, name: str) -> Module:
         attrs = self.graph.nodes.get(name)

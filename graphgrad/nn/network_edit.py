@@ -29,6 +29,7 @@ class NetworkEditing:
         layer = check_layer(f"Network.replace({name!r})", layer)
         old, attrs["layer"] = attrs["layer"], layer
         self._plan = None
+        self.bump_version(f"layer {name!r} replaced")
         return old
 
     def insert_after(self, name: str, new_name: str, layer):
@@ -130,6 +131,7 @@ class NetworkEditing:
         elif self._last_layer == old:
             self._last_layer = new
         self._plan = None
+        self.bump_version("outputs")
 
     def _transaction(self):
         return _Transaction(self)
@@ -170,3 +172,4 @@ class _Transaction:
         net = self.net
         net.graph, net._outputs, net._last_layer, net._counter = self.saved
         net._plan = None
+        net.bump_version("edit undone")

@@ -46,6 +46,7 @@ class Sequential(Module):
                              f"already used (names so far: {self._names})")
         self._names.append(name)
         self._layers.append(layer)
+        self.bump_version(f"layer {name!r} appended")
         return self
 
     def __setattr__(self, name: str, value) -> None:

@@ -319,7 +319,9 @@ class Trainer:
         if self._compiled is None:
             from graphgrad.compile import compile_step
 
-            self._compiled = compile_step(self._update)
+            # the first replays of each plan are checked against eager (cost: each of
+            # those steps runs twice, see docs/compile.md)
+            self._compiled = compile_step(self._update, validate_first=3)
         loss, out = self._compiled(x, y)
         if loss.data.size != 1:
             raise ValueError(
