@@ -57,10 +57,42 @@ def explain(step) -> str:
                          "hyperparameters and state live)")
         else:
             lines.append(f"{i:4d} grad     {e.label}")
+    lines.extend(_depends(plan))
     if plan.fused_groups:
         lines.append("fused kernel sources: step.plan.fused_groups[i].source "
                      "(files under " + str(plan.fused_groups[0].path.parent) + ")")
     return "\n".join(lines)
+
+
+def _depends(plan):
+    """What a replay depends on besides its buffers: guarded values, constants, frozen numbers."""
+    out = []
+    if plan.watched:
+        out.append("guarded Python values (closure cells and globals, compared at every call; "
+                   "a change records again): " + ", ".join(plan.watched))
+    if plan.constants:
+        shown = ", ".join(f"{op} {shape}" for op, shape, _ in plan.constants[:8])
+        more = f" and {len(plan.constants) - 8} more" if len(plan.constants) > 8 else ""
+        out.append(f"constants (arrays made afresh with equal values in both recordings and "
+                   f"no data origin): {shown}{more}")
+    if plan.literals:
+        out.append("numbers given to kernels (baked into the plan: guarded when they come from "
+                   "a module attribute, an optimizer hyperparameter or a guarded value above, "
+                   "otherwise frozen at recording):")
+        seen = set()
+        for value, kernel, op, module, where in plan.literals:
+            key = (value, kernel, op, where)
+            if key in seen:
+                continue
+            seen.add(key)
+            place = f" at {where}" if where else ""
+            owner = f" [{module}]" if module else ""
+            out.append(f"  frozen: {value!r} read by {op or kernel} (kernel {kernel}){owner}"
+                       f"{place}")
+            if len(seen) >= 20:
+                out.append("  ...")
+                break
+    return out
 
 
 def to_dot(step, show_source: bool = False):

@@ -193,9 +193,17 @@ class Plan:
         self.eager_launches = 0
         self.fused_groups = []
         self._input_tensors = rec.input_tensors
+        # What the replay depends on besides its buffers (explain() and codegen read it):
+        self.constants = []  # (op, shape, dtype) of arrays proven constant (no data origin)
+        self.literals = []  # (value, kernel, op, module, "file:line") of numbers given to kernels
+        self.watched = ()  # names of the closure cells and globals guarded by value
         for index, ev in enumerate(rec.events):
             if isinstance(ev, KernelCall):
                 self.eager_launches += 1
+                self.literals += [(a, ev.name, ev.op, ev.module, ev.where)
+                                  for a in list(ev.args) + list(ev.kwargs.values())
+                                  if isinstance(a, (int, float, np.floating, np.integer))
+                                  and not isinstance(a, bool)]
                 self.entries.append(self._kernel_entry(ev, index, rec))
             elif isinstance(ev, Segment):
                 self.eager_launches += len(ev.inner)

@@ -41,11 +41,12 @@ _ACTIVE = [None]
 class KernelCall:
     """One call ``fn(*args, **kwargs)`` of kernel `name`, made while op `op` ran."""
 
-    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase")
+    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase", "where")
 
-    def __init__(self, name, fn, args, kwargs, result, op, module, phase):
+    def __init__(self, name, fn, args, kwargs, result, op, module, phase, where=None):
         self.name, self.fn, self.args, self.kwargs = name, fn, args, kwargs
         self.result, self.op, self.module, self.phase = result, op, module, phase
+        self.where = where  # "file.py:12" of the user's line, for calls given Python numbers
 
 
 class Segment:
@@ -91,6 +92,27 @@ def root_of(a):
         if not isinstance(base, np.ndarray):
             return a
         a = base
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
+
+
+def _user_line():
+    """``file.py:line`` of the innermost frame outside graphgrad (recording only)."""
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plugins = os.path.join(os.path.dirname(here), "plugins")
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(here) and not path.startswith(plugins) and "graphgrad_plugins" \
+                not in path:
+            return f"{os.path.basename(path)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
 
 
 def _copy(x):
@@ -164,7 +186,11 @@ class Recorder:
     def on_kernel(self, name, fn, args, kwargs, result):
         op, phase = self._current()
         index = len(self.events)
-        self.events.append(KernelCall(name, fn, args, kwargs, result, op, self._module(), phase))
+        where = None
+        if any(_is_number(a) for a in args) or any(_is_number(a) for a in kwargs.values()):
+            where = _user_line()
+        self.events.append(KernelCall(name, fn, args, kwargs, result, op, self._module(), phase,
+                                      where))
         self.keep.append(args)
         outs = result if isinstance(result, tuple) else (result,)
         arg_roots = {id(root_of(a)) for a in flat_arrays(args) + flat_arrays(kwargs)}

@@ -161,6 +161,8 @@ class CompiledStep:
                 raise NotReplayable("the step's return value", "differs between calls in "
                                     "something that is not a tensor")
             plan = Plan(rec, inputs, result, get_backend(), guard)
+            plan.constants = [(op, a.shape, a.dtype.str) for op, a in constants]
+            plan.watched = tuple(self._watch.names)
             if self.fuse:
                 from graphgrad.compile.fusion import fuse_plan
 
