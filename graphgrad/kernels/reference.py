@@ -475,7 +475,10 @@ def max_pool2d(x, kernel_hw, stride, pads, dilation):
     first maximum in row-major window order, or of the last NaN (as PyTorch)."""
     kh, kw = kernel_hw
     n, c, h, w = x.shape
-    win = _windows(x, kh, kw, stride, pads, dilation, value=-np.inf)
+    # padding never wins: −inf for floats, the dtype's minimum for integers and bool
+    lowest = (-np.inf if x.dtype.kind in "fc" else
+              (False if x.dtype.kind == "b" else np.iinfo(x.dtype).min))
+    win = _windows(x, kh, kw, stride, pads, dilation, value=lowest)
     ho, wo = win.shape[2:4]
     flat = win.reshape(n, c, ho, wo, kh * kw)
     nan = np.isnan(flat)
