@@ -195,6 +195,28 @@ def build_schedule(cls, optimizer) -> Any:
     return cls.example(optimizer) if hasattr(cls, "example") else cls(optimizer)
 
 
+#: The steps at which a schedule's lr_at is probed beyond the three it is run for: a
+#: decay past its end or a warm restart that overshoots goes negative only later.
+_PROBE_STEPS = (*range(0, 1001), 10_000, 100_000, 1_000_000)
+
+
+def _bad_rate(sched) -> str | None:
+    """Why some lr_at(base_lr, t) of ``sched`` is not a usable learning rate (None if all are)."""
+    if type(sched).lr_at is Schedule.lr_at:
+        return None  # a schedule with its own step(): only what it wrote can be checked
+    for base in sched.base_lrs:
+        for t in _PROBE_STEPS:
+            try:
+                lr = float(sched.lr_at(base, t))
+            except Exception:  # noqa: BLE001 - a step it cannot compute is not ours to judge
+                break
+            if not np.isfinite(lr) or lr < 0:
+                return (f"lr_at({base}, {t}) = {lr}: a schedule must give a finite learning "
+                        "rate >= 0 at every step (Schedule.step refuses it at run time); "
+                        "clamp it, e.g. max(0.0, ...)")
+    return None
+
+
 def _schedule_steps(make: Callable) -> tuple[str, str]:
     problem = Quadratic()
     opt = _sgd(problem.params)
@@ -206,10 +228,16 @@ def _schedule_steps(make: Callable) -> tuple[str, str]:
         sched.step()
         rates.append(sched.get_last_lr())
         for group, lr in zip(opt.param_groups, rates[-1], strict=True):
+            if not np.isfinite(group["lr"]) or group["lr"] < 0:
+                return FAIL, (f"step {len(rates)} wrote the learning rate {group['lr']}; a "
+                              "learning rate must be finite and >= 0")
             if group["lr"] != lr or not np.isfinite(lr) or lr < 0:
                 return FAIL, (f"get_last_lr() is {rates[-1]} but the param groups hold "
                               f"{[g['lr'] for g in opt.param_groups]}; write each rate into "
                               "group['lr'] (the base Schedule.step does)")
+    bad = _bad_rate(sched)
+    if bad:
+        return FAIL, bad
     after = problem.value()
     if not after < before:
         return FAIL, (f"three SGD steps under the schedule went from f = {before:.6g} to "
