@@ -125,6 +125,32 @@ def _zero_grad(make: Callable) -> tuple[str, str]:
     return PASS, "every gradient cleared"
 
 
+def _differs(a, b, where: str = "state_dict") -> str | None:
+    """Where two state dicts (nested dicts, lists, arrays, numbers) first differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        missing = [k for k in a if k not in b]
+        if missing:
+            return f"{where} lost {missing[:3]}"
+        for k in a:
+            found = _differs(a[k], b[k], f"{where}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return f"{where} has {len(b)} entries instead of {len(a)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _differs(x, y, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    try:
+        same = np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    except (TypeError, ValueError):
+        same = a == b
+    return None if same else f"{where} changed"
+
+
 def _round_trip(make: Callable) -> tuple[str, str]:
     problem = Quadratic()
     opt = make(problem.params)
@@ -139,10 +165,16 @@ def _round_trip(make: Callable) -> tuple[str, str]:
         p.data[...] = value
     other = make(twin.params)
     other.load_state_dict(saved)
+    reloaded = _differs(saved, copy.deepcopy(other.state_dict()))
     opt.step(problem.closure_for(opt))
     other.step(twin.closure_for(other))
     worst = max(float(np.max(np.abs(a - b))) for a, b in
                 zip(problem.state(), twin.state(), strict=True))
+    if worst != 0.0 and reloaded:
+        return FAIL, (f"after load_state_dict(state_dict()) the next step differs by up to "
+                      f"{worst:.3g}, and state_dict() after load_state_dict no longer holds "
+                      f"what was loaded ({reloaded}): load_state_dict drops or changes state; "
+                      "restore every entry of the state (and the param groups) it is given")
     if worst != 0.0:
         return FAIL, ("after load_state_dict(state_dict()) the next step differs by up to "
                       f"{worst:.3g}; state_dict must hold every value step() uses (keep it in "

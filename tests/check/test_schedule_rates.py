@@ -56,3 +56,29 @@ def test_built_in_schedules_still_pass():
     for name in ("step_lr", "cosine_annealing"):
         if name in gg.schedules:
             assert gg.check.schedule(gg.schedules[name]).ok, name
+
+
+class ForgetfulMomentum(gg.extend.Optimizer):
+    """SGD with momentum whose load_state_dict drops the momentum buffers."""
+
+    def __init__(self, params, lr=0.01):
+        super().__init__(params, {"lr": lr})
+
+    def update(self, param, grad, group, state):
+        if "buf" not in state:
+            state["buf"] = np.zeros_like(param)
+        state["buf"] *= 0.9
+        state["buf"] += grad
+        param -= group["lr"] * state["buf"]
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for state in self.state.values():  # the bug: the momentum is lost
+            state.clear()
+
+
+def test_optimizer_check_blames_load_state_dict_when_it_drops_state():
+    report = gg.check.optimizer(ForgetfulMomentum)
+    assert not report.ok
+    assert "load_state_dict drops or changes state" in report.summary, report.summary
+    assert "state_dict must hold every value" not in report.summary
