@@ -59,3 +59,15 @@ def test_max_pool2d_of_integers_pads_with_the_dtype_minimum(dtype, backend):
     expected = padded.reshape(1, 1, 3, 2, 3, 2).max(axis=(3, 5))
     assert y.dtype == dtype
     np.testing.assert_array_equal(y.astype(np.int64), expected)
+
+
+def test_backends_agree_on_a_float32_mean_near_the_overflow_limit(backend):
+    x = np.full((2, 4), 3e38, np.float32)
+    np.testing.assert_array_equal(gg.mean(gg.tensor(x)).data, np.float32(3e38))
+    np.testing.assert_array_equal(gg.mean(gg.tensor(x), axis=1).data, np.full(2, 3e38, np.float32))
+
+
+def test_backends_agree_on_the_sign_of_a_zero_cross_entropy(backend):
+    logits = gg.tensor(np.array([[100.0, 0.0]], np.float32))
+    loss = gg.softmax_cross_entropy(logits, gg.tensor([0]))
+    assert loss.data[0] == 0 and not np.signbit(loss.data[0])
