@@ -72,13 +72,21 @@ def render_all(net: gg.Network, x: np.ndarray, y: np.ndarray, out: Path) -> list
     written = []
     net.zero_grad()  # so the pictures show no gradient left over from training
     loss = gg.losses.CrossEntropy()(net(gg.tensor(x, name="x")), y)
-    try:
-        written.append(gg.render(gg.to_dot(net), out / "skip_layers.svg"))
-        written.append(gg.render(loss, out / "skip_forward.svg", params=net))
-        loss.backward(retain_graph=True)  # keep the saved tensors: the picture lists them
-        written.append(gg.render(loss, out / "skip_backward.svg", params=net, backward=True))
-    except gg.viz.GraphvizNotFoundError as err:  # the .dot sources are still written
-        print(f"no pictures: {err}")
+    missing = None
+
+    def draw(graph, path, **opts):
+        nonlocal missing
+        try:
+            written.append(gg.render(graph, path, **opts))
+        except gg.viz.GraphvizNotFoundError as err:  # the .dot source is still written
+            missing = err
+
+    draw(gg.to_dot(net), out / "skip_layers.svg")
+    draw(loss, out / "skip_forward.svg", params=net)
+    loss.backward(retain_graph=True)  # keep the saved tensors: the picture lists them
+    draw(loss, out / "skip_backward.svg", params=net, backward=True)
+    if missing is not None:
+        print(f"no pictures (the .dot sources are written): {missing}")
     return written
 
 

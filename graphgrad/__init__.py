@@ -27,6 +27,23 @@ __version__ = "0.2.0"
 
 _legacy.install()  # 0.1 import paths keep working, with a DeprecationWarning
 
+
+def _load_plugin_kernels() -> None:
+    """Build the plugin manager, which installs the plugins' kernels in K: the kernel
+    table calls it the first time an op asks for a name it lacks."""
+    from graphgrad.registry import current_state
+
+    current_state()
+
+
+def _wire_plugin_kernels() -> None:
+    from graphgrad import kernels
+
+    kernels._LOAD_PLUGINS[0] = _load_plugin_kernels
+
+
+_wire_plugin_kernels()
+
 # Everything above the core loads on first use, so `import graphgrad` stays fast
 # and loads only autograd, ops, the kernel table and the random generator
 # (tests/contract/test_lazy_imports.py holds the list).

@@ -21,7 +21,11 @@ _GENERATOR = [np.random.default_rng()]
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the global generator (like torch.manual_seed) and return it."""
+    """Reseed the global generator (like torch.manual_seed) and return it.
+
+    There is one global generator per process, shared by all threads: code that
+    builds models in several threads passes each its own ``rng=`` instead.
+    """
     _GENERATOR[0] = np.random.default_rng(seed)
     return _GENERATOR[0]
 

@@ -34,3 +34,66 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("graphgrad")
+
+
+# -- Graphviz `dot` --------------------------------------------------------------
+# A test that needs `dot` (it draws a picture) asks for the `dot` fixture or carries
+# @pytest.mark.requires_dot: without `dot` on PATH it skips with the reason, unless
+# GRAPHGRAD_REQUIRE_DOT=1 (CI with Graphviz), where a missing `dot` fails the test.
+# As a safety net, a test that raises graphgrad's GraphvizNotFoundError or the
+# graphviz package's ExecutableNotFound while `dot` is missing skips the same way.
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+
+DOT_REASON = "Graphviz `dot` is not on PATH (install graphviz; GRAPHGRAD_REQUIRE_DOT=1 fails instead)"
+
+
+def dot_missing() -> bool:
+    """Whether Graphviz's `dot` is absent from PATH."""
+    return shutil.which("dot") is None
+
+
+def _require_dot() -> None:
+    if dot_missing():
+        if os.environ.get("GRAPHGRAD_REQUIRE_DOT") == "1":
+            pytest.fail("GRAPHGRAD_REQUIRE_DOT=1 but Graphviz `dot` is not on PATH")
+        pytest.skip(DOT_REASON)
+
+
+@pytest.fixture
+def dot():
+    """Skip (or, with GRAPHGRAD_REQUIRE_DOT=1, fail) when Graphviz `dot` is missing."""
+    _require_dot()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_dot: the test draws with Graphviz `dot`")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("requires_dot") is not None:
+        _require_dot()
+
+
+def _dot_errors() -> tuple:
+    from graphgrad.viz import GraphvizNotFoundError
+
+    errors = [GraphvizNotFoundError]
+    try:
+        import graphviz
+
+        errors.append(graphviz.ExecutableNotFound)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    outcome = yield
+    excinfo = outcome.excinfo
+    if (excinfo is not None and dot_missing()
+            and os.environ.get("GRAPHGRAD_REQUIRE_DOT") != "1"
+            and issubclass(excinfo[0], _dot_errors())):
+        outcome.force_exception(pytest.skip.Exception(f"{DOT_REASON}: {excinfo[1]}"[:300]))

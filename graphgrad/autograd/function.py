@@ -76,6 +76,11 @@ class Function:
                 if a.requires_grad:
                     record = True
             else:
+                if (type(a) is list or type(a) is tuple) and _holds_tensor(a):
+                    # NumPy would read each Tensor through __array__ and detach it:
+                    # stack them with a gradient instead (graphgrad.ops installs it).
+                    return cls.apply(*[STACK_LIST(b) if type(b) in (list, tuple)
+                                       and _holds_tensor(b) else b for b in args], **kwargs)
                 arrays.append(a)
         if not (record and STATE.enabled):
             out = cls.forward(_DiscardingContext(), *arrays, **kwargs)
@@ -175,6 +180,17 @@ def _notify(cls, node, args, outputs):
     outputs = outputs if type(outputs) is tuple else (outputs,)
     for observer in STATE.observers:
         observer.forward(cls, node, args, outputs)
+
+
+#: Stacks a (nested) list of Tensors into one Tensor with a gradient; graphgrad.ops
+#: sets it to its as_tensor (autograd does not import the ops).
+STACK_LIST = None
+
+
+def _holds_tensor(x) -> bool:
+    if isinstance(x, Tensor):
+        return True
+    return (type(x) is list or type(x) is tuple) and any(_holds_tensor(e) for e in x)
 
 
 def _as_array(x):

@@ -17,6 +17,7 @@ names the op at fault when a layer's gradients are wrong.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -132,10 +133,19 @@ def find_functions(module: Any) -> list[type]:
     """The ``Function`` subclasses a plugin module (or object) defines itself, by name."""
     if not isinstance(module, types.ModuleType):
         return []
-    found = [value for value in vars(module).values()
-             if isinstance(value, type) and issubclass(value, Function) and value is not Function
-             and value.__module__ == module.__name__]
-    return sorted(found, key=lambda cls: cls.__qualname__)
+    prefix = module.__name__ + "."
+
+    def own(value) -> bool:
+        return (isinstance(value, type) and issubclass(value, Function) and value is not Function
+                and (value.__module__ == module.__name__
+                     or value.__module__.startswith(prefix)))
+
+    # the plugin module itself and every imported submodule of it (a plugin package's
+    # ops may live in `mine.ops`): a component is never silently left out
+    modules = [module] + [m for name, m in sorted(sys.modules.items())
+                          if name.startswith(prefix) and isinstance(m, types.ModuleType)]
+    found = {value for m in modules for value in list(vars(m).values()) if own(value)}
+    return sorted(found, key=lambda cls: (cls.__qualname__, cls.__module__))
 
 
 # ----------------------------------------------------- ops inside a layer

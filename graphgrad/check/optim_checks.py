@@ -125,6 +125,32 @@ def _zero_grad(make: Callable) -> tuple[str, str]:
     return PASS, "every gradient cleared"
 
 
+def _differs(a, b, where: str = "state_dict") -> str | None:
+    """Where two state dicts (nested dicts, lists, arrays, numbers) first differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        missing = [k for k in a if k not in b]
+        if missing:
+            return f"{where} lost {missing[:3]}"
+        for k in a:
+            found = _differs(a[k], b[k], f"{where}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return f"{where} has {len(b)} entries instead of {len(a)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _differs(x, y, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    try:
+        same = np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    except (TypeError, ValueError):
+        same = a == b
+    return None if same else f"{where} changed"
+
+
 def _round_trip(make: Callable) -> tuple[str, str]:
     problem = Quadratic()
     opt = make(problem.params)
@@ -139,10 +165,16 @@ def _round_trip(make: Callable) -> tuple[str, str]:
         p.data[...] = value
     other = make(twin.params)
     other.load_state_dict(saved)
+    reloaded = _differs(saved, copy.deepcopy(other.state_dict()))
     opt.step(problem.closure_for(opt))
     other.step(twin.closure_for(other))
     worst = max(float(np.max(np.abs(a - b))) for a, b in
                 zip(problem.state(), twin.state(), strict=True))
+    if worst != 0.0 and reloaded:
+        return FAIL, (f"after load_state_dict(state_dict()) the next step differs by up to "
+                      f"{worst:.3g}, and state_dict() after load_state_dict no longer holds "
+                      f"what was loaded ({reloaded}): load_state_dict drops or changes state; "
+                      "restore every entry of the state (and the param groups) it is given")
     if worst != 0.0:
         return FAIL, ("after load_state_dict(state_dict()) the next step differs by up to "
                       f"{worst:.3g}; state_dict must hold every value step() uses (keep it in "
@@ -195,6 +227,28 @@ def build_schedule(cls, optimizer) -> Any:
     return cls.example(optimizer) if hasattr(cls, "example") else cls(optimizer)
 
 
+#: The steps at which a schedule's lr_at is probed beyond the three it is run for: a
+#: decay past its end or a warm restart that overshoots goes negative only later.
+_PROBE_STEPS = (*range(0, 1001), 10_000, 100_000, 1_000_000)
+
+
+def _bad_rate(sched) -> str | None:
+    """Why some lr_at(base_lr, t) of ``sched`` is not a usable learning rate (None if all are)."""
+    if type(sched).lr_at is Schedule.lr_at:
+        return None  # a schedule with its own step(): only what it wrote can be checked
+    for base in sched.base_lrs:
+        for t in _PROBE_STEPS:
+            try:
+                lr = float(sched.lr_at(base, t))
+            except Exception:  # noqa: BLE001 - a step it cannot compute is not ours to judge
+                break
+            if not np.isfinite(lr) or lr < 0:
+                return (f"lr_at({base}, {t}) = {lr}: a schedule must give a finite learning "
+                        "rate >= 0 at every step (Schedule.step refuses it at run time); "
+                        "clamp it, e.g. max(0.0, ...)")
+    return None
+
+
 def _schedule_steps(make: Callable) -> tuple[str, str]:
     problem = Quadratic()
     opt = _sgd(problem.params)
@@ -206,10 +260,16 @@ def _schedule_steps(make: Callable) -> tuple[str, str]:
         sched.step()
         rates.append(sched.get_last_lr())
         for group, lr in zip(opt.param_groups, rates[-1], strict=True):
+            if not np.isfinite(group["lr"]) or group["lr"] < 0:
+                return FAIL, (f"step {len(rates)} wrote the learning rate {group['lr']}; a "
+                              "learning rate must be finite and >= 0")
             if group["lr"] != lr or not np.isfinite(lr) or lr < 0:
                 return FAIL, (f"get_last_lr() is {rates[-1]} but the param groups hold "
                               f"{[g['lr'] for g in opt.param_groups]}; write each rate into "
                               "group['lr'] (the base Schedule.step does)")
+    bad = _bad_rate(sched)
+    if bad:
+        return FAIL, bad
     after = problem.value()
     if not after < before:
         return FAIL, (f"three SGD steps under the schedule went from f = {before:.6g} to "

@@ -32,8 +32,11 @@ example_input(rng)) is SKIPPED with the reason.
 
 Writing a plugin: docs/plugins.md in the graphgrad repository.
 
-Exits with 1 if a plugin is broken, two components share a name, or a
-component fails its check (with --strict: or is SKIPPED); with 0 otherwise."""
+Exits with 1 if a plugin is broken (a misspelled hook name breaks it too),
+two components share a name, or a component fails its check (with --strict:
+or is SKIPPED); with 0 otherwise. With --check --name, the exit status is
+only about what was checked: 1 if a named component fails, a --name matches
+nothing, or a plugin of that name is broken."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,5 +148,17 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(format_check(results, kinds))
     bad = {"FAIL", "SKIPPED"} if args.strict else {"FAIL"}
-    failed = any(not i.ok for i in infos) or conflicts or any(r.status in bad for r in results)
+    failed_checks = any(r.status in bad for r in results)
+    if args.check and args.name:
+        # the exit status is about what was checked: someone else's broken plugin or
+        # clash does not fail `--check --name mine`, but a broken `mine` or a name
+        # that matched nothing does
+        found = {r.name for r in results}
+        missing = [n for n in args.name if n not in found]
+        broken = [i for i in infos if not i.ok and i.name in args.name]
+        for name in missing:
+            print(f"--name {name}: no component of the checked kinds is called {name!r}"
+                  + ("" if not broken else "; see the BROKEN plugin above"))
+        return 1 if failed_checks or missing or broken else 0
+    failed = any(not i.ok for i in infos) or conflicts or failed_checks
     return 1 if failed else 0

@@ -231,8 +231,8 @@ class Recorder:
         saved = self._saved
         table = dict(vars(K))
         saved["K"] = table
-        for name, fn in table.items():
-            setattr(K, name, _kernel_proxy(self, name, fn))
+        for name, fn in table.items():  # vars(): K refuses assignment of built-in names
+            vars(K)[name] = _kernel_proxy(self, name, fn)
         saved["apply"] = vars(Function)["apply"]
         Function.apply = classmethod(_recording_apply)
         for mod_attr, new in (("_accumulate", _recording_accumulate),

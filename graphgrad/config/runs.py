@@ -108,6 +108,8 @@ def _write_outputs(run, trainer, test, out: Path, notes: list[str]) -> list[str]
         written += [str(svg.with_suffix(".dot")), str(svg)]  # render writes the source too
     except GraphvizNotFoundError as exc:
         notes.append(f"graph.svg not drawn: {exc}")
+        if (out / "graph.dot").exists():  # render wrote the source before it looked for dot
+            written.append(str(out / "graph.dot"))
     written.append(str(run.model.save(out / "model.npz", meta={"test": test})))
     metrics = {"epochs": trainer.epoch, "stop_reason": trainer.history.stop_reason,
                "best_epoch": trainer.history.best_epoch, "last": trainer.history.last,

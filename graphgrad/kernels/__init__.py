@@ -21,14 +21,77 @@ _OVERLAYS = {"numpy": None, "numba": "graphgrad.kernels.numba_backend"}
 
 
 class KernelTable:
-    """A namespace of kernels; attribute lookup is the hot path, so it is plain."""
+    """A namespace of kernels; attribute lookup is the hot path, so it is plain.
+
+    Assigning a kernel graphgrad itself provides (``K.matmul = ...``) is refused:
+    it would replace that kernel for every op of every program.  A plugin adds
+    kernels of its own through the ``graphgrad_register_kernels`` hook (with a
+    NumPy twin); the table then looks them up when first asked for.
+    """
 
     def __repr__(self) -> str:
         return f"<graphgrad kernel table: backend={_current[0]!r}, {len(vars(self))} kernels>"
 
+    def __setattr__(self, name, value) -> None:
+        if name in reference.KERNELS:
+            raise AttributeError(
+                f"graphgrad.kernels.K.{name} is a built-in kernel: replacing it would change "
+                "every op that uses it, in every program. Give your kernel its own name and "
+                "register it with the graphgrad_register_kernels hook (docs/plugins.md)")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name) -> None:
+        if name in reference.KERNELS:
+            raise AttributeError(f"graphgrad.kernels.K.{name} is a built-in kernel")
+        object.__delattr__(self, name)
+
+    def __getattr__(self, name):
+        # Only for a name the table lacks (the hot path never gets here): plugin kernels
+        # are installed when the plugin manager is built, so build it once and retry.
+        if not name.startswith("_") and _LOAD_PLUGINS[0] is not None and name not in _asked:
+            _asked.add(name)
+            try:
+                _LOAD_PLUGINS[0]()
+            finally:
+                _asked.discard(name)
+            if name in vars(self):
+                return vars(self)[name]
+        raise AttributeError(
+            f"graphgrad.kernels.K has no kernel {name!r}; a plugin's kernel must be "
+            "returned by its graphgrad_register_kernels hook")
+
 
 K = KernelTable()
 _current = [None]
+#: Builds the plugin manager (which installs plugin kernels); set by graphgrad.registry.
+_LOAD_PLUGINS = [None]
+_asked: set = set()
+#: name -> (NumPy twin, fast kernel or None): the kernels plugins registered.
+_plugin_kernels: dict = {}
+
+
+def install_plugin_kernels(kernels: dict) -> None:
+    """Replace the plugin kernels in the table by ``kernels`` ({name: (twin, fast)}).
+
+    The registry calls it when it builds the plugin manager; built-in names are
+    refused before this point.  Under the NumPy backend the twin runs, under
+    Numba the fast kernel (the twin if there is none).
+    """
+    for name in _plugin_kernels:
+        vars(K).pop(name, None)
+    _plugin_kernels.clear()
+    _plugin_kernels.update(kernels)
+    _apply_plugin_kernels()
+
+
+def _apply_plugin_kernels() -> None:
+    for name, (twin, fast) in _plugin_kernels.items():
+        vars(K)[name] = twin if _current[0] == "numpy" or fast is None else fast
+
+
+def plugin_kernel_names() -> list[str]:
+    """The kernels plugins registered, sorted."""
+    return sorted(_plugin_kernels)
 
 
 def set_backend(name: str) -> None:
@@ -53,6 +116,7 @@ def set_backend(name: str) -> None:
     # finds every kernel (each backend's table has every reference name).
     vars(K).update(table)
     _current[0] = name
+    _apply_plugin_kernels()
 
 
 def get_backend() -> str:

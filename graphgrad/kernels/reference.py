@@ -165,7 +165,10 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001
 
 
 def mean(x, axis=None, keepdims=False):
-    """Σ x / n over axis"""
+    """Σ x / n over axis; float16/float32 sums accumulate in float64 (as the Numba
+    kernel does), so a mean of large finite values does not overflow to inf."""
+    if x.dtype in (np.float16, np.float32):
+        return np.mean(x, axis=axis, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
@@ -246,7 +249,9 @@ def softmax_cross_entropy(logits, labels):
     probabilities that the backward pass needs.
     """
     logp = log_softmax(logits, axis=-1)
-    loss = -np.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
+    # 0 − log p with log p = 0 (a certain class) is +0, as the Numba kernel and PyTorch
+    # give; negating the 0 would give −0.0
+    loss = 0 - np.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
     return loss, np.exp(logp)
 
 
@@ -475,7 +480,10 @@ def max_pool2d(x, kernel_hw, stride, pads, dilation):
     first maximum in row-major window order, or of the last NaN (as PyTorch)."""
     kh, kw = kernel_hw
     n, c, h, w = x.shape
-    win = _windows(x, kh, kw, stride, pads, dilation, value=-np.inf)
+    # padding never wins: −inf for floats, the dtype's minimum for integers and bool
+    lowest = (-np.inf if x.dtype.kind in "fc" else
+              (False if x.dtype.kind == "b" else np.iinfo(x.dtype).min))
+    win = _windows(x, kh, kw, stride, pads, dilation, value=lowest)
     ho, wo = win.shape[2:4]
     flat = win.reshape(n, c, ho, wo, kh * kw)
     nan = np.isnan(flat)

@@ -8,6 +8,7 @@ changes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import networkx as nx
@@ -108,6 +109,37 @@ class NetworkEditing:
             self._set_inputs(name, inputs)
         return self
 
+    def unreachable(self) -> list[str]:
+        """The layers no output depends on (in the order they were added).
+
+        They never run, so their parameters would be trained, saved and
+        handed to the optimizer without ever getting a gradient.
+        """
+        graph = self.graph
+        needed = set()
+        for o in self.outputs:
+            if o in graph:
+                needed |= {o} | nx.ancestors(graph, o)
+        return [n for n in self.layer_names() if n not in needed]
+
+    def prune(self) -> dict:
+        """Remove every layer no output depends on; returns ``{name: layer}`` removed.
+
+        Call it after an edit warned about an orphaned node (or to drop a
+        head you no longer want after setting ``net.outputs``); the optimizer
+        must then be built again from ``net.parameters()``.
+        """
+        removed = {}
+        for name in self.unreachable():
+            removed[name] = self.graph.nodes[name]["layer"]
+            self.graph.remove_node(name)
+        if removed:
+            self._plan = None
+            if self._last_layer in removed:
+                layers = self.layer_names()
+                self._last_layer = layers[-1] if layers else None
+        return removed
+
     # ---------------------------------------------------------------- helpers
     def _layer_attrs(self, method: str, name: str) -> dict:
         attrs = self.graph.nodes.get(name)
@@ -145,6 +177,7 @@ class _Transaction:
 
     def __enter__(self):
         net = self.net
+        self.orphans_before = set(net.unreachable())
         graph = net.graph.copy()
         for _, attrs in graph.nodes(data=True):  # copy() shares the attribute values
             if "inputs" in attrs:
@@ -160,6 +193,7 @@ class _Transaction:
             try:
                 cycle = nx.find_cycle(net.graph)
             except nx.NetworkXNoCycle:
+                self._warn_orphans()
                 return False
             self._restore()
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
@@ -167,6 +201,18 @@ class _Transaction:
                              "changed (a network must be a DAG)")
         self._restore()
         return False
+
+    def _warn_orphans(self):
+        new = [n for n in self.net.unreachable() if n not in self.orphans_before]
+        if new:
+            n_params = sum(p.data.size for n in new
+                           for p in self.net.graph.nodes[n]["layer"].parameters())
+            warnings.warn(
+                f"Network: after this edit no output depends on layer(s) {new} "
+                f"({n_params} parameters): they never run, so their parameters would stay "
+                "in parameters(), the state_dict and the optimizer without ever getting a "
+                "gradient. Wire them to an output, or call net.prune() to remove them",
+                UserWarning, stacklevel=4)
 
     def _restore(self):
         net = self.net

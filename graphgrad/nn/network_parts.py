@@ -19,6 +19,11 @@ def check_name(what: str, name) -> str:
 
 def name_list(value, what: str) -> list[str]:
     """One node name or a sequence of them as a checked, non-empty list."""
+    if hasattr(value, "shape"):  # a Tensor or ndarray would be iterated as names
+        raise TypeError(
+            f"Network: {what}s are node names (a string or a list of strings), got a "
+            f"{type(value).__name__} of shape {tuple(value.shape)}: a network is built from "
+            "names and called with tensors, e.g. gg.Network(inputs=['x']) and then net(x)")
     names = [value] if isinstance(value, str) else list(value)
     if not names:
         raise ValueError(f"Network: {what} must name at least one node")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.autograd import function as _function_module
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.grad_mode import STATE
 from graphgrad.autograd.tensor import Tensor
@@ -26,12 +27,66 @@ def wrap(array) -> Tensor:
 
 
 def as_tensor(x) -> Tensor:
-    """Tensors pass through; anything else becomes a constant Tensor."""
+    """Tensors pass through; anything else becomes a constant Tensor.
+
+    A list or tuple that holds Tensors (at any depth) is stacked along a new
+    first axis with a gradient, as ``gg.stack`` would: NumPy would stack it
+    too, and ``np.asarray`` would read each Tensor through ``__array__`` and
+    silently detach it.  Plain numbers in such a list become constants of the
+    Tensors' dtype.
+    """
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, (list, tuple)) and holds_tensor(x):
+        return _stack_nested(x)
     t = Tensor._wrap(np.asarray(x))
     t._constant = True
     return t
+
+
+def holds_tensor(x) -> bool:
+    """Whether a (nested) list or tuple holds a Tensor anywhere."""
+    if isinstance(x, Tensor):
+        return True
+    return isinstance(x, (list, tuple)) and any(holds_tensor(e) for e in x)
+
+
+_function_module.STACK_LIST = as_tensor
+
+
+def _first_tensor(x):
+    if isinstance(x, Tensor):
+        return x
+    for e in x if isinstance(x, (list, tuple)) else ():
+        t = _first_tensor(e)
+        if t is not None:
+            return t
+    return None
+
+
+def _stack_nested(x) -> Tensor:
+    from graphgrad.ops.shape import stack  # the op modules import _util, not the reverse
+
+    dtype = _first_tensor(x).dtype
+
+    def part(e):
+        if isinstance(e, Tensor):
+            return e
+        if isinstance(e, (list, tuple)) and holds_tensor(e):
+            return _stack_nested(e)
+        t = Tensor._wrap(np.asarray(e, dtype=dtype if np.asarray(e).dtype.kind in "fiub"
+                                    and dtype.kind == "f" else None))
+        t._constant = True
+        return t
+
+    parts = [part(e) for e in x]
+    shapes = {p.shape for p in parts}
+    if len(shapes) > 1:
+        raise ValueError(
+            "a list of tensors is stacked along a new first axis (as np.asarray and "
+            f"gg.stack do), but its elements have different shapes {sorted(shapes)}; "
+            "give same-shape tensors, or use gg.concatenate / gg.stack explicitly")
+    return stack(parts, axis=0)
 
 
 def normalize_axis(op, axis, ndim) -> tuple:

@@ -114,6 +114,12 @@ class Pow(Function):
             else:  # a Python scalar base
                 log_a = math.log(a) if a > 0 else 0.0
             gb = g * y * log_a
+            if isinstance(a, Tensor):
+                # at a = 0 with b < 0: a^b = ±inf and ln|a| = −inf, so ∂/∂b = ∓inf
+                # (PyTorch's value; the log of 1 put in above would give inf·0 = NaN)
+                pole = (a.data == 0) & (np.asarray(b.data if isinstance(b, Tensor) else b) < 0)
+                if pole.any():
+                    gb = where(pole, g * y * -np.inf, gb)
         return sum_to_inputs(ctx, ga, gb)
 
 

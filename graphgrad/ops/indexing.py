@@ -15,7 +15,7 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, normalize_dim, wrap
+from graphgrad.ops._util import as_tensor, holds_tensor, normalize_dim, wrap
 from graphgrad.ops.broadcast import broadcast_to
 from graphgrad.ops.elementwise import where
 from graphgrad.ops.shape import IndexBackward, getitem
@@ -118,7 +118,11 @@ def take_along_axis(x, indices, axis) -> Tensor:
 
 
 def _src(src, x):
-    return src if isinstance(src, Tensor) else np.asarray(src, dtype=x.dtype)
+    if isinstance(src, Tensor):
+        return src
+    if holds_tensor(src):  # a list of Tensors keeps its gradient (stacked)
+        return as_tensor(src)
+    return np.asarray(src, dtype=x.dtype)
 
 
 def scatter(x, dim, index, src) -> Tensor:

@@ -110,6 +110,14 @@ class Min(_Extremum):
     kernel = "min"
 
 
+def _no_freedom(x, axes, axis, keepdims):
+    """Σ (x − x̄)² / max(n − ddof, 0) with no degrees of freedom left: the sum over 0,
+    inf where it is positive and nan where it is 0 (NumPy 2's and PyTorch's value)."""
+    squares = K.var(x, axes if axis is not None else None, 0, keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(squares / np.zeros((), dtype=squares.dtype), dtype=x.dtype)
+
+
 class Var(Function):
     """Σ (x − x̄)² / (n − ddof);  ∂/∂x = 2 (x − x̄) g / (n − ddof)."""
 
@@ -119,10 +127,11 @@ class Var(Function):
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
         ctx.axes, ctx.denominator = axes, n - ddof
         ctx.save_for_backward(x)
-        if n - ddof <= 0:  # PyTorch: nan and a warning, not an error
+        if n - ddof <= 0:
             warnings.warn(f"var: {n} values with ddof={ddof} leave no degrees of freedom; "
-                          "the result is nan", UserWarning, stacklevel=4)
-            return np.full(_reduced_shape(x.shape, axes, keepdims), np.nan, dtype=x.dtype)
+                          "the result is inf (nan where the values are all equal), as "
+                          "NumPy's and PyTorch's", UserWarning, stacklevel=4)
+            return _no_freedom(x, axes, axis, keepdims)
         return K.var(x, axes if axis is not None else None, ddof, keepdims)
 
     @staticmethod
@@ -147,11 +156,12 @@ class Std(Function):
         axes = normalize_axis("std", axis, np.ndim(x))
         n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
         ctx.axes, ctx.denominator = axes, n - ddof
-        if n - ddof <= 0:  # PyTorch: nan and a warning, not an error
+        if n - ddof <= 0:
             warnings.warn(f"std: {n} values with ddof={ddof} leave no degrees of freedom; "
-                          "the result is nan", UserWarning, stacklevel=4)
+                          "the result is inf (nan where the values are all equal), as "
+                          "NumPy's and PyTorch's", UserWarning, stacklevel=4)
             ctx.save_for_backward(x)
-            return np.full(_reduced_shape(x.shape, axes, keepdims), np.nan, dtype=x.dtype)
+            return K.sqrt(_no_freedom(x, axes, axis, keepdims))
         y = K.sqrt(K.var(x, axes if axis is not None else None, ddof, True))
         y = y if keepdims else np.squeeze(y, axis=axes)
         ctx.save_for_backward(x, y)

@@ -139,7 +139,8 @@ def _scan(op, cls, x, axis, dim):
     axis = dim_alias(op, axis, dim)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
-    if x.ndim == 0:  # a 0-d tensor scans as itself
+    if x.ndim == 0:  # a 0-d tensor scans as itself, along axis 0 or -1 only (PyTorch's dim)
+        normalize_dim(op, axis, 0)
         return cls.apply(reshape(x, (1,)), 0)
     return cls.apply(x, normalize_dim(op, axis, x.ndim))
 

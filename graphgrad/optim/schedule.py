@@ -107,9 +107,11 @@ class Schedule:
         self.last_epoch += 1
         lrs = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            if not math.isfinite(lr):
+            if not math.isfinite(lr) or lr < 0:
                 raise ValueError(
-                    f"{type(self).__name__}: the learning rate at step {self.last_epoch} is {lr}"
+                    f"{type(self).__name__}: the learning rate at step {self.last_epoch} is "
+                    f"{lr}; a schedule must give a finite learning rate >= 0 (optimizers "
+                    "refuse a negative lr too): clamp it in lr_at"
                 )
             group["lr"] = lr
         self._last_lr = lrs

@@ -24,6 +24,7 @@ from graphgrad.registry.loader import (  # noqa: F401 - re-exported: graphgrad.r
     ENTRY_POINT_GROUP,
     MANUAL,
     PROJECT,
+    STRICT_ENV,
     DuplicateComponentError,
     GraphgradPluginWarning,
     PluginError,
@@ -37,6 +38,7 @@ from graphgrad.registry.loader import (  # noqa: F401 - re-exported: graphgrad.r
     plugins,
     register_plugin,
     reload,
+    strict_plugins,
 )
 from graphgrad.registry.naming import component_name, snake_case  # noqa: F401
 
@@ -99,6 +101,12 @@ def _index(kind: str) -> _Index:
         alias = getattr(component, "__name__", None)
         if isinstance(alias, str) and alias != name and alias not in components:
             aliases.setdefault(alias, []).append(name)
+    for alias, names in aliases.items():
+        # A built-in keeps its class name too: a plugin class also called `Linear`
+        # must not make gg.layers.Linear ambiguous for every program.
+        builtin = [n for n in names if state.plugins[owners[n]].source == BUILTIN]
+        if len(names) > 1 and len(builtin) == 1:
+            aliases[alias] = builtin  # the others stay reachable by their registry names
     index = _Index(dict(sorted(components.items())), owners, aliases, qualified, conflicts)
     state.indexes[kind] = index
     for message in conflicts:

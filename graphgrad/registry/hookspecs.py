@@ -35,6 +35,9 @@ REGISTRATION_HOOKS: dict[str, str] = {
 #: The component kinds, in display order.
 KINDS: tuple[str, ...] = tuple(REGISTRATION_HOOKS)
 
+#: The hook through which a plugin adds kernels to graphgrad.kernels.K.
+KERNEL_HOOK = "graphgrad_register_kernels"
+
 #: Hooks the library calls while it works (see ``graphgrad.registry.call_event``).
 EVENT_HOOKS: tuple[str, ...] = (
     "graphgrad_train_start",
@@ -45,6 +48,20 @@ EVENT_HOOKS: tuple[str, ...] = (
 
 
 # -- registration hooks -------------------------------------------------------
+
+
+@hookspec
+def graphgrad_register_kernels() -> dict[str, Any]:
+    """Return the kernels this plugin adds to ``graphgrad.kernels.K``.
+
+    A dict ``{name: twin}`` or ``{name: (twin, fast)}``: ``twin`` is the pure
+    NumPy reference (what the ``"numpy"`` backend runs, the oracle of tests),
+    ``fast`` an optional faster kernel with the same signature and result (what
+    the ``"numba"`` backend runs).  A name graphgrad's own table has (``matmul``)
+    is refused and the plugin is BROKEN; two plugins with one name follow the
+    component rules (the first keeps it, the other is ``K["dist:name"]``-style
+    ``getattr(K, "dist:name")``; by hand: ``DuplicateComponentError``).
+    """
 
 
 @hookspec

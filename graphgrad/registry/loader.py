@@ -26,6 +26,7 @@ import importlib
 import importlib.metadata
 import os
 import pkgutil
+import sys
 import threading
 import traceback
 import types
@@ -37,13 +38,14 @@ from typing import Any
 import pluggy
 
 from graphgrad.registry import hookspecs
-from graphgrad.registry.hookspecs import EVENT_HOOKS, KINDS, REGISTRATION_HOOKS
+from graphgrad.registry.hookspecs import EVENT_HOOKS, KERNEL_HOOK, KINDS, REGISTRATION_HOOKS
 from graphgrad.registry.naming import component_name, snake_case  # noqa: F401 - re-exported
 
 PROJECT = "graphgrad"
 ENTRY_POINT_GROUP = "graphgrad"
 BUILTIN_PACKAGE = "graphgrad_plugins"
 AUTOLOAD_ENV = "GRAPHGRAD_DISABLE_PLUGIN_AUTOLOAD"
+STRICT_ENV = "GRAPHGRAD_STRICT_PLUGINS"
 
 BUILTIN, ENTRY_POINT, MANUAL = "built-in", "entry point", "manual"
 
@@ -126,6 +128,25 @@ class _State:
     # plugin name -> kind -> [(registry name, component)]
     contributions: dict[str, dict[str, list[tuple[str, Any]]]] = field(default_factory=dict)
     indexes: dict[str, Any] = field(default_factory=dict)  # kind -> registry index
+    kernels: dict[str, tuple] = field(default_factory=dict)  # name -> (twin, fast or None)
+    kernel_owners: dict[str, str] = field(default_factory=dict)  # kernel name -> plugin
+
+
+def _kernel_table():
+    """graphgrad.kernels, which `import graphgrad` always loads first.  Looked up, not
+    imported: the registry and the kernels are independent layers (pyproject.toml)."""
+    return sys.modules.get("graphgrad.kernels")
+
+
+def _reserved_kernels() -> set[str]:
+    table = _kernel_table()
+    return set(table.reference.KERNELS) if table is not None else set()
+
+
+def _publish_kernels(state: _State | None) -> None:
+    table = _kernel_table()
+    if table is not None:
+        table.install_plugin_kernels({} if state is None else dict(state.kernels))
 
 
 _lock = threading.RLock()
@@ -135,6 +156,13 @@ _building = False
 
 
 # -- building the manager -------------------------------------------------------
+
+
+def strict_plugins() -> bool:
+    """True if ``GRAPHGRAD_STRICT_PLUGINS`` is 1 (or true/yes/on): a broken outside plugin
+    (an import error, sys.exit(), a misspelled hook name...) raises instead of being
+    skipped with a warning."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def autoload_disabled() -> bool:
@@ -191,8 +219,13 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
     state.plugins[info.name] = info
     try:
         _register(state, load(), info)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: sys.exit() or argparse at import
         error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            error = (f"SystemExit({exc.code!r}): the plugin called sys.exit() (or argparse "
+                     "failed) while it was imported")
         info.where = plugin_frames(exc)
         if info.where:
             error += f" (at {info.where[-1].split(': ', 1)[0]})"
@@ -201,6 +234,12 @@ def _load(state: _State, info: PluginInfo, load: Callable[[], object]) -> None:
             raise PluginError(
                 f"built-in plugin {info.name!r} is broken: {info.error}. "
                 "This is a bug in graphgrad; please report it."
+            ) from exc
+        if strict_plugins():
+            raise PluginError(
+                f"graphgrad plugin {info.describe()} is broken: {info.error} "
+                f"({STRICT_ENV}=1 makes a broken plugin an error; unset it to skip the "
+                "plugin with a warning)"
             ) from exc
         warnings.warn(
             f"graphgrad plugin {info.describe()} was skipped: {info.error}. Fix or uninstall "
@@ -250,19 +289,68 @@ def _register(state: _State, plugin: object, info: PluginInfo) -> None:
         manager.register(plugin, name=info.name)
         _check_hook_names(manager, plugin)
         contributions = {kind: _call_registration(manager, info.name, kind) for kind in KINDS}
+        kernels = _call_kernel_registration(manager, info.name)
     except BaseException:
         if manager.get_plugin(info.name) is plugin:
             manager.unregister(name=info.name)
         raise
+    for name, pair in kernels.items():
+        key = name
+        if name in state.kernels:
+            if info.source == MANUAL:
+                manager.unregister(name=info.name)
+                first = state.plugins[state.kernel_owners[name]]
+                raise duplicate_error("kernels", name, first, info)
+            key = f"{info.qualifier}:{name}"
+            warnings.warn(
+                f"two kernels are named {name!r}: plugin "
+                f"{state.plugins[state.kernel_owners[name]].describe()} keeps the name; the "
+                f"one from plugin {info.describe()} is getattr(K, {key!r})",
+                GraphgradPluginWarning, stacklevel=3)
+        state.kernels[key], state.kernel_owners[key] = pair, info.name
     state.contributions[info.name] = contributions
     state.indexes.clear()
     info.components = {
         kind: sorted(n for n, _ in items) for kind, items in contributions.items() if items
     }
+    if kernels:
+        info.components["kernels"] = sorted(kernels)
+
+
+def _call_kernel_registration(manager: pluggy.PluginManager, plugin: str) -> dict[str, tuple]:
+    """The kernels a plugin's graphgrad_register_kernels returns, checked: {name: (twin, fast)}."""
+    result: dict[str, tuple] = {}
+    for impl in getattr(manager.hook, KERNEL_HOOK).get_hookimpls():
+        if impl.plugin_name != plugin:
+            continue
+        try:
+            returned = impl.function()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise PluginError(f"{KERNEL_HOOK}() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(returned, dict):
+            raise PluginError(f"{KERNEL_HOOK}() returned {returned!r}; it must return a dict "
+                              "{name: twin} or {name: (twin, fast)}")
+        for name, value in returned.items():
+            twin, fast = value if isinstance(value, tuple) and len(value) == 2 else (value, None)
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+                raise PluginError(f"{KERNEL_HOOK}(): kernel name {name!r} must be a Python "
+                                  "identifier not starting with '_'")
+            if name in _reserved_kernels():
+                raise PluginError(
+                    f"{KERNEL_HOOK}(): {name!r} is one of graphgrad's own kernels; a plugin "
+                    "never replaces a built-in kernel (it would change every op that uses "
+                    "it): give yours another name")
+            if not callable(twin) or not (fast is None or callable(fast)):
+                raise PluginError(f"{KERNEL_HOOK}(): kernel {name!r} must map to a NumPy "
+                                  f"twin function or (twin, fast), got {value!r}")
+            result[name] = (twin, fast)
+    return result
 
 
 def _check_hook_names(manager: pluggy.PluginManager, plugin: object) -> None:
-    known = sorted(REGISTRATION_HOOKS.values()) + list(EVENT_HOOKS)
+    known = sorted(REGISTRATION_HOOKS.values()) + [KERNEL_HOOK] + list(EVENT_HOOKS)
     for caller in manager.get_hookcallers(plugin) or []:
         if caller.has_spec():
             continue
@@ -283,7 +371,9 @@ def _call_registration(
             continue
         try:
             returned = impl.function()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             raise PluginError(f"{hook}() raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(returned, (list, tuple)):
             raise PluginError(
@@ -388,6 +478,7 @@ def current_state() -> _State:
             _state = _build()
         finally:
             _building, _partial = False, None
+        _publish_kernels(_state)
         return _state
 
 
@@ -407,6 +498,7 @@ def reload() -> None:
     with _lock:
         _state = None
         importlib.invalidate_caches()
+        _publish_kernels(None)
 
 
 def plugins() -> list[PluginInfo]:
@@ -453,6 +545,7 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
             state.indexes.clear()
             raise
         state.plugins[name] = info
+        _publish_kernels(state)
         return info
 
 

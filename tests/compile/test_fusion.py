@@ -150,6 +150,7 @@ def test_numpy_backend_replays_without_fusion():
         gg.set_backend(previous)
 
 
+@pytest.mark.requires_dot
 def test_explain_and_the_drawn_plan(numba_backend, tmp_path):
     step, _ = _w3(512)
     compiled = gg.compile(step)
