@@ -1,0 +1,100 @@
+"""Numba loops for one fused LSTM or GRU step (the elementwise part after the products).
+
+Each loop runs over 2-D C-contiguous (N, G·H) gate arrays and (N, H) states and
+writes into preallocated outputs; the wrappers in ``numba_backend/recurrent.py``
+validate and allocate.  σ and tanh are ``approx``'s: the vectorisable float32
+approximations, exact ``math`` for float64.
+
+This module is Numba code, loaded lazily by the first kernel call.
+"""
+
+from __future__ import annotations
+
+from graphgrad.kernels.numba_backend._jit import kernel
+from graphgrad.kernels.numba_backend.loops import approx
+
+
+@kernel(inline=True)
+def _sigmoid(x, one):
+    """σ(x) = 1 / (1 + e^−x): e^−x overflows to inf for x ≪ 0, giving 0 (no NaN)."""
+    return one / (one + approx.exp(-x))
+
+
+@kernel
+def lstm_cell(gates, c, h_new, c_new, act):
+    """act = [σ(i), σ(f), tanh(g), σ(o)], c' = f·c + i·g, h' = o·tanh(c')."""
+    n, hs = c.shape
+    one = c.dtype.type(1)
+    for b in range(n):
+        for j in range(hs):
+            i = _sigmoid(gates[b, j], one)
+            f = _sigmoid(gates[b, hs + j], one)
+            g = approx.tanh(gates[b, 2 * hs + j])
+            o = _sigmoid(gates[b, 3 * hs + j], one)
+            cn = f * c[b, j] + i * g
+            act[b, j] = i
+            act[b, hs + j] = f
+            act[b, 2 * hs + j] = g
+            act[b, 3 * hs + j] = o
+            c_new[b, j] = cn
+            h_new[b, j] = o * approx.tanh(cn)
+
+
+@kernel
+def lstm_cell_backward(dh, dc, act, c, c_new, dgates, dc_prev):
+    """The adjoint of lstm_cell (see reference_recurrent.lstm_cell_backward)."""
+    n, hs = c.shape
+    one = c.dtype.type(1)
+    for b in range(n):
+        for j in range(hs):
+            i = act[b, j]
+            f = act[b, hs + j]
+            g = act[b, 2 * hs + j]
+            o = act[b, 3 * hs + j]
+            t = approx.tanh(c_new[b, j])
+            d = dh[b, j]
+            dct = dc[b, j] + d * o * (one - t * t)
+            dgates[b, j] = dct * g * i * (one - i)
+            dgates[b, hs + j] = dct * c[b, j] * f * (one - f)
+            dgates[b, 2 * hs + j] = dct * i * (one - g * g)
+            dgates[b, 3 * hs + j] = d * t * o * (one - o)
+            dc_prev[b, j] = dct * f
+
+
+@kernel
+def gru_cell(gi, gh, h, h_new, act):
+    """act = [r, z, n]; r, z = σ(gi + gh), n = tanh(gi_n + r·gh_n); h' = (1 − z)·n + z·h."""
+    n, hs = h.shape
+    one = h.dtype.type(1)
+    for b in range(n):
+        for j in range(hs):
+            r = _sigmoid(gi[b, j] + gh[b, j], one)
+            z = _sigmoid(gi[b, hs + j] + gh[b, hs + j], one)
+            nn = approx.tanh(gi[b, 2 * hs + j] + r * gh[b, 2 * hs + j])
+            act[b, j] = r
+            act[b, hs + j] = z
+            act[b, 2 * hs + j] = nn
+            h_new[b, j] = (one - z) * nn + z * h[b, j]
+
+
+@kernel
+def gru_cell_backward(dh, act, gh, h, dgi, dgh, dh_prev):
+    """The adjoint of gru_cell (see reference_recurrent.gru_cell_backward)."""
+    n, hs = h.shape
+    one = h.dtype.type(1)
+    for b in range(n):
+        for j in range(hs):
+            r = act[b, j]
+            z = act[b, hs + j]
+            nn = act[b, 2 * hs + j]
+            d = dh[b, j]
+            dan = d * (one - z) * (one - nn * nn)
+            dar = dan * gh[b, 2 * hs + j] * r * (one - r)
+            daz = d * (h[b, j] - nn) * z * (one - z)
+            dgi[b, j] = dar
+            dgi[b, hs + j] = daz
+            dgi[b, 2 * hs + j] = dan
+            dgh[b, j] = dar
+            dgh[b, hs + j] = daz
+            dgh[b, 2 * hs + j] = dan * r
+            dh_prev[b, j] = d * z
