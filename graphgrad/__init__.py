@@ -49,6 +49,7 @@ _LAZY = {
 }
 _LAZY_MODULES = {
     "check": "graphgrad.check",
+    "interop": "graphgrad.interop",
     "data": "graphgrad.data",
     "viz": "graphgrad.viz",
     "registry": "graphgrad.registry",

@@ -133,7 +133,7 @@ def _functional(module: Module, n_inputs: int, frozen: _FrozenRandomness) -> Cal
     def fn(*args):
         frozen.restore()
         with _parameters_replaced(module, params, args[n_inputs:]):
-            return module(*args[:n_inputs])
+            return _as_tuple(module(*args[:n_inputs]))
 
     return fn
 

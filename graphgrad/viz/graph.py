@@ -24,8 +24,11 @@ from graphgrad.autograd.tensor import Tensor, index_text
 
 
 def as_roots(root) -> list[Tensor]:
-    """`root` (a Tensor, or an iterable of Tensors) as a non-empty list of Tensors."""
+    """`root` (a Tensor, or an iterable of Tensors, nested tuples flattened) as a non-empty
+    list of Tensors."""
     roots = [root] if isinstance(root, Tensor) else list(root) if _iterable(root) else [root]
+    while any(type(r) is tuple for r in roots):  # (output, (h_n, c_n)) of an LSTM
+        roots = [t for r in roots for t in (r if type(r) is tuple else (r,))]
     if not roots:
         raise ValueError("graph inspection: no root tensor given; pass the tensor to draw, "
                          "e.g. gg.to_dot(loss)")
