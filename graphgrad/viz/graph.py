@@ -232,8 +232,8 @@ class _GraphBuilder:
         for n in reversed(list(self.graph.nodes)):  # consumers first
             d = nodes[n]
             path = d["module"]
-            if d["kind"] != "op" or not path or "." not in path:
-                continue
+            if d["kind"] != "op" or not path or "." not in path or d["time_step"]:
+                continue  # (a time step's call is its step: Module.time_step)
             parent = path.rpartition(".")[0]
             if parent not in with_ops:
                 continue
@@ -290,6 +290,8 @@ class _GraphBuilder:
             if key not in self.calls:
                 self.calls[key] = self.counted(("call", path))
             extra["call"] = self.calls[key]
+            if getattr(node.module, "time_step", False):  # Module.time_step: one step of T
+                extra["time_step"] = True
         if node.name == "GetItem" and inputs and hasattr(node, "index"):
             source = self.graph.nodes[inputs[0][1]]
             extra["detail"] = f"{source['name'] or ''}[{index_text(node.index)}]"
@@ -319,7 +321,7 @@ NODE_DEFAULTS = {
     "op": None, "label": None, "name": None, "shape": None, "shapes": (), "dtype": None,
     "module": None, "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
-    "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
+    "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None, "failed": None,
     "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
