@@ -74,6 +74,30 @@ def looped_modules(graph: nx.DiGraph, min_calls: int = 2, time_steps=None) -> li
     return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
 
 
+def unify_shared(graph: nx.DiGraph) -> nx.DiGraph:
+    """`graph` with the uses of a shared module (``graph.graph["module_aliases"]``: a layer
+    held by several ``Network`` nodes) recorded as calls of its first path, so that
+    ``loops="roll"`` rolls them like a module called in a loop.  Use k is call k."""
+    aliases = graph.graph.get("module_aliases") or {}
+    if not aliases:
+        return graph
+    uses: dict[str, list[str]] = {}
+    for alias, first in aliases.items():
+        uses.setdefault(first, [first]).append(alias)
+    out = graph.copy()
+    for _, d in out.nodes(data=True):
+        path = d["module"]
+        if d["kind"] != "op" or path is None:
+            continue
+        for first, names in uses.items():
+            use = next((k for k, a in enumerate(names) if within(path, a)), None)
+            if use is not None:
+                d["module"] = first + path[len(names[use]):]
+                d["call"] = use
+                break
+    return out
+
+
 def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     """`graph` with every module of level ``depth + 1`` contracted into one node.
 

@@ -23,6 +23,7 @@ from graphgrad.viz.collapse import (
     looped_modules,
     max_level,
     module_types,
+    unify_shared,
     within,
 )
 from graphgrad.viz.failure import add_update_ratios, failure_graph
@@ -34,6 +35,8 @@ from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finishe
 def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
     """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
     `max_nodes`; return the graph and a note for the title."""
+    if loops == "roll" and group_by_module:
+        graph = unify_shared(graph)  # the uses of a layer shared by several nodes roll too
     rolled = (looped_modules(graph, time_steps=None if loops == "roll" else True)
               if loops != "steps" and group_by_module else ())
     if (depth is not None or rolled) and group_by_module:

@@ -52,6 +52,20 @@ def declared_module_types(params) -> dict[str, str]:
     return {path: type(m).__name__ for path, m in params.named_modules()}
 
 
+def shared_module_paths(params) -> dict[str, str]:
+    """Path of each further use of a module held under several names -> its first path
+    (a layer shared by several ``Network`` nodes); outermost uses only."""
+    if not hasattr(params, "named_modules"):
+        return {}
+    first, aliases = {}, {}
+    for path, m in params.named_modules(remove_duplicate=False):
+        if id(m) not in first:
+            first[id(m)] = path
+        elif path != first[id(m)] and not any(path.startswith(a + ".") for a in aliases):
+            aliases[path] = first[id(m)]
+    return aliases
+
+
 def parameter_names(params) -> dict[int, str]:
     """``id(tensor) -> name`` from a ``{name: tensor}`` mapping or an object with
     ``named_parameters()`` (a Module); the ids are only compared while the
@@ -404,11 +418,13 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False) 
       backward that reached others; one outside the graph is added as a node
       of its own (a "ghost", no edges); ``G.graph["missing_grads"]`` lists them
     - ``call``: which call of its module made the op (0, 1...: a module applied
-      in a loop); ``detail``: ``"xs[3]"`` for an indexing op
+      in a loop); ``time_step``: the op ran in one step of a layer's own loop
+      over time (``Module.time_step``); ``detail``: ``"xs[3]"`` for an indexing op
     - ``failed``: the error of the module a forward failed in (see `failure_graph`)
     """
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
+    graph.graph["module_aliases"] = shared_module_paths(params)
     _mark_missing_grads(graph, params)
     return backward_view(graph) if backward else graph
 

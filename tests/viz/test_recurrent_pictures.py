@@ -64,3 +64,15 @@ def test_a_user_loop_keeps_its_per_call_default_and_rolls_on_request():
     loss = model(xs).sum()
     assert "cell, call 3" in gg.to_dot(loss, params=model).source
     assert "cell: GRUCell × 4 calls" in gg.to_dot(loss, params=model, loops="roll").source
+
+
+def test_a_cell_shared_by_several_network_nodes_rolls():
+    cell = gg.layers.RNNCell(3, 3, rng=0)
+    net = gg.Network(inputs=["x"])
+    net.add("s1", cell, inputs="x").add("s2", cell, inputs="s1").add("s3", cell, inputs="s2")
+    x = gg.tensor(np.ones((2, 3), np.float32), name="x")
+    loss = net(x).sum()
+    rolled = gg.to_dot(loss, params=net, loops="roll").source
+    assert "s1: RNNCell × 3 calls" in rolled and "cluster_s2" not in rolled
+    plain = gg.to_dot(loss, params=net).source  # default: each use drawn as its node
+    assert "cluster_s2" in plain and "× 3" not in plain
