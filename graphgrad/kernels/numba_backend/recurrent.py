@@ -2,6 +2,9 @@
 
 The loops take 2-D (N, G·H) gates and (N, H) states of one float dtype; any
 other layout (1-D, mixed dtypes, empty, broadcast shapes) runs the NumPy twin.
+The forward steps (four σ/tanh per unit) use the loop for float32 only: without
+a vector maths library float64 ``exp``/``tanh`` are scalar libm calls, and the
+loop measured 1.2–1.7× slower than the NumPy twin there (docs/kernels.md).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def _fits(gate_arrays, state_arrays, n_gates) -> bool:
 
 def lstm_cell(gates, c):
     """One fused LSTM step; see reference_recurrent.lstm_cell."""
-    if not _fits((gates,), (c,), 4):
+    if not _fits((gates,), (c,), 4) or c.dtype != np.float32:
         return ref.lstm_cell(gates, c)
     h_new, c_new, act = np.empty_like(c), np.empty_like(c), np.empty_like(gates)
     _run("lstm_cell", _c(gates), _c(c), h_new, c_new, act)
@@ -65,7 +68,7 @@ def lstm_cell_backward(dh, dc, act, c, c_new):
 
 def gru_cell(gi, gh, h):
     """One fused GRU step; see reference_recurrent.gru_cell."""
-    if not _fits((gi, gh), (h,), 3):
+    if not _fits((gi, gh), (h,), 3) or h.dtype != np.float32:
         return ref.gru_cell(gi, gh, h)
     h_new, act = np.empty_like(h), np.empty_like(gi)
     _run("gru_cell", _c(gi), _c(gh), _c(h), h_new, act)
