@@ -124,7 +124,7 @@ class Module:
         return out
 
     def time_step(self, name: str) -> module_scope:
-        """A scope for one step of a loop over time inside ``forward`` (``with self.time_step("l0"):``).
+        """A scope for one step of a loop over time in ``forward``: ``with self.time_step("l0"):``.
 
         The ops made inside are recorded as one call of ``<this module's path>.<name>``,
         of this module's class, marked as a time step: ``gg.to_dot`` draws all the

@@ -335,7 +335,8 @@ NODE_DEFAULTS = {
     "op": None, "label": None, "name": None, "shape": None, "shapes": (), "dtype": None,
     "module": None, "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
-    "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None, "failed": None,
+    "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None,
+    "failed": None,
     "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")

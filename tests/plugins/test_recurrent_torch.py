@@ -78,7 +78,8 @@ SEQ_CASES = [
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", SEQ_CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("case", SEQ_CASES,
+                         ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_sequence_layers_match_torch(kind, case, dtype):
     case = {"batch_first": True, **case}
