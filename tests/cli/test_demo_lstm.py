@@ -35,3 +35,12 @@ def test_quick_lstm_demo_prints_progress_and_samples(capsys):
     assert "samples (held out, decoded greedily):" in out
     assert len(re.findall(r"^  \d{8} -> \d{8}  (ok|WRONG)$", out, re.MULTILINE)) == 4
     assert re.search(r"^held-out token accuracy: \d+\.\d\d% \(target 99%\)", out, re.MULTILINE)
+
+
+def test_full_lstm_demo_reaches_the_target(capsys):
+    from graphgrad.cli.demo_lstm import run_lstm_demo
+
+    result = run_lstm_demo()
+    out = capsys.readouterr().out
+    assert result["reached"] and result["token_accuracy"] >= 0.99, out
+    assert result["sequence_accuracy"] >= 0.9, out
