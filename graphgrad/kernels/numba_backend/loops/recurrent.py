@@ -7,7 +7,9 @@ approximations, exact ``math`` for float64.
 
 Per row, each pass is a short loop with at most one σ or tanh: one body with
 four of them did not vectorise and ran 2× slower than the NumPy twin; split
-passes run 2.5× faster than it (float32, 64 × 64, docs/kernels.md).
+passes run 2.5× faster than it (float32, 64 × 64, docs/kernels.md).  σ is the
+stable form (as the twin), so a gate that underflows stays a denormal, not 0
+(0·∞ would make NaN where the twin gives ±∞).
 
 This module is Numba code, loaded lazily by the first kernel call.
 """
@@ -22,14 +24,13 @@ from graphgrad.kernels.numba_backend.loops import approx
 def lstm_cell(gates, c, h_new, c_new, act):
     """act = [σ(i), σ(f), tanh(g), σ(o)], c' = f·c + i·g, h' = o·tanh(c')."""
     n, hs = c.shape
-    one = c.dtype.type(1)
     for b in range(n):
         for j in range(2 * hs):
-            act[b, j] = one / (one + approx.exp(-gates[b, j]))
+            act[b, j] = approx.sigmoid(gates[b, j])
         for j in range(2 * hs, 3 * hs):
             act[b, j] = approx.tanh(gates[b, j])
         for j in range(3 * hs, 4 * hs):
-            act[b, j] = one / (one + approx.exp(-gates[b, j]))
+            act[b, j] = approx.sigmoid(gates[b, j])
         for j in range(hs):
             c_new[b, j] = act[b, hs + j] * c[b, j] + act[b, j] * act[b, 2 * hs + j]
         for j in range(hs):
@@ -66,7 +67,7 @@ def gru_cell(gi, gh, h, h_new, act):
     one = h.dtype.type(1)
     for b in range(n):
         for j in range(2 * hs):
-            act[b, j] = one / (one + approx.exp(-(gi[b, j] + gh[b, j])))
+            act[b, j] = approx.sigmoid(gi[b, j] + gh[b, j])
         for j in range(hs):
             act[b, 2 * hs + j] = approx.tanh(gi[b, 2 * hs + j] + act[b, j] * gh[b, 2 * hs + j])
         for j in range(hs):
