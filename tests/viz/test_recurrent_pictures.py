@@ -76,3 +76,14 @@ def test_a_cell_shared_by_several_network_nodes_rolls():
     assert "s1: RNNCell × 3 calls" in rolled and "cluster_s2" not in rolled
     plain = gg.to_dot(loss, params=net).source  # default: each use drawn as its node
     assert "cluster_s2" in plain and "× 3" not in plain
+
+
+def test_summary_counts_the_steps_of_an_lstm_and_lists_its_outputs():
+    model = Tagger()
+    x = gg.tensor(np.zeros((2, 6, 3), np.float32))
+    summary = gg.summary(model, x)
+    row = next(r for r in summary.rows if r.path == "lstm")
+    assert row.type == "LSTM" and row.output_shapes == ((2, 6, 16),)
+    assert row.saved_bytes > 0.5 * summary.saved_bytes  # the 12 steps' saved arrays
+    alone = gg.summary(gg.layers.LSTM(3, 4), x)
+    assert alone.output_shapes == ((2, 6, 4), (1, 2, 4), (1, 2, 4))
