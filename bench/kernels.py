@@ -30,7 +30,14 @@ def _cases(shape, rng):
     labels = rng.integers(0, shape[1], shape[0])
     probs = ref.softmax(x)
     state = [np.zeros_like(x) for _ in range(2)]
+    hs = shape[1] // 4  # one LSTM step with gates x (N, 4H); a GRU step with 3H of them
+    cell = np.ascontiguousarray(x[:, :hs])
+    _, c_new, act = ref.KERNELS["lstm_cell"](x, cell)
+    gi = np.ascontiguousarray(x[:, :3 * hs])
+    _, gru_act = ref.KERNELS["gru_cell"](gi, gi, cell)
     return {
+        "lstm_cell": (x, cell), "lstm_cell_backward": (cell, cell, act, cell, c_new),
+        "gru_cell": (gi, gi, cell), "gru_cell_backward": (cell, gru_act, gi, cell),
         "sigmoid": (x,), "softplus": (x,),
         "relu": (x,), "leaky_relu": (x, 0.01),
         "erf": (x,), "erfc": (x,), "gelu": (x,), "silu": (x,),

@@ -66,6 +66,7 @@ _LAZY = {
 }
 _LAZY_MODULES = {
     "check": "graphgrad.check",
+    "interop": "graphgrad.interop",
     "data": "graphgrad.data",
     "viz": "graphgrad.viz",
     "registry": "graphgrad.registry",

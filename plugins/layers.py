@@ -55,6 +55,8 @@ class Linear(Module):
     one).
     """
 
+    torch_transposed = ("weight",)  # graphgrad.interop: PyTorch stores W as (out, in)
+
     def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
                  init="he_normal", bias_init="zeros", rng=None, dtype="float32",
                  activation=None):

@@ -64,6 +64,15 @@ class enable_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
     _value = True
 
 
+class TimeStepEntry(tuple):
+    """A module-scope entry ``(path, type_name)`` for one step of a loop over time that a
+    layer runs inside its forward (a recurrent layer's steps): the pictures roll
+    these calls into one node "× T steps" by default."""
+
+    __slots__ = ()
+    time_step = True
+
+
 class module_scope:  # noqa: N801 - used like a function: `with module_scope(...):`
     """Record the running Module on every node created inside.
 
@@ -76,8 +85,8 @@ class module_scope:  # noqa: N801 - used like a function: `with module_scope(...
 
     __slots__ = ("_entry", "_scope")
 
-    def __init__(self, path: str, type_name: str = ""):
-        self._entry = (path, type_name)
+    def __init__(self, path: str, type_name: str = "", time_step: bool = False):
+        self._entry = TimeStepEntry((path, type_name)) if time_step else (path, type_name)
 
     def __enter__(self):
         self._scope = STATE.module_scope  # this thread's stack

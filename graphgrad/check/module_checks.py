@@ -60,7 +60,10 @@ class ModuleCheckReport(CheckReport):
 
 # ------------------------------------------------------------------ helpers
 def _as_tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    """The outputs, flattened: a recurrent layer returns (output, (h_n, c_n)), as PyTorch."""
+    if not isinstance(x, (tuple, list)):
+        return (x,)
+    return tuple(o for item in x for o in _as_tuple(item))
 
 
 def _inputs_as(inputs, dtype, requires_grad=False) -> tuple:
@@ -130,7 +133,7 @@ def _functional(module: Module, n_inputs: int, frozen: _FrozenRandomness) -> Cal
     def fn(*args):
         frozen.restore()
         with _parameters_replaced(module, params, args[n_inputs:]):
-            return module(*args[:n_inputs])
+            return _as_tuple(module(*args[:n_inputs]))
 
     return fn
 

@@ -154,8 +154,9 @@ def run_babysit(args: argparse.Namespace) -> int:
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``graphgrad demo``."""
-    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
-                        help="the MLP (default, target 97%%) or a small CNN (target 99%%)")
+    parser.add_argument("--model", choices=("mlp", "cnn", "lstm"), default="mlp",
+                        help="the MLP (default, target 97%%), a small CNN (target 99%%), or an "
+                             "LSTM sorting digit strings (target 99%% token accuracy)")
     parser.add_argument("--quick", action="store_true",
                         help="a few-second smoke run (400 samples, 5 epochs, smaller network)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
@@ -173,6 +174,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise _cli_error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.model == "lstm":  # a generated sequence task, trained step by step (no epochs)
+        from graphgrad.cli.demo_lstm import run_lstm_demo
+
+        result = run_lstm_demo(quick=args.quick, seed=args.seed, file=sys.stdout)
+        return 0 if args.quick or result["reached"] else 1
     try:
         result = run_demo(quick=args.quick, epochs=args.epochs, seed=args.seed,
                           out_dir=args.out, progress=False if args.no_progress else None,

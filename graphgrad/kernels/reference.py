@@ -536,3 +536,8 @@ KERNELS = {
 from graphgrad.kernels.reference_math import KERNELS as _MATH_KERNELS  # noqa: E402
 
 KERNELS.update(_MATH_KERNELS)
+
+# ... and those of the fused recurrent cells (LSTM, GRU).
+from graphgrad.kernels.reference_recurrent import KERNELS as _RECURRENT_KERNELS  # noqa: E402
+
+KERNELS.update(_RECURRENT_KERNELS)

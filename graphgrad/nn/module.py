@@ -152,6 +152,17 @@ class Module:
             _warn_float64_input(self)
         return out
 
+    def time_step(self, name: str) -> module_scope:
+        """A scope for one step of a loop over time in ``forward``: ``with self.time_step("l0"):``.
+
+        The ops made inside are recorded as one call of ``<this module's path>.<name>``,
+        of this module's class, marked as a time step: ``gg.to_dot`` draws all the
+        steps as one node "× T steps" by default (``loops="steps"`` draws each).
+        """
+        stack = _running()
+        path = stack[-1][1] if stack and stack[-1][0] is self else ""
+        return module_scope(_join(path, name), type(self).__name__, time_step=True)
+
     def _child_name(self, child: Module) -> str:
         """The dotted name of `child` relative to this running module.
 

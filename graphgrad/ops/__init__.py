@@ -41,6 +41,7 @@ from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
 from graphgrad.ops.pool import (
     adaptive_avg_pool2d, avg_pool1d, avg_pool2d, dropout2d, interpolate, max_pool1d, max_pool2d,
 )
+from graphgrad.ops.recurrent import gru_cell, lstm_cell
 from graphgrad.ops.reduce import (
     all, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
@@ -53,6 +54,6 @@ from graphgrad.autograd.tensor import bind_op_methods
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
     "activations", "activations_piecewise", "activations_smooth", "broadcast", "contraction",
     "elementwise", "indexing", "linalg", "math", "matrix", "movement", "nn", "reduce", "scan",
-    "shape", "sorting", "conv", "pool", "bind_op_methods",
+    "shape", "sorting", "conv", "pool", "recurrent", "bind_op_methods",
 })
 bind_op_methods(globals())

@@ -57,14 +57,45 @@ def _group_of(data, depth: int, rolled=()) -> str | None:
     return ".".join(path.split(".")[: depth + 1])
 
 
-def looped_modules(graph: nx.DiGraph, min_calls: int = 2) -> list[str]:
-    """Module paths called at least `min_calls` times in the graph (outermost only)."""
+def looped_modules(graph: nx.DiGraph, min_calls: int = 2, time_steps=None) -> list[str]:
+    """Module paths called at least `min_calls` times in the graph (outermost only).
+
+    ``time_steps=True`` keeps only the time steps of a layer's own loop
+    (``Module.time_step``: a recurrent layer's steps), ``False`` only the others,
+    None both.
+    """
     calls: dict[str, int] = {}
     for _, d in graph.nodes(data=True):
         if d["kind"] == "op" and d["module"] and d["call"] is not None:
+            if time_steps is not None and bool(d.get("time_step")) != time_steps:
+                continue
             calls[d["module"]] = max(calls.get(d["module"], 0), d["call"] + 1)
     looped = sorted(p for p, n in calls.items() if n >= min_calls)
     return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
+
+
+def unify_shared(graph: nx.DiGraph) -> nx.DiGraph:
+    """`graph` with the uses of a shared module (``graph.graph["module_aliases"]``: a layer
+    held by several ``Network`` nodes) recorded as calls of its first path, so that
+    ``loops="roll"`` rolls them like a module called in a loop.  Use k is call k."""
+    aliases = graph.graph.get("module_aliases") or {}
+    if not aliases:
+        return graph
+    uses: dict[str, list[str]] = {}
+    for alias, first in aliases.items():
+        uses.setdefault(first, [first]).append(alias)
+    out = graph.copy()
+    for _, d in out.nodes(data=True):
+        path = d["module"]
+        if d["kind"] != "op" or path is None:
+            continue
+        for first, names in uses.items():
+            use = next((k for k, a in enumerate(names) if within(path, a)), None)
+            if use is not None:
+                d["module"] = first + path[len(names[use]):]
+                d["call"] = use
+                break
+    return out
 
 
 def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
@@ -117,6 +148,7 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
             node[key] = node[key] or data[key]
         if data["kind"] == "op" and group in rolled:
             node["calls"] = max(node.get("calls", 1), (data["call"] or 0) + 1)
+            node["time_step"] = node.get("time_step") or data.get("time_step", False)
             per_call = node.setdefault("call_norms", {})
             if data["module"] == group and data["grad_norm"] is not None:
                 per_call[data["call"]] = max(per_call.get(data["call"], 0.0), data["grad_norm"])

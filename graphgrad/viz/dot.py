@@ -23,6 +23,7 @@ from graphgrad.viz.collapse import (
     looped_modules,
     max_level,
     module_types,
+    unify_shared,
     within,
 )
 from graphgrad.viz.failure import add_update_ratios, failure_graph
@@ -34,7 +35,10 @@ from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finishe
 def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
     """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
     `max_nodes`; return the graph and a note for the title."""
-    rolled = looped_modules(graph) if loops == "roll" and group_by_module else ()
+    if loops == "roll" and group_by_module:
+        graph = unify_shared(graph)  # the uses of a layer shared by several nodes roll too
+    rolled = (looped_modules(graph, time_steps=None if loops == "roll" else True)
+              if loops != "steps" and group_by_module else ())
     if (depth is not None or rolled) and group_by_module:
         drawn = collapse(graph, max_level(graph) if depth is None else depth, rolled)
     else:
@@ -224,10 +228,10 @@ def _cluster_path(data, group_by_module, loops, looped) -> str | None:
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
                  show_saved=True, show_grads=True, max_nodes=500, color="auto",
-                 show_stats=False, loops="steps", fold=True) -> graphviz.Digraph:
+                 show_stats=False, loops="auto", fold=True) -> graphviz.Digraph:
     """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`."""
-    if loops not in ("steps", "roll"):
-        raise ValueError(f"to_dot: loops must be 'steps' or 'roll', got {loops!r}")
+    if loops not in ("auto", "steps", "roll"):
+        raise ValueError(f"to_dot: loops must be 'auto', 'steps' or 'roll', got {loops!r}")
     backward = graph.graph.get("direction") == "backward"
     types = module_types(graph)
     drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
@@ -249,7 +253,8 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     finish = node_finisher()
     names = {n: f"n{i}" for i, n in enumerate(drawn.graph["order"])}
     tree = _ClusterTree(dot, types)
-    looped = looped_modules(drawn) if loops == "steps" else ()
+    looped = (looped_modules(drawn, time_steps=None if loops == "steps" else False)
+              if loops != "roll" else ())
     clusters = {}
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
@@ -316,7 +321,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
 def to_dot(root, group_by_module: bool = True, depth: int | None = None,
            show_shapes: bool = True, show_saved: bool = True, show_grads: bool = True,
            backward: bool = False, max_nodes: int = 500, params=None, color="auto",
-           stats: bool = False, before=None, loops: str = "steps",
+           stats: bool = False, before=None, loops: str = "auto",
            fold: bool = True) -> graphviz.Digraph:
     """The graph that produced `root` (a Tensor, or several) as a ``graphviz.Digraph``.
 
@@ -350,7 +355,10 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       each parameter gets ``update_ratio`` = ‖θ − θ_before‖/‖θ_before‖.
     - ``loops``: a module called several times (a loop unrolled in the graph):
       ``"steps"`` draws one cluster per call, ``"roll"`` one node "× N calls"
-      with a sparkline of each call's gradient norm.
+      with a sparkline of each call's gradient norm; ``"auto"`` (the default)
+      rolls the time steps of a layer's own loop (an ``LSTM``'s T steps: one
+      node "lstm.l0: LSTM × T steps", ``Module.time_step``) and draws the
+      other loops one cluster per call.
     - ``fold``: runs of ≥ 3 identical consecutive collapsed modules (or groups of
       up to 4) become one node "× N" with a per-layer sparkline of ‖grad‖.
 

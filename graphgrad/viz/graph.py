@@ -24,8 +24,11 @@ from graphgrad.autograd.tensor import Tensor, index_text
 
 
 def as_roots(root) -> list[Tensor]:
-    """`root` (a Tensor, or an iterable of Tensors) as a non-empty list of Tensors."""
+    """`root` (a Tensor, or an iterable of Tensors, nested tuples flattened) as a non-empty
+    list of Tensors."""
     roots = [root] if isinstance(root, Tensor) else list(root) if _iterable(root) else [root]
+    while any(type(r) is tuple for r in roots):  # (output, (h_n, c_n)) of an LSTM
+        roots = [t for r in roots for t in (r if type(r) is tuple else (r,))]
     if not roots:
         raise ValueError("graph inspection: no root tensor given; pass the tensor to draw, "
                          "e.g. gg.to_dot(loss)")
@@ -47,6 +50,20 @@ def declared_module_types(params) -> dict[str, str]:
     if not hasattr(params, "named_modules"):
         return {}
     return {path: type(m).__name__ for path, m in params.named_modules()}
+
+
+def shared_module_paths(params) -> dict[str, str]:
+    """Path of each further use of a module held under several names -> its first path
+    (a layer shared by several ``Network`` nodes); outermost uses only."""
+    if not hasattr(params, "named_modules"):
+        return {}
+    first, aliases = {}, {}
+    for path, m in params.named_modules(remove_duplicate=False):
+        if id(m) not in first:
+            first[id(m)] = path
+        elif path != first[id(m)] and not any(path.startswith(a + ".") for a in aliases):
+            aliases[path] = first[id(m)]
+    return aliases
 
 
 def parameter_names(params) -> dict[int, str]:
@@ -229,8 +246,8 @@ class _GraphBuilder:
         for n in reversed(list(self.graph.nodes)):  # consumers first
             d = nodes[n]
             path = d["module"]
-            if d["kind"] != "op" or not path or "." not in path:
-                continue
+            if d["kind"] != "op" or not path or "." not in path or d["time_step"]:
+                continue  # (a time step's call is its step: Module.time_step)
             parent = path.rpartition(".")[0]
             if parent not in with_ops:
                 continue
@@ -287,6 +304,8 @@ class _GraphBuilder:
             if key not in self.calls:
                 self.calls[key] = self.counted(("call", path))
             extra["call"] = self.calls[key]
+            if getattr(node.module, "time_step", False):  # Module.time_step: one step of T
+                extra["time_step"] = True
         if node.name == "GetItem" and inputs and hasattr(node, "index"):
             source = self.graph.nodes[inputs[0][1]]
             extra["detail"] = f"{source['name'] or ''}[{index_text(node.index)}]"
@@ -316,7 +335,8 @@ NODE_DEFAULTS = {
     "op": None, "label": None, "name": None, "shape": None, "shapes": (), "dtype": None,
     "module": None, "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
-    "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
+    "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None,
+    "failed": None,
     "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
@@ -399,11 +419,13 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False) 
       backward that reached others; one outside the graph is added as a node
       of its own (a "ghost", no edges); ``G.graph["missing_grads"]`` lists them
     - ``call``: which call of its module made the op (0, 1...: a module applied
-      in a loop); ``detail``: ``"xs[3]"`` for an indexing op
+      in a loop); ``time_step``: the op ran in one step of a layer's own loop
+      over time (``Module.time_step``); ``detail``: ``"xs[3]"`` for an indexing op
     - ``failed``: the error of the module a forward failed in (see `failure_graph`)
     """
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
+    graph.graph["module_aliases"] = shared_module_paths(params)
     _mark_missing_grads(graph, params)
     return backward_view(graph) if backward else graph
 

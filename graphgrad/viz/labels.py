@@ -73,7 +73,7 @@ def _module_lines(data, opts) -> list[str]:
     if data.get("repeats"):
         title += f" × {data['repeats']}"
     elif data.get("calls", 1) > 1:
-        title += f" × {data['calls']} calls"
+        title += f" × {data['calls']} {'steps' if data.get('time_step') else 'calls'}"
     ops, params = data["n_ops"], data["params"]
     lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
     if data["failed"]:

@@ -144,6 +144,8 @@ def summary(model, example_input) -> Summary:
         outputs = ()
     else:
         outputs = output if isinstance(output, (tuple, list)) else (output,)
+        while any(type(o) is tuple for o in outputs):  # (output, (h_n, c_n)) of an LSTM
+            outputs = tuple(t for o in outputs for t in (o if type(o) is tuple else (o,)))
         graph = to_networkx(outputs, params=model)
     params = list(model.named_parameters())
     own_params: dict[str, int] = {}
@@ -168,7 +170,7 @@ def summary(model, example_input) -> Summary:
             output_shapes=_output_shapes(graph, members),
             params=own_params.get(path, 0) if first == path else 0,
             saved_bytes=sum(graph.nodes[n]["saved_bytes"] for n in members
-                            if graph.nodes[n]["module"] == path),
+                            if _own(graph.nodes[n], path)),
             shared_with="" if first == path else first,
             status=status,
         ))
@@ -184,6 +186,12 @@ def summary(model, example_input) -> Summary:
         output_shapes=tuple(np.shape(o.data) for o in outputs),
         error=f"{failure[0]}: {failure[1]}" if failure else None,
     )
+
+
+def _own(data, path) -> bool:
+    """An op the module at `path` ran itself (its time steps included: Module.time_step)."""
+    module = data["module"]
+    return module == path or (data["time_step"] and module.rpartition(".")[0] == path)
 
 
 def _output_shapes(graph, members) -> tuple:

@@ -378,7 +378,40 @@ CONV_CASES = {
     "pool_gather": exact(_pool_gather),
 }
 
+def _gate_tol(want, a, dt):
+    """Gates and states lie in [−1, 1] (σ, tanh and products of them) or carry the input
+    scale; the two σ forms (the twin's stable one, the loop's 1/(1 + e^−x)) and the float32
+    approximations agree to a few eps of that scale."""
+    scale = max((float(np.max(np.abs(np.where(np.isfinite(x), x, 0)))) for x in a
+                 if isinstance(x, np.ndarray)), default=1.0)
+    return 16 * _eps(dt) * max(1.0, scale) ** 2 + _ulp(want, dt, ULP_APPROX[dt])
+
+
+def recurrent(name):
+    """One LSTM/GRU step (H = 3, batch 2) on edge-valued gates and states; the backward
+    cases take the activations the twin's forward made from such gates."""
+    def build(draw, dtype):
+        h = 3
+        if name in ("lstm_cell", "gru_cell"):
+            gates = _array(draw, (2, (4 if name == "lstm_cell" else 3) * h), dtype)
+            state = _array(draw, (2, h), dtype)
+            if name == "lstm_cell":
+                return (gates, state), _gate_tol
+            return (gates, _array(draw, gates.shape, dtype), state), _gate_tol
+        dh = _array(draw, (2, h), dtype)
+        state = _array(draw, (2, h), dtype, finite=True)
+        if name == "lstm_cell_backward":
+            _, c_new, act = ref.KERNELS["lstm_cell"](_array(draw, (2, 4 * h), dtype), state)
+            return (dh, _array(draw, (2, h), dtype), act, state, c_new), _gate_tol
+        gh = _array(draw, (2, 3 * h), dtype, finite=True)
+        _, act = ref.KERNELS["gru_cell"](_array(draw, (2, 3 * h), dtype), gh, state)
+        return (dh, act, gh, state), _gate_tol
+    return build
+
+
 CASES = {
+    **{n: recurrent(n) for n in ("lstm_cell", "lstm_cell_backward", "gru_cell",
+                                 "gru_cell_backward")},
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu",
                              "erf", "erfc", "silu")},
     "gelu": gelu_case,

@@ -13,7 +13,7 @@ The wrappers are plain Python, one module per loop family
 importing this package does not import numba.
 """
 
-from graphgrad.kernels.numba_backend import conv, elementwise, reductions, updates
+from graphgrad.kernels.numba_backend import conv, elementwise, recurrent, reductions, updates
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.
 KERNELS = {
@@ -62,6 +62,11 @@ KERNELS = {
     "pool_gather": conv.pool_gather,
     "avg_pool2d": conv.avg_pool2d,
     "avg_pool2d_backward": conv.avg_pool2d_backward,
+    # one fused recurrent-cell step
+    "lstm_cell": recurrent.lstm_cell,
+    "lstm_cell_backward": recurrent.lstm_cell_backward,
+    "gru_cell": recurrent.gru_cell,
+    "gru_cell_backward": recurrent.gru_cell_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,
