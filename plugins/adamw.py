@@ -29,6 +29,8 @@ class AdamW(Optimizer):
     ``max_exp_avg_sq``.
     """
 
+    name = "adamw"  # PyTorch's spelling, not the snake_case "adam_w"
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
