@@ -33,7 +33,7 @@ def _check_trailing(who: str, x, shape) -> tuple[int, ...]:
 
 
 class LayerNorm(Module):
-    """Layer normalization over the trailing ``normalized_shape`` dims, as ``torch.nn.LayerNorm``.
+    """Layer normalization over the trailing ``normalized_shape`` dims (``torch.nn.LayerNorm``).
 
     For each sample, over the last len(normalized_shape) axes:
 
@@ -132,7 +132,7 @@ class RMSNorm(Module):
 
 
 class GroupNorm(Module):
-    """Group normalization of (N, C, ...) input, as ``torch.nn.GroupNorm(num_groups, num_channels)``.
+    """Group normalization of (N, C, ...) input, as ``torch.nn.GroupNorm(groups, channels)``.
 
     The C channels are split into G = ``num_groups`` groups of C/G; per sample
     and group, over (C/G, *spatial): μ, σ² (biased), x̂ = (x − μ)/√(σ² + eps),
@@ -220,7 +220,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log-softmax along ``axis`` (``dim=`` accepted): x − logsumexp(x), the ``gg.log_softmax`` op."""
+    """log-softmax along ``axis`` (``dim=`` accepted): x − logsumexp(x) (``gg.log_softmax``)."""
 
     def __init__(self, axis: int = -1, dim: int | None = None):
         super().__init__()

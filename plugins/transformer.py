@@ -33,12 +33,14 @@ class _Block(Module):
                              "(T, N, E) input with x.transpose((1, 0, 2))")
         gen = resolve_rng(rng)
         self.d_model, self.nhead, self.norm_first = d_model, nhead, bool(norm_first)
-        self.self_attn = gg.layers.MultiheadAttention(d_model, nhead, dropout=dropout, rng=gen, dtype=dtype)
+        self.self_attn = gg.layers.MultiheadAttention(d_model, nhead, dropout=dropout, rng=gen,
+                                                      dtype=dtype)
         self.linear1 = gg.layers.Linear(d_model, dim_feedforward, rng=gen, dtype=dtype)
         self.linear2 = gg.layers.Linear(dim_feedforward, d_model, rng=gen, dtype=dtype)
         self.dropout = gg.layers.Dropout(dropout, rng=gen)
         for i in range(1, n_norms + 1):
-            setattr(self, f"norm{i}", gg.layers.LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype))
+            setattr(self, f"norm{i}", gg.layers.LayerNorm(d_model, eps=layer_norm_eps,
+                                                          dtype=dtype))
             setattr(self, f"dropout{i}", gg.layers.Dropout(dropout, rng=gen))
         self.act = _activation(who, activation)
         return gen
@@ -108,8 +110,8 @@ class TransformerDecoderLayer(_Block):
         gen = self._init_common("TransformerDecoderLayer", d_model, nhead, dim_feedforward,
                                 dropout, activation, layer_norm_eps, batch_first, norm_first,
                                 rng, dtype, 3)
-        self.multihead_attn = gg.layers.MultiheadAttention(d_model, nhead, dropout=dropout, rng=gen,
-                                                 dtype=dtype)
+        self.multihead_attn = gg.layers.MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                           rng=gen, dtype=dtype)
 
     def _ff(self, x):
         return self.dropout3(self.linear2(self.dropout(self.act(self.linear1(x)))))
