@@ -93,3 +93,25 @@ def test_bad_constructor_arguments():
         LayerNorm(0)
     with pytest.raises(TypeError, match="axis=0 and dim=1"):
         Softmax(axis=0, dim=1)
+
+
+@pytest.mark.parametrize("padding_idx", [1, -1])
+def test_embedding_padding_idx_matches_torch(padding_idx):
+    torch = pytest.importorskip("torch")
+    layer = gg.layers.Embedding(5, 3, padding_idx=padding_idx).double()
+    t = torch.nn.Embedding(5, 3, padding_idx=padding_idx).double()
+    np.testing.assert_array_equal(layer.weight.data[padding_idx], 0.0)
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor(RNG.standard_normal((5, 3))))
+    layer.weight.data[...] = t.weight.detach().numpy()
+    idx = np.array([[1, 2, 4], [4, 1, 1]])
+    w = RNG.standard_normal((2, 3, 3))
+    y = layer(idx)
+    (y * gg.tensor(w)).sum().backward()
+    ty = t(torch.tensor(idx))
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
+    g = layer.weight.grad
+    np.testing.assert_allclose(getattr(g, "data", g), t.weight.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="padding_idx"):
+        gg.layers.Embedding(5, 3, padding_idx=5)
