@@ -9,6 +9,7 @@ A schedule wraps an optimizer and writes η_t into its param groups at every
     exponential_decay    η_t = η₀·e^(−εt)
     cosine               η_t = η_min + (η₀ − η_min)(1 + cos(π·min(t, T_max)/T_max)) / 2
     linear_warmup        η_t = η₀(s + (1 − s)t/W) for t < W, then η₀ (or the ``after`` schedule)
+    noam                 η_t = η₀·f·d^(−½)·min((t+1)^(−½), (t+1)W^(−3/2))  (warm-up, then 1/√t)
 
 The script steps each schedule ``--steps`` times exactly as a training loop
 does (``optimizer.step()`` then ``schedule.step()``), reads the rate the
@@ -54,6 +55,8 @@ def settings(steps: int) -> dict:
         "exponential_decay": lambda opt: {"decay": 3.0 / steps},
         "cosine": lambda opt: {"T_max": max(int(steps * 0.8), 1), "eta_min": 0.0},
         "linear_warmup": lambda opt: {"warmup_steps": warmup, "start_factor": 0.1},
+        "noam": lambda opt: {"d_model": 64, "warmup_steps": warmup,
+                             "factor": math.sqrt(64 * warmup)},  # peak rate = η₀
         "linear_warmup + cosine": lambda opt: {
             "warmup_steps": warmup, "start_factor": 0.0,
             "after": gg.schedules.Cosine(opt, T_max=steps - warmup)},

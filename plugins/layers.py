@@ -243,10 +243,13 @@ class Embedding(Module):
     index accumulates; rows never looked up get zero).  Equivalent to a
     one-hot vector times W, without building the one-hot matrix.  W starts as
     N(0, 1) (PyTorch's default) unless ``init`` says otherwise.
+
+    ``padding_idx`` (negative values wrap, as PyTorch): that row starts at zero
+    and never receives a gradient; the forward still returns the row's value.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, init="normal", rng=None,
-                 dtype="float32"):
+                 dtype="float32", padding_idx: int | None = None):
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
@@ -254,6 +257,13 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.weight = Parameter.initialized((self.num_embeddings, self.embedding_dim), init,
                                             resolve_rng(rng), dtype)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx must be in [-{self.num_embeddings}, "
+                                 f"{self.num_embeddings}), got {padding_idx}")
+            padding_idx = int(padding_idx) % self.num_embeddings
+            self.weight.data[padding_idx] = 0
+        self.padding_idx = padding_idx
 
     def forward(self, indices):
         index = np.asarray(indices.data if hasattr(indices, "data") else indices)
@@ -264,7 +274,11 @@ class Embedding(Module):
             raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
                              f"values from {index.min()} to {index.max()} (shape "
                              f"{index.shape}); raise num_embeddings or re-index the data")
-        return self.weight[index]
+        y = self.weight[index]
+        if self.padding_idx is None or not (index == self.padding_idx).any():
+            return y
+        keep = (index != self.padding_idx)[..., None].astype(y.dtype)
+        return y * keep + y.detach() * (1 - keep)  # the padding row gets no gradient
 
     def extra_repr(self) -> str:
         return f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}"

@@ -163,6 +163,7 @@ def test_lr_schedules_match_their_formulas(tmp_path):
         "exponential_decay": 0.1 * np.exp(-3 / 20 * t),
         "cosine": 0.1 * (1 + np.cos(np.pi * np.minimum(t, 16) / 16)) / 2,
         "linear_warmup": np.where(t < 2, 0.1 * (0.1 + 0.9 * t / 2), 0.1),
+        "noam": 0.1 * np.sqrt(2) * np.minimum((t + 1) ** -0.5, (t + 1) * 2 ** -1.5),
         "linear_warmup + cosine": np.where(
             t < 2, 0.1 * t / 2, 0.1 * (1 + np.cos(np.pi * np.minimum(t - 2, 18) / 18)) / 2),
     }

@@ -1,0 +1,223 @@
+"""Scaled dot-product attention and ``MultiheadAttention``, with PyTorch's semantics.
+
+Both are compositions of graphgrad ops (matmul, softmax, masking by an
+additive constant), so their backward is the ops' and is differentiable
+again.  Masks are constants: they are turned into one additive NumPy array
+(0 where a position takes part, −inf where it is blocked) before the scores
+are formed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import graphgrad as gg
+from graphgrad.extend import K, Module, Parameter, resolve_rng
+
+
+def _additive(who: str, mask, take_part_if_true: bool, dtype) -> np.ndarray:
+    """A bool mask (polarity given) or a float mask (added as is) as an additive array."""
+    m = mask.data if isinstance(mask, gg.Tensor) else np.asarray(mask)
+    if m.dtype == np.bool_:
+        blocked = ~m if take_part_if_true else m
+        return np.where(blocked, -np.inf, 0.0).astype(dtype)
+    if m.dtype.kind != "f":
+        raise TypeError(f"{who}: a mask must be bool or floating point, got dtype {m.dtype}")
+    return m.astype(dtype)
+
+
+def _attend(q, k, v, add_mask, scale, dropout_p, rng):
+    """softmax(q·kᵀ·scale + mask)·v, and the weights; fully blocked rows give weights 0."""
+    scores = (q @ gg.swapaxes(k, -1, -2)) * scale
+    if add_mask is not None:
+        add_mask = np.broadcast_to(add_mask, scores.shape)
+        dead = np.isneginf(add_mask).all(axis=-1, keepdims=True)
+        scores = scores + gg.tensor(np.where(dead, 0.0, add_mask).astype(scores.dtype))
+        weights = gg.softmax(scores, axis=-1)
+        if dead.any():
+            weights = weights * gg.tensor((~dead).astype(scores.dtype))
+    else:
+        weights = gg.softmax(scores, axis=-1)
+    if dropout_p > 0:
+        weights = weights * K.dropout_mask(resolve_rng(rng), weights.shape, dropout_p,
+                                           weights.dtype)
+    return weights @ v, weights
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None,
+                                 dropout_p=0.0, rng=None):
+    """Attention as ``torch.nn.functional.scaled_dot_product_attention``.
+
+        out = softmax(q·kᵀ·s + M)·v,   s = ``scale`` or 1/√(q.shape[-1])
+
+    q is (..., L, E), k (..., S, E), v (..., S, Ev).  ``attn_mask``
+    broadcastable to (..., L, S): bool **True = takes part** (False blocked), or
+    float, added to the scores.  ``is_causal=True`` is the top-left lower
+    triangle ``tril(ones(L, S))``; it cannot be combined with a mask.  A row
+    with every position blocked gives 0.  ``dropout_p`` drops weights (scaled
+    by 1/(1 − p)) whenever it is > 0, in eval too, as PyTorch.
+    """
+    q, k, v = (t if isinstance(t, gg.Tensor) else gg.tensor(t) for t in (q, k, v))
+    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim or q.shape[-1] != k.shape[-1] \
+            or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: expected q (..., L, E), k (..., S, E), "
+                         f"v (..., S, Ev), got q {tuple(q.shape)}, k {tuple(k.shape)}, "
+                         f"v {tuple(v.shape)}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), "
+                         f"got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal=True, not "
+                         "both (fold the causal triangle into your mask)")
+    L, S = q.shape[-2], k.shape[-2]
+    add = None
+    if is_causal:
+        add = np.where(np.tril(np.ones((L, S), dtype=bool)), 0.0, -np.inf).astype(q.dtype)
+    elif attn_mask is not None:
+        add = _additive("scaled_dot_product_attention", attn_mask, True, q.dtype)
+    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return _attend(q, k, v, add, s, float(dropout_p), rng)[0]
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention as ``torch.nn.MultiheadAttention`` (``batch_first=True`` here).
+
+    With E = ``embed_dim``, H = ``num_heads``, d = E/H:
+    q = query·W_qᵀ + b_q (likewise k, v), head h uses features [h·d, (h+1)·d),
+    head_h = softmax(q_h k_hᵀ/√d + M)·v_h, out = concat(heads)·W_oᵀ + b_o.
+
+    Parameters keep PyTorch's names and shapes: ``in_proj_weight`` (3E, E)
+    with rows [q; k; v] and ``in_proj_bias`` (3E,) — or, when ``kdim``/``vdim``
+    differ from E, ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim),
+    ``v_proj_weight`` (E, vdim) — and ``out_proj``, a graphgrad ``Linear`` (its
+    ``weight`` is (in, out), the transpose of PyTorch's).
+
+    Called as ``(query, key, value, key_padding_mask=None, attn_mask=None,
+    need_weights=True, is_causal=False)``; returns ``(output, weights)`` with
+    the weights averaged over heads, (N, L, S), or None with
+    ``need_weights=False``.  Masks follow MultiheadAttention's polarity: bool
+    **True = blocked**; float masks are added.  ``attn_mask`` is (L, S) or
+    (N·H, L, S) (index n·H + h), ``key_padding_mask`` (N, S).  ``is_causal`` is
+    only a hint, as in PyTorch: it needs ``attn_mask``.  A fully blocked row
+    gives 0 (PyTorch gives NaN weights there).  ``dropout`` drops attention
+    weights in training.  ``key`` and ``value`` default to ``query`` and ``key``
+    (self-attention), a graphgrad convenience.
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=True,
+                 kdim=None, vdim=None, rng=None, dtype="float32"):
+        super().__init__()
+        if not (isinstance(embed_dim, int) and isinstance(num_heads, int) and embed_dim > 0
+                and num_heads > 0 and embed_dim % num_heads == 0):
+            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim!r}) must be a positive "
+                             f"multiple of num_heads ({num_heads!r})")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1), got {dropout}")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, float(dropout)
+        self.batch_first = bool(batch_first)
+        self.kdim = embed_dim if kdim is None else int(kdim)
+        self.vdim = embed_dim if vdim is None else int(vdim)
+        self.rng = None if rng is None else resolve_rng(rng)
+        gen = resolve_rng(rng)
+        E = embed_dim
+
+        def xavier(rows, cols):  # PyTorch's xavier_uniform_ on the (out, in) matrix
+            a = math.sqrt(6.0 / (rows + cols))
+            return Parameter(gen.uniform(-a, a, (rows, cols)).astype(dtype))
+
+        self.separate = self.kdim != E or self.vdim != E
+        if self.separate:
+            self.in_proj_weight = None
+            self.q_proj_weight = xavier(E, E)
+            self.k_proj_weight = xavier(E, self.kdim)
+            self.v_proj_weight = xavier(E, self.vdim)
+        else:
+            self.in_proj_weight = Parameter(
+                np.concatenate([xavier(E, E).data for _ in range(3)]).astype(dtype))
+        self.in_proj_bias = Parameter(np.zeros(3 * E, dtype=dtype)) if bias else None
+        self.out_proj = gg.layers.Linear(E, E, bias=bias, rng=gen, dtype=dtype)
+        if bias:
+            with gg.no_grad():
+                self.out_proj.bias.copy_(np.zeros(E))
+
+    def _project(self, x, i):
+        E = self.embed_dim
+        if self.separate:
+            w = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[i]
+        else:
+            w = self.in_proj_weight[i * E:(i + 1) * E]
+        y = x @ gg.transpose(w)
+        return y + self.in_proj_bias[i * E:(i + 1) * E] if self.in_proj_bias is not None else y
+
+    def _heads(self, x):  # (N, T, E) -> (N, H, T, d)
+        n, t, _ = x.shape
+        return gg.transpose(x.reshape(n, t, self.num_heads, -1), (0, 2, 1, 3))
+
+    def forward(self, query, key=None, value=None, key_padding_mask=None, attn_mask=None,
+                need_weights=True, is_causal=False):
+        key = query if key is None else key
+        value = key if value is None else value
+        if is_causal and attn_mask is None:
+            raise ValueError("MultiheadAttention: is_causal=True is only a hint and needs "
+                             "attn_mask (as in PyTorch); pass the causal mask, e.g. "
+                             "np.triu(np.ones((L, L), bool), 1)")
+        if not self.batch_first:
+            query, key, value = (gg.transpose(t, (1, 0, 2)) for t in (query, key, value))
+        for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim),
+                             ("value", value, self.vdim)):
+            if t.ndim != 3 or t.shape[-1] != dim:
+                raise ValueError(f"MultiheadAttention: {name} must be (N, T, {dim}) "
+                                 f"({'batch_first' if self.batch_first else '(T, N, ·)'}), "
+                                 f"got shape {tuple(t.shape)}")
+        n, L, S, H = query.shape[0], query.shape[1], key.shape[1], self.num_heads
+        add = None
+        if attn_mask is not None:
+            m = _additive("MultiheadAttention", attn_mask, False, query.dtype)
+            if m.shape == (L, S):
+                add = m.reshape(1, 1, L, S)
+            elif m.shape == (n * H, L, S):
+                add = m.reshape(n, H, L, S)
+            else:
+                raise ValueError(f"MultiheadAttention: attn_mask must be ({L}, {S}) or "
+                                 f"({n * H}, {L}, {S}), got {m.shape}")
+        if key_padding_mask is not None:
+            p = _additive("MultiheadAttention", key_padding_mask, False, query.dtype)
+            if p.shape != (n, S):
+                raise ValueError(f"MultiheadAttention: key_padding_mask must be ({n}, {S}), "
+                                 f"got {p.shape}")
+            p = p.reshape(n, 1, 1, S)
+            add = p if add is None else add + p
+        q, k, v = (self._heads(self._project(t, i)) for i, t in enumerate((query, key, value)))
+        p_drop = self.dropout if self.training else 0.0
+        out, weights = _attend(q, k, v, add, 1.0 / math.sqrt(self.embed_dim // H), p_drop,
+                               self.rng)
+        out = self.out_proj(gg.transpose(out, (0, 2, 1, 3)).reshape(n, L, self.embed_dim))
+        if not self.batch_first:
+            out = gg.transpose(out, (1, 0, 2))
+        return out, (weights.mean(axis=1) if need_weights else None)
+
+    def extra_repr(self) -> str:
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
+                f"dropout={self.dropout}, kdim={self.kdim}, vdim={self.vdim}")
+
+    @classmethod
+    def example(cls, rng=None):
+        """A MultiheadAttention(4, 2) with non-zero biases."""
+        rng = resolve_rng(rng)
+        layer = cls(4, 2, rng=rng)
+        with gg.no_grad():
+            layer.in_proj_bias.copy_(rng.standard_normal(12) * 0.1)
+        return layer
+
+    @classmethod
+    def example_input(cls, rng=None):
+        """A (2, 3, 4) float32 sequence batch, used as query, key and value."""
+        return gg.randn(2, 3, 4, rng=rng)
+
+
+@gg.hookimpl
+def graphgrad_register_layers():
+    """MultiheadAttention."""
+    return [MultiheadAttention]
