@@ -61,7 +61,7 @@ def looped_modules(graph: nx.DiGraph, min_calls: int = 2) -> list[str]:
     """Module paths called at least `min_calls` times in the graph (outermost only)."""
     calls: dict[str, int] = {}
     for _, d in graph.nodes(data=True):
-        if d["kind"] == "op" and d["module"] and d["call"] is not None:
+        if d["kind"] == "op" and d["module"] is not None and d["call"] is not None:
             calls[d["module"]] = max(calls.get(d["module"], 0), d["call"] + 1)
     looped = sorted(p for p, n in calls.items() if n >= min_calls)
     return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
