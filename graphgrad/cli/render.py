@@ -37,8 +37,11 @@ A minimal model.py:
   graphgrad render model.py:loss -o loss.png --backward --depth 1
   graphgrad render model.py:loss -o grads.svg --grads --stats
 
-FUNCTION may also return (model, example_input) (the model is run on it) or a
-gg.Network (its layer graph is drawn).  --grads runs backward on the scalar
+FUNCTION may also return (model, example_input) (the model is run on it), a
+model alone (its layers are drawn, shared parameters counted once) or a
+gg.Network (its layer graph is drawn).  Findings (what the graph says
+is wrong, gg.viz.findings) are drawn and printed.
+--grads runs backward on the scalar
 result and colours every node by its gradient norm (grey: zero, red: NaN/inf);
 --stats records each op's share of zeros (dead ReLUs) and NaN/inf.  A forward
 that fails inside a module still writes the picture, up to that module (red).
@@ -80,13 +83,10 @@ def _load(target: str):
         raise CLIError(f"script {script!r} not found (working directory: {Path.cwd()}); give "
                        "the path of a Python file, relative to the working directory or "
                        "absolute, then a colon and the function: path/to/model.py:loss")
-    sys.path.insert(0, str(path.resolve().parent))  # let it import its neighbours
     try:
         namespace = runpy.run_path(str(path), run_name="__graphgrad_render__")
     except Exception as exc:
         raise CLIError(f"running {script} failed: {_where(exc, path)}") from exc
-    finally:
-        sys.path.remove(str(path.resolve().parent))
     fn = namespace.get(function)
     if not callable(fn):
         found = sorted(n for n, v in namespace.items()
@@ -130,10 +130,10 @@ def _what_to_draw(result, target: str, CLIError):  # noqa: N803 - the class
     if (isinstance(result, tuple) and len(result) == 2 and hasattr(result[0], "named_modules")
             and not isinstance(result[1], (list, tuple))):
         return None, result[0], result[1]  # (model, example input): run it here
-    if hasattr(result, "named_modules"):
-        raise CLIError(f"{target} returned a {type(result).__name__} model without an input; "
-                       "return (model, example_input) to draw its graph (or a gg.Network "
-                       "to draw its layers)")
+    if hasattr(result, "named_modules"):  # a model without an input: its layers
+        from graphgrad.viz.model_picture import model_to_dot
+
+        return model_to_dot(result), None, None
     items = result if isinstance(result, (list, tuple)) else [result]
     if not items or not all(isinstance(t, Tensor) for t in items):
         raise CLIError(f"{target} returned {type(result).__name__}; it must return the "
@@ -143,15 +143,27 @@ def _what_to_draw(result, target: str, CLIError):  # noqa: N803 - the class
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load, call, render; print where the files went."""
+    """Load, call, render; print where the files went and the findings (the
+    script's folder is on ``sys.path`` while FUNCTION runs)."""
+    script = Path(args.target.rpartition(":")[0])
+    folder = str(script.resolve().parent)
+    sys.path.insert(0, folder)  # the script and FUNCTION may import their neighbours
+    try:
+        return _run(args, script)
+    finally:
+        sys.path.remove(folder)
+
+
+def _run(args, script) -> int:
     import contextlib
+
+    import graphviz
 
     from graphgrad import viz
     from graphgrad.autograd import record_grads
     from graphgrad.cli._common import CLIError
 
     fn = _load(args.target)
-    script = Path(args.target.rpartition(":")[0])
     failed = None
     with viz.record_stats() if args.stats else contextlib.nullcontext():
         try:
@@ -166,14 +178,15 @@ def run(args: argparse.Namespace) -> int:
             root = _run_model(params, example, args.target, script, CLIError)
             if isinstance(root, BaseException):
                 failed = root
-    if args.grads and failed is None and not hasattr(root, "input_names"):
+    drawn_as_is = hasattr(root, "input_names") or isinstance(root, graphviz.Digraph)
+    if args.grads and failed is None and not drawn_as_is:
         loss = root[0] if isinstance(root, (list, tuple)) else root
         if loss.data.size != 1:
             raise CLIError(f"--grads needs a scalar result (a loss), but {args.target} gave "
                            f"shape {loss.shape}; return loss.sum() or a loss")
         with record_grads():
             loss.backward(retain_graph=True)
-    options = {} if hasattr(root, "input_names") else {
+    options = {} if drawn_as_is else {
         "backward": args.backward, "depth": args.depth, "max_nodes": args.max_nodes,
         "stats": args.stats, "params": params}
     try:
@@ -182,6 +195,14 @@ def run(args: argparse.Namespace) -> int:
         message = str(exc)  # "render: ..." would repeat what "graphgrad render:" says
         raise CLIError(message.removeprefix("render: ")) from exc
     print(f"wrote {out} (Graphviz source: {out.with_suffix('.dot')})")
+    if not drawn_as_is and failed is None:
+        from graphgrad.viz.findings import Finding
+        from graphgrad.viz.graph import to_networkx
+
+        graph = to_networkx(root, params=params, stats=True)
+        for f in graph.graph.get("findings", ()):
+            print(Finding(**{**f, "nodes": tuple(f["nodes"]),
+                             "params": tuple(f["params"])}).line())
     if failed is not None:
         raise CLIError(f"{args.target} raised {_where(failed, script)}; the picture shows "
                        "what ran, the failing module in red")

@@ -129,6 +129,16 @@ def graphgrad_register_transforms() -> list[Any]:
     """
 
 
+@hookspec
+def graphgrad_register_findings_rules() -> list[Any]:
+    """Return findings rules ``rule(ctx) -> list[graphgrad.viz.Finding]`` (functions).
+
+    ``ctx`` is a ``graphgrad.viz.findings.FindingContext`` (``graph``, ``model``,
+    ``optimizer``); ``gg.viz.findings`` and the default ``gg.to_dot`` picture run
+    every rule. Healthy networks must produce no warning or error findings.
+    """
+
+
 # -- event hooks --------------------------------------------------------------
 
 

@@ -8,11 +8,13 @@ statistics (``anomaly``),
 ``gg.render(root, "graph.svg")`` writes the picture and its .dot source
 (``rendering``), ``gg.summary(model, x)`` tabulates a model's modules
 (``model_summary``) and ``gg.check.shapes(root)`` lists every op's Jacobian
-shape (``jacobian_shapes``).
+shape (``jacobian_shapes``).  ``gg.viz.findings(root, model, optimizer)`` lists what
+the graph says is wrong (``findings``, rules in ``rules``), drawn by default.
 """
 
 from graphgrad.viz.anomaly import AnomalyError, detect_anomaly, record_stats
 from graphgrad.viz.dot import graph_to_dot, to_dot
+from graphgrad.viz.findings import Finding, findings, register_rule
 from graphgrad.viz.graph import backward_view, to_networkx
 from graphgrad.viz.jacobian_shapes import shapes
 from graphgrad.viz.model_summary import Summary, summary
@@ -20,4 +22,4 @@ from graphgrad.viz.rendering import FORMATS, GraphvizNotFoundError, render
 
 __all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
            "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS", "detect_anomaly",
-           "record_stats", "AnomalyError"]
+           "record_stats", "AnomalyError", "Finding", "findings", "register_rule"]

@@ -66,7 +66,7 @@ def looped_modules(graph: nx.DiGraph, min_calls: int = 2, time_steps=None) -> li
     """
     calls: dict[str, int] = {}
     for _, d in graph.nodes(data=True):
-        if d["kind"] == "op" and d["module"] and d["call"] is not None:
+        if d["kind"] == "op" and d["module"] is not None and d["call"] is not None:
             if time_steps is not None and bool(d.get("time_step")) != time_steps:
                 continue
             calls[d["module"]] = max(calls.get(d["module"], 0), d["call"] + 1)

@@ -27,6 +27,7 @@ from graphgrad.viz.collapse import (
     within,
 )
 from graphgrad.viz.failure import add_update_ratios, failure_graph
+from graphgrad.viz.findings import SEVERITIES
 from graphgrad.viz.graph import to_networkx
 from graphgrad.viz.labels import edge_label, magnitude, node_attrs
 from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finisher
@@ -112,6 +113,8 @@ def _title(graph, drawn, note) -> list[str]:
     for _, d in drawn.nodes(data=True):
         if d["anomaly"]:
             lines += textwrap.wrap(d["anomaly"], 110)
+    for f in graph.graph.get("findings", ()):
+        lines += textwrap.wrap(f"{f['severity'].upper()} {f['title']}: {f['advice']}", 110)
     missing = graph.graph.get("missing_grads")
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8
@@ -202,6 +205,28 @@ def _stack_calls(dot, drawn, clusters, names, refs) -> None:
             below_previous(cluster, names[n])
 
 
+FINDING_COLORS = {"error": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
+FINDING_FILLS = {"error": "#f8c9c9", "warning": "#ffe0b8", "info": "#dde8f5"}
+
+
+def _mark_findings(attrs, data) -> None:
+    """A node named by findings: their titles under its label, bold border and fill in
+    the colour of the worst one (a node that is not updated is never drawn 'hottest')."""
+    found = data.get("findings") or ()
+    if not found:
+        return
+    worst = min((f["severity"] for f in found), key=SEVERITIES.index)
+    attrs["label"] = graphviz.nohtml(f"{attrs.get('label', '')}\\n" + "\\n".join(
+        "⚠ " + escape(f["title"]) for f in found))
+    attrs.update(color=FINDING_COLORS[worst], penwidth="3")
+    if any(f["rule"] == "dead_units" for f in found):  # dead: greyed, nothing passes
+        attrs["fillcolor"] = health.ZERO
+    else:  # a parameter nobody updates is never drawn as the 'hottest' gradient
+        attrs["fillcolor"] = FINDING_FILLS[worst]
+    style = attrs.get("style", "filled")
+    attrs["style"] = style if "filled" in style else f"{style},filled"
+
+
 def _color_mode(color, drawn, show_grads) -> str | None:
     if color == "auto":
         has = any(d["grad_norm"] is not None for _, d in drawn.nodes(data=True))
@@ -260,6 +285,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
         data = drawn.nodes[n]
         attrs = node_attrs(data, opts, backward)
         attrs["tooltip"] = escape(n)
+        _mark_findings(attrs, data)
         attrs = finish(data, n, attrs)
         clusters[n] = _cluster_path(data, group_by_module, loops, looped)
         if looped and clusters[n] is None and data["kind"] not in ("op", "module"):
@@ -322,7 +348,7 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
            show_shapes: bool = True, show_saved: bool = True, show_grads: bool = True,
            backward: bool = False, max_nodes: int = 500, params=None, color="auto",
            stats: bool = False, before=None, loops: str = "auto",
-           fold: bool = True) -> graphviz.Digraph:
+           fold: bool = True, optimizer=None) -> graphviz.Digraph:
     """The graph that produced `root` (a Tensor, or several) as a ``graphviz.Digraph``.
 
     - ``group_by_module``: draw each Module as a cluster, nested by dotted path.
@@ -359,6 +385,10 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       rolls the time steps of a layer's own loop (an ``LSTM``'s T steps: one
       node "lstm.l0: LSTM × T steps", ``Module.time_step``) and draws the
       other loops one cluster per call.
+    - ``optimizer``: lets the findings rules mark parameters it does not update
+      (``NOT IN OPTIMIZER``). Every finding of ``gg.viz.findings`` is drawn by
+      default: its title on the node, the node filled and outlined in its
+      severity's colour, and one line per finding in the picture's title.
     - ``fold``: runs of ≥ 3 identical consecutive collapsed modules (or groups of
       up to 4) become one node "× N" with a per-layer sparkline of ‖grad‖.
 
@@ -381,7 +411,10 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
     if isinstance(root, BaseException):
         graph = failure_graph(root, backward=backward, params=params, stats=stats)
     else:
-        graph = to_networkx(root, backward=backward, params=params, stats=stats)
+        # statistics of saved outputs are always read: the findings rules use them
+        # (dead units); they are drawn on the nodes only with stats=True
+        graph = to_networkx(root, backward=backward, params=params, stats=True,
+                            optimizer=optimizer)
     if before is not None:
         if params is None:
             raise ValueError("to_dot: before= needs params= (the model or its named "

@@ -337,7 +337,7 @@ NODE_DEFAULTS = {
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
     "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None,
     "failed": None,
-    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
+    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None, "findings": (),
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
 
@@ -371,7 +371,8 @@ def node_data(kind: str, **overrides) -> dict:
     return {"kind": kind, **NODE_DEFAULTS, **overrides}
 
 
-def to_networkx(root, backward: bool = False, params=None, stats: bool = False) -> nx.DiGraph:
+def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
+                optimizer=None) -> nx.DiGraph:
     """The graph that produced `root` (a Tensor, or several) as a ``networkx.DiGraph``.
 
     One node per op and per leaf tensor; an edge ``u -> v`` means that v consumed
@@ -422,11 +423,19 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False) 
       in a loop); ``time_step``: the op ran in one step of a layer's own loop
       over time (``Module.time_step``); ``detail``: ``"xs[3]"`` for an indexing op
     - ``failed``: the error of the module a forward failed in (see `failure_graph`)
+    - ``findings``: ``{"rule", "severity", "title"}`` of each finding naming the
+      node (title ``"NOT IN OPTIMIZER"``),
+      ``G.graph["findings"]`` their ``Finding.to_dict()`` (see ``viz.findings``);
+      ``optimizer`` lets the rules find parameters it does not update
     """
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
     graph.graph["module_aliases"] = shared_module_paths(params)
     _mark_missing_grads(graph, params)
+    from graphgrad.viz.findings import attach, run_rules
+
+    attach(graph, run_rules(graph, params if hasattr(params, "named_parameters") else None,
+                            optimizer))
     return backward_view(graph) if backward else graph
 
 

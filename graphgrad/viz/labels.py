@@ -12,6 +12,7 @@ from __future__ import annotations
 from graphgrad.viz import health
 from graphgrad.viz.style import STYLES, label
 from graphgrad.viz.text import bytes_str, shape_str
+from graphgrad.viz.findings import percent
 
 
 def _grad_line(data, opts) -> str | None:
@@ -27,9 +28,9 @@ def _stats_lines(data, opts) -> list[str]:
     if data["zero_frac"] == 1:
         lines.append("DEAD: all outputs 0")
     elif data["zero_frac"] > 0:
-        lines.append(f"zeros {data['zero_frac']:.0%}")
+        lines.append(f"zeros {percent(data['zero_frac'])}")
     if data["nonfinite_frac"]:
-        lines.append(f"NaN/inf {data['nonfinite_frac']:.0%}")
+        lines.append(f"NaN/inf {percent(data['nonfinite_frac'])}")
     lines.append(f"μ {data['mean']:.3g}  σ {data['std']:.3g}")
     return lines
 
