@@ -8,7 +8,8 @@ statistics (``anomaly``),
 ``gg.render(root, "graph.svg")`` writes the picture and its .dot source
 (``rendering``), ``gg.summary(model, x)`` tabulates a model's modules
 (``model_summary``) and ``gg.check.shapes(root)`` lists every op's Jacobian
-shape (``jacobian_shapes``).
+shape (``jacobian_shapes``); ``gg.viz.to_html(loss, "page.html")`` writes the
+interactive inspector page (``html``).
 """
 
 from graphgrad.viz.anomaly import AnomalyError, detect_anomaly, record_stats
@@ -17,7 +18,8 @@ from graphgrad.viz.graph import backward_view, to_networkx
 from graphgrad.viz.jacobian_shapes import shapes
 from graphgrad.viz.model_summary import Summary, summary
 from graphgrad.viz.rendering import FORMATS, GraphvizNotFoundError, render
+from graphgrad.viz.html import to_html  # noqa: E402 - the inspector page, built on the above
 
 __all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
            "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS", "detect_anomaly",
-           "record_stats", "AnomalyError"]
+           "record_stats", "AnomalyError", "to_html"]

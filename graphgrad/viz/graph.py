@@ -280,6 +280,9 @@ class _GraphBuilder:
         grads = getattr(node, "grad_outputs", None)
         grad = grads[0] if grads else None
         extra = {"anomaly": getattr(node, "anomaly", None), **self.forward_stats(node)}
+        trace = getattr(node, "trace", None)  # (module, user line): detect_anomaly, record_source
+        if trace is not None and trace[1]:
+            extra["source"] = trace[1]
         if node.module is not None:
             # Module.__call__ makes a new (path, type) entry per call, shared by the
             # ops of that call: its identity tells the calls of a module apart.
@@ -317,7 +320,7 @@ NODE_DEFAULTS = {
     "module": None, "module_type": None, "requires_grad": False, "saved_bytes": 0, "in_shapes": (),
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
     "detail": None, "call": None, "missing_grad": False, "anomaly": None, "failed": None,
-    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None,
+    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None, "source": None,
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
 
@@ -401,6 +404,8 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False) 
     - ``call``: which call of its module made the op (0, 1...: a module applied
       in a loop); ``detail``: ``"xs[3]"`` for an indexing op
     - ``failed``: the error of the module a forward failed in (see `failure_graph`)
+    - ``source``: ``"model.py:23: y = x.log()"``, the user's line that ran the op, when
+      the forward ran inside ``gg.viz.html.record_source()`` or ``gg.detect_anomaly()``
     """
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
