@@ -69,7 +69,7 @@ class InspectorCallback:
         model, (x, y) = trainer.model, self.batch
         x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
         y = y if isinstance(y, Tensor) else Tensor(np.asarray(y))
-        saved = {n: None if p.grad is None else p.grad.copy()
+        saved = {n: None if p.grad is None else Tensor(np.array(p.grad.data, copy=True))
                  for n, p in model.named_parameters()}
         model.zero_grad()
         with enable_grad(), record_stats(), record_source():
