@@ -144,7 +144,8 @@
     const a = toUser(r.left, r.top), b = toUser(r.right, r.bottom);
     const cx = (a.x + b.x) / 2, cy = (a.y + b.y) / 2, c = canvas.getBoundingClientRect();
     const aspect = Math.max(c.height, 1) / Math.max(c.width, 1);
-    let w = Math.min(state.vb.w, Math.max(700, (b.x - a.x) * 5));
+    // about one SVG unit per pixel (labels readable), or closer if the user zoomed in
+    let w = Math.min(unitsPerPixel() * c.width, Math.max(c.width * 0.8, (b.x - a.x) * 4));
     if (w >= state.full.w && state.full.h <= state.full.w * aspect * 1.2) { fit(); return; }
     state.vb = { x: cx - w / 2, y: cy - (w * aspect) / 2, w: w, h: w * aspect };
     applyViewBox();

@@ -28,11 +28,11 @@ _NODE_G = re.compile(r'<g id="(node\d+)" class="node">(\s*<title>[^<]*</title>\s
 _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 
 
-def graphviz_svg(graph: nx.DiGraph, depth: int | None, stats: bool) -> str:
-    """``dot -Tsvg`` of `graph` drawn by ``graph_to_dot`` (modules collapsed below `depth`),
+def graphviz_svg(graph: nx.DiGraph, stats: bool) -> str:
+    """``dot -Tsvg`` of `graph` (full, or already collapsed) drawn by ``graph_to_dot``,
     each node group tagged with its networkx id."""
-    dot = graph_to_dot(graph, depth=depth, max_nodes=10**9, fold=depth is not None,
-                       color=None, show_stats=stats)
+    dot = graph_to_dot(graph, depth=None, max_nodes=10**9, fold=False, color=None,
+                       show_stats=stats)
     svg = dot.pipe(format="svg", encoding="utf-8")
     return _tag_nodes(svg)
 

@@ -129,19 +129,39 @@ def _findings(findings, target, params, optimizer) -> list[dict]:
     return [_finding_dict(f) for f in findings]
 
 
+SPARK_MAX = 48  # characters of a folded module's sparkline drawn in its box
+
+
+def _collapsed(graph, depth):
+    """`graph` with modules below `depth` collapsed and repeats folded; a folded run's
+    sparkline (one character per layer) sampled down to `SPARK_MAX` characters."""
+    modules = collapse(graph, depth)
+    g = fold_repeats(modules)
+    for _, d in g.nodes(data=True):
+        if d.get("members"):  # a folded run lists its modules: list their nodes instead
+            d["members"] = [m for member in d["members"] for m in
+                            (modules.nodes[member].get("members") or [member]
+                             if member in modules else [member])]
+        line = d.get("sparkline")
+        if line and len(line) > SPARK_MAX:
+            k = -(-len(line) // SPARK_MAX)
+            d["sparkline"], d["spark_unit"] = line[::k], f"{k} {d.get('spark_unit', 'layer')}s"
+    return g
+
+
 def _layouts(graph, depth, stats, graphviz_max, backward):
     """``(full graph, svg), (collapsed graph, svg) or None`` of one direction."""
-    collapsed = None
-    if depth is not None:
-        collapsed = fold_repeats(collapse(graph, depth))
 
-    def draw(g, d):
+    def draw(g):
         if have_graphviz() and g.number_of_nodes() <= graphviz_max:
-            return graphviz_svg(graph, d, stats)
+            return graphviz_svg(g, stats)
         return layered_svg(g, backward)
 
-    full = (graph, draw(graph, None))
-    return full, (collapsed, draw(collapsed, depth)) if collapsed is not None else None
+    full = (graph, draw(graph))
+    if depth is None:
+        return full, None
+    collapsed = _collapsed(graph, depth)
+    return full, (collapsed, draw(collapsed))
 
 
 def _svg_script(key: str, svg: str) -> str:
@@ -196,7 +216,7 @@ def to_html(target, path=None, *, params=None, optimizer=None, before=None, find
         layouts[direction]["graphs"] = drawn
     per_step = []
     for g in graphs:
-        per_step.append([g] + ([fold_repeats(collapse(g, depth))] if depth is not None else []))
+        per_step.append([g] + ([_collapsed(g, depth)] if depth is not None else []))
     all_layouts = layouts["forward"]["graphs"] + layouts["backward"]["graphs"]
     labels = list(step_labels) if step_labels is not None else [f"step {i}" for i in
                                                                    range(len(graphs))]
