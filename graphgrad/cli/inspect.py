@@ -10,6 +10,7 @@ page is written by ``gg.viz.to_html``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -51,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
     fn = _load(args.target)
     script = Path(args.target.rpartition(":")[0])
     folder = str(script.resolve().parent)
-    import sys
-
     sys.path.insert(0, folder)  # FUNCTION may import the script's neighbours when called
     try:
         with viz.record_stats(), record_source():

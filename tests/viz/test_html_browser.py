@@ -181,3 +181,46 @@ def test_a_large_graph_opens_collapsed_and_expands_on_select(driver, tmp_path):
     assert "(2, 4) float32" in details(driver)
     assert console_errors(driver) == []
     assert network_requests(driver) == []
+
+
+def test_step_slider_of_the_trainer_callback(driver, tmp_path):
+    from graphgrad.viz.html import InspectorCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    model = gg.Sequential(gg.layers.Linear(6, 3, rng=0))
+    loader = gg.data.DataLoader(gg.data.ArrayDataset(x, y), batch_size=16, shuffle=False)
+    trainer = gg.Trainer(model, gg.losses.CrossEntropy(),
+                         gg.optimizers.SGD(model.parameters(), lr=0.5), progress=False)
+    callback = InspectorCallback(tmp_path / "train.html")
+    trainer.fit(loader, epochs=3, callbacks=[callback])
+    open_page(driver, callback.written[0])
+    assert driver.find_element("id", "step").is_displayed()
+    driver.execute_script("window.ggInspector.select('0.weight')")
+    assert driver.find_elements("css selector", "#details svg.spark")  # ‖grad‖ per epoch
+    texts = []
+    for step in range(3):
+        driver.execute_script("window.ggInspector.setStep(arguments[0])", step)
+        assert driver.find_element("id", "steplabel").text.startswith(f"epoch {step}")
+        texts.append(details(driver))
+    assert len(set(texts)) == 3  # each epoch's ‖grad‖ and update ratio
+    assert console_errors(driver) == []
+
+
+def test_the_page_runs_inside_an_iframe_as_in_jupyter(driver, skip_page, tmp_path):
+    from graphgrad.viz.html import InspectorPage
+
+    page = InspectorPage(skip_page.read_text(encoding="utf-8"))
+    host = tmp_path / "notebook.html"
+    host.write_text(f"<!DOCTYPE html><html><body>{page._repr_html_()}</body></html>",
+                    encoding="utf-8")
+    console_errors(driver), network_requests(driver)
+    driver.get(host.as_uri())
+    driver.switch_to.frame(driver.find_element("tag name", "iframe"))
+    try:
+        assert driver.execute_script("return window.ggInspector.select('head.weight')")
+        assert "(32, 10) float32" in details(driver)
+    finally:
+        driver.switch_to.default_content()
+    assert console_errors(driver) == []
+    assert network_requests(driver) == []
