@@ -131,6 +131,9 @@ def test_bad_targets_are_named():
     model, loss = mlp_loss()
     with pytest.raises(ValueError, match="forward graph"):
         to_html(gg.to_networkx(loss, backward=True))
+    step = gg.compile(lambda: loss)
+    with pytest.raises(TypeError, match="compiled step"):
+        to_html(step)
     with pytest.raises(ValueError, match="step_labels"):
         to_html(loss, step_labels=["a", "b"])
 

@@ -88,6 +88,11 @@ def _steps_of(target, params, before, stats) -> list[nx.DiGraph]:
                 raise ValueError("to_html: before= needs params= (the model or its named "
                                  "parameters) to compare the parameters with")
             add_update_ratios(graphs[0], params, before)
+    elif hasattr(target, "__graphgrad_dot__"):  # a gg.compile step: a plan, not a graph
+        raise TypeError(
+            "to_html: a compiled step replays a plan of kernels and records no graph; pass the "
+            "loss of one eager call of its function (to_html(step.fn(x, y)[0]) or whatever it "
+            "returns), or draw the plan with gg.to_dot(step)")
     else:
         raise TypeError(
             f"to_html: expected a Tensor (a loss or output), a list of them, a graph from "
