@@ -5,8 +5,9 @@
 Builds an MLP of ``--layers`` (Linear, Tanh) blocks (5 graph nodes each: 10^4
 nodes for 2000), runs a backward, writes the page with ``gg.viz.to_html`` and
 opens it in headless chromium (tests/viz/_browser.py) ``--rounds`` times,
-reporting the median time until ``window.ggInspector`` exists, and the time to
-select a node deep in the graph (which mounts the expanded layout).
+reporting the median time until ``window.ggInspector`` exists, the time to
+select a node deep in the graph (which mounts the expanded layout) and the
+time per frame while the full 10^4-node layout is zoomed (responsiveness).
 """
 
 from __future__ import annotations
@@ -37,11 +38,25 @@ def big_mlp(blocks: int):
     return model, loss
 
 
-def open_page(path: Path, rounds: int) -> tuple[list[float], list[float]]:
+FRAMES = """
+const done = arguments[arguments.length - 1], svg = document.querySelector('#canvas svg');
+const b = svg.viewBox.baseVal, times = [];
+let i = 0, last = performance.now();
+function frame(now) {
+  times.push(now - last); last = now;
+  if (i++ === 20) { done(times.slice(1)); return; }
+  svg.setAttribute('viewBox', `${b.x + 5} ${b.y + 5} ${b.width * 0.97} ${b.height * 0.97}`);
+  requestAnimationFrame(frame);
+}
+requestAnimationFrame(frame);
+"""
+
+
+def open_page(path: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "viz"))
     from _browser import chromium_driver, console_errors
 
-    opens, selects = [], []
+    opens, selects, frames = [], [], []
     with chromium_driver() as driver:
         for _ in range(rounds):
             t = time.perf_counter()
@@ -52,9 +67,10 @@ def open_page(path: Path, rounds: int) -> tuple[list[float], list[float]]:
             ok = driver.execute_script("return window.ggInspector.select('500/MatMul_0')")
             selects.append(time.perf_counter() - t)
             assert ok, "select failed"
+            frames.append(statistics.median(driver.execute_async_script(FRAMES)))
         errors = console_errors(driver)
         assert not errors, errors
-    return opens, selects
+    return opens, selects, frames
 
 
 def main(argv=None) -> None:
@@ -73,10 +89,11 @@ def main(argv=None) -> None:
     print(f"{n} nodes: to_html {time.perf_counter() - t:.1f} s, {page.size / 1e6:.1f} MB "
           f"({out})")
     if not args.no_browser:
-        opens, selects = open_page(out, args.rounds)
+        opens, selects, frames = open_page(out, args.rounds)
         print(f"open in chromium: median {statistics.median(opens):.2f} s "
               f"(rounds {', '.join(f'{v:.2f}' for v in opens)}); select a deep node "
-              f"(mounts the expanded layout): median {statistics.median(selects):.2f} s")
+              f"(mounts the expanded layout): median {statistics.median(selects):.2f} s; "
+              f"zooming the full layout: median {statistics.median(frames):.0f} ms per frame")
 
 
 if __name__ == "__main__":

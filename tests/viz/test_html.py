@@ -107,6 +107,11 @@ def test_large_graph_opens_collapsed_and_uses_the_layered_layout():
     full = re.search(r'id="gg-svg-forward-full">(.*?)</script>', page.html, re.S).group(1)
     graph = gg.to_networkx(loss, params=model)
     assert len(re.findall(r'class="node" data-gg=', full)) == graph.number_of_nodes()
+    # bands of the layered layout: every node inside the y range its band declares
+    for y0, y1, body in re.findall(r'<g class="band" data-y0="(\d+)" data-y1="(\d+)">(.*?)'
+                                   r'</g>(?=<g class="band"|</g></svg>)', full, re.S):
+        for y in re.findall(r'<rect x="\d+" y="(\d+)"', body):
+            assert int(y0) <= int(y) <= int(y1)
 
 
 def test_findings_given_as_dicts_or_objects():

@@ -179,6 +179,14 @@ def test_a_large_graph_opens_collapsed_and_expands_on_select(driver, tmp_path):
     assert driver.execute_script(inspector + ".select('1500/MatMul_0')")
     assert driver.execute_script(inspector + ".layout") == "forward-full"
     assert "(2, 4) float32" in details(driver)
+    # only the bands of the layout near the view are in the DOM, the selected node among them
+    in_dom = driver.execute_script("return document.querySelectorAll('#canvas g.node').length")
+    assert 0 < in_dom < 2000
+    assert driver.find_elements("css selector", 'g.node[data-gg="1500/MatMul_0"].gg-selected')
+    assert driver.execute_script(inspector + ".search('3998.weight')") == ["3998.weight"]
+    assert driver.execute_script(inspector + ".select('3998.weight')")
+    assert "(4, 4) float32" in details(driver)
+    assert driver.find_elements("css selector", 'g.node[data-gg="3998.weight"].gg-selected')
     assert console_errors(driver) == []
     assert network_requests(driver) == []
 

@@ -17,6 +17,7 @@
   };
   const state = { view: "forward", expanded: !D.collapsed, step: D.steps.length - 1,
                   selected: null, mounted: null, svg: null, groups: new Map(), full: null,
+                  bands: [],
                   vb: null, matches: [] };
 
   // ------------------------------------------------------------------ metrics
@@ -78,6 +79,9 @@
         .find((s) => (s.getAttribute("fill") || "none") !== "none");
       if (shape) { g.ggShape = shape; g.ggFill = shape.getAttribute("fill"); }
     }
+    state.bands = Array.from(svg.querySelectorAll("g.band")).map((el) =>
+      ({ el: el, parent: el.parentNode, y0: +el.dataset.y0, y1: +el.dataset.y1, on: true }));
+    for (const band of state.bands) for (const g of band.el.querySelectorAll("g.node")) g.ggBand = band;
     state.mounted = key;
     applyViewBox();
   }
@@ -103,6 +107,15 @@
   function applyViewBox() {
     const v = state.vb;
     state.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+    // the layered layout's bands off screen are not drawn (a 10^4-node SVG stays fluid)
+    const c = canvas.getBoundingClientRect(), u = unitsPerPixel();
+    const cy = v.y + v.h / 2, half = (u * c.height) / 2 + 500;
+    for (const band of state.bands) showBand(band, band.y1 >= cy - half && band.y0 <= cy + half);
+  }
+  function showBand(band, on) {  // off screen, a band leaves the DOM: nothing to restyle
+    if (band.on === on) return;
+    if (on) band.parent.appendChild(band.el); else band.el.remove();
+    band.on = on;
   }
   function toUser(clientX, clientY) {
     const p = state.svg.createSVGPoint();
@@ -140,6 +153,7 @@
   });
   function fit() { state.vb = Object.assign({}, state.full); applyViewBox(); }
   function centreOn(g) {
+    if (g.ggBand) showBand(g.ggBand, true); // measured below; applyViewBox settles it again
     const r = g.getBoundingClientRect();
     const a = toUser(r.left, r.top), b = toUser(r.right, r.bottom);
     const cx = (a.x + b.x) / 2, cy = (a.y + b.y) / 2, c = canvas.getBoundingClientRect();
@@ -152,9 +166,14 @@
   }
 
   // ------------------------------------------------------------------ selection
+  const marked = {};  // class -> the elements carrying it (some may be off the DOM)
   function mark(ids, cls) {
-    for (const g of state.svg.querySelectorAll("." + cls)) g.classList.remove(cls);
-    for (const id of ids) { const g = state.groups.get(id); if (g) g.classList.add(cls); }
+    for (const g of marked[cls] || []) g.classList.remove(cls);
+    marked[cls] = [];
+    for (const id of ids) {
+      const g = state.groups.get(id);
+      if (g) { g.classList.add(cls); marked[cls].push(g); }
+    }
   }
   function inLayout(id) { return state.groups.has(id); }
   function select(id) {

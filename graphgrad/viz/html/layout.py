@@ -56,6 +56,7 @@ def have_graphviz() -> bool:
 
 # ------------------------------------------------------------------ layered layout
 W, H, GAP_X, GAP_Y = 150, 34, 24, 44
+BAND = 2000  # height of one band of the layout (SVG units), see `layered_svg`
 
 
 def _lines(nid, d) -> list[str]:
@@ -118,11 +119,17 @@ def layered_svg(graph: nx.DiGraph, backward: bool = False) -> str:
     parts = [f'<svg viewBox="0 0 {width:.0f} {height:.0f}" '
              f'width="{width:.0f}pt" height="{height:.0f}pt"><g id="graph0" class="graph">']
     dash = ' stroke-dasharray="4 3"' if backward else ""
+    # Nodes and edges go in horizontal bands the page hides when they are off screen:
+    # a browser redraws every element of an SVG on each pan or zoom frame otherwise.
+    bands: dict[int, list[str]] = {}
+    spanning = []  # edges over more than one band: always drawn
     for u, v in graph.edges:
         x1, y1 = xs[u] + W / 2, ys[u] + H
         x2, y2 = xs[v] + W / 2, ys[v]
-        parts.append(f'<path class="edge" d="M{x1:.0f},{y1:.0f}L{x2:.0f},{y2:.0f}" '
-                     f'stroke="#777" fill="none"{dash}/>')
+        band = int(min(y1, y2) // BAND)
+        edge = (f'<path class="edge" d="M{x1:.0f},{y1:.0f}L{x2:.0f},{y2:.0f}" '
+                f'stroke="#777" fill="none"{dash}/>')
+        (bands.setdefault(band, []) if int(max(y1, y2) // BAND) == band else spanning).append(edge)
     for n in xs:
         d = graph.nodes[n]
         kind = d["kind"]
@@ -131,11 +138,15 @@ def layered_svg(graph: nx.DiGraph, backward: bool = False) -> str:
         fill = style.get("fillcolor", "#ffffff")
         rx = 6 if "rounded" in style.get("style", "") else 0
         a, b = (html.escape(t) for t in _lines(n, d))
-        parts.append(
+        bands.setdefault(int(ys[n] // BAND), []).append(
             f'<g class="node" data-gg="{html.escape(n, quote=True)}"><title>{html.escape(n)}'
             f'</title><rect x="{xs[n]:.0f}" y="{ys[n]:.0f}" width="{W}" height="{H}" rx="{rx}" '
             f'fill="{fill}" stroke="#333"/><text x="{xs[n] + W / 2:.0f}" y="{ys[n] + 14:.0f}" '
             f'text-anchor="middle" font-size="11">{a}</text><text x="{xs[n] + W / 2:.0f}" '
             f'y="{ys[n] + 27:.0f}" text-anchor="middle" font-size="9" fill="#555">{b}</text></g>')
+    parts += spanning
+    for k in sorted(bands):
+        parts.append(f'<g class="band" data-y0="{k * BAND}" data-y1="{(k + 1) * BAND + H}">'
+                     + "".join(bands[k]) + "</g>")
     parts.append("</g></svg>")
     return "".join(parts)
