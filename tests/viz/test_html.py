@@ -206,3 +206,27 @@ def test_page_assets_are_package_data():
     folder = ROOT / "graphgrad" / "viz" / "html"
     for name in ("inspector.js", "inspector.css", "template.html"):
         assert (folder / name).is_file() and any(Path(name).match(p) for p in patterns)
+
+
+def test_findings_rules_are_called_when_viz_has_them(monkeypatch):
+    model, loss = mlp_loss()
+    calls = []
+
+    def rules(root, model=None, optimizer=None):
+        calls.append((root, model, optimizer))
+        return [{"severity": "warning", "title": "from the rules", "nodes": ["2.weight"]}]
+
+    monkeypatch.setattr(gg.viz, "findings", rules, raising=False)
+    optimizer = gg.optimizers.SGD(model.parameters(), lr=0.1)
+    data = page_data(to_html(loss, params=model, optimizer=optimizer))
+    assert calls == [(loss, model, optimizer)]
+    assert [f["title"] for f in data["findings"]] == ["from the rules"]
+    assert page_data(to_html(loss, params=model, findings=[]))["findings"] == []  # explicit wins
+
+    def broken(root, model=None, optimizer=None):
+        raise RuntimeError("rule crashed")
+
+    monkeypatch.setattr(gg.viz, "findings", broken, raising=False)
+    with pytest.warns(RuntimeWarning, match="rule crashed"):
+        data = page_data(to_html(loss, params=model))
+    assert data["findings"] == []
