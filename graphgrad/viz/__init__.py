@@ -18,7 +18,7 @@ from graphgrad.viz.graph import backward_view, to_networkx
 from graphgrad.viz.jacobian_shapes import shapes
 from graphgrad.viz.model_summary import Summary, summary
 from graphgrad.viz.rendering import FORMATS, GraphvizNotFoundError, render
-from graphgrad.viz.html import to_html  # noqa: E402 - the inspector page, built on the above
+from graphgrad.viz.html import to_html  # the inspector page, built on the modules above
 
 __all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
            "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS", "detect_anomaly",
