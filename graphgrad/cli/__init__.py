@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graphgrad.cli import inspect as cli_inspect
 from graphgrad.cli import plugins as cli_plugins
 from graphgrad.cli import render as cli_render
 from graphgrad.cli import sweep as cli_sweep
@@ -54,6 +55,13 @@ SUBCOMMANDS: list[Subcommand] = [
         cli_render.add_arguments,
         cli_render.run,
         cli_render.DESCRIPTION,
+    ),
+    Subcommand(
+        "inspect",
+        "write the interactive inspector page (one HTML file) of SCRIPT.py:FUNCTION's graph",
+        cli_inspect.add_arguments,
+        cli_inspect.run,
+        cli_inspect.DESCRIPTION,
     ),
     Subcommand(
         "train",
@@ -93,6 +101,7 @@ examples:
   graphgrad babysit examples/configs/digits.toml  # sanity checks first
   graphgrad train examples/configs/digits.toml    # train, write runs/digits/
   graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)
+  graphgrad inspect model.py:loss -o loss.html    # interactive inspector page
   graphgrad sweep examples/configs/digits_sweep.toml  # Ray Tune (sweep extra)
   graphgrad plugins --check                       # list plugins, check components
 

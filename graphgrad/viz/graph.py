@@ -297,6 +297,9 @@ class _GraphBuilder:
         grads = getattr(node, "grad_outputs", None)
         grad = grads[0] if grads else None
         extra = {"anomaly": getattr(node, "anomaly", None), **self.forward_stats(node)}
+        trace = getattr(node, "trace", None)  # (module, user line): detect_anomaly, record_source
+        if trace is not None and trace[1]:
+            extra["source"] = trace[1]
         if node.module is not None:
             # Module.__call__ makes a new (path, type) entry per call, shared by the
             # ops of that call: its identity tells the calls of a module apart.
@@ -338,6 +341,7 @@ NODE_DEFAULTS = {
     "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None,
     "failed": None,
     "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None, "findings": (),
+    "source": None,
 }
 STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
 
@@ -427,6 +431,8 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
       node (title ``"NOT IN OPTIMIZER"``),
       ``G.graph["findings"]`` their ``Finding.to_dict()`` (see ``viz.findings``);
       ``optimizer`` lets the rules find parameters it does not update
+    - ``source``: ``"model.py:23: y = x.log()"``, the user's line that ran the op, when
+      the forward ran inside ``gg.viz.html.record_source()`` or ``gg.detect_anomaly()``
     """
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
