@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 
 #: Every kernel: FMA contraction and approximate-function rewrites, signed
 #: zeros may flip.  No ``reassoc``: reassociation let LLVM fold the two-constant
@@ -129,8 +130,15 @@ class Twin:
         if self._parallel is None:
             import numba
 
+            # a copy under its own name: Numba's disk cache is keyed by the function's
+            # qualified name, not by its options, and would hand back the serial build
+            f = self._fn
+            g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel",
+                                   f.__defaults__, f.__closure__)
+            g.__qualname__ = f.__qualname__ + "_parallel"
+            g.__module__ = f.__module__
             self._parallel = numba.njit(fastmath=self._flags,
-                                        **dict(_OPTIONS, parallel=True))(self._fn)
+                                        **dict(_OPTIONS, parallel=True))(g)
         return self._parallel
 
     def __call__(self, *args):
