@@ -148,3 +148,22 @@ def test_pool_is_per_thread():
     t.join()
     assert seen == [False, 0]
     buffers.clear()
+
+
+def test_twin_loops_follow_the_jit_policy():
+    """Each twin: a serial and a parallel build, both disk-cached under distinct names,
+    numpy error model, fastmath without nnan/ninf."""
+    from graphgrad.kernels.numba_backend import _jit
+    from graphgrad.kernels.numba_backend.loops import conv as loops
+
+    twins = [v for v in vars(loops).values() if isinstance(v, _jit.Twin)]
+    assert {"im2col", "col2im", "to_nchw", "from_nchw", "max_pool2d", "max_pool2x2",
+            "pool_scatter", "pool_gather"} <= {t._fn.__name__ for t in twins}
+    for t in twins:
+        s, p = t.serial, t.parallel
+        assert not s.targetoptions.get("parallel") and p.targetoptions.get("parallel")
+        assert s.py_func.__qualname__ != p.py_func.__qualname__  # separate cache entries
+        for d in (s, p):
+            assert type(d._cache).__name__ == "FunctionCache"
+            assert d.targetoptions["error_model"] == "numpy"
+            assert set(d.targetoptions["fastmath"]) <= set(_jit.REDUCTION_FASTMATH)

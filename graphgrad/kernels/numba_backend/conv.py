@@ -34,8 +34,12 @@ _loops = lazy_module("graphgrad.kernels.numba_backend.loops.conv")
 
 
 #: The parallel (Numba ``prange``) loops run from this many output elements on;
-#: below it the serial loop runs.  Measured (bench/kernels.py --conv --threads,
-#: 2-core EPYC shared with other jobs): see docs/performance.md.
+#: below it the serial loop runs.  Measured on the 2-core EPYC shared with other
+#: jobs (load ~6), interleaved serial/parallel medians at the W4 and W5 shapes
+#: (10^3 to 2.9·10^6 output elements): the ``omp`` layer stalled 15-40 ms per
+#: launch against 0.03-2.5 ms serial, ``workqueue`` ran 0.87-1.36x the serial
+#: time; no size paid reliably, so the threshold is out of reach (parallel off).
+#: Lower it on an idle many-core machine; docs/performance.md has the table.
 PARALLEL_MIN_ELEMENTS = 1 << 62
 
 

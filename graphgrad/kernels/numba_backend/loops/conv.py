@@ -214,3 +214,4 @@ def avg_pool2d_backward(g, kh, kw, sh, sw, pt, pl, divisor, out):
                     for r in range(r0, r1):
                         for q in range(q0, q1):
                             out[n, c, r, q] += v
+
