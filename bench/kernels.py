@@ -6,7 +6,12 @@ Prints the median time of both and their ratio (numba / numpy; < 1 means the
 Numba kernel is faster) at the array sizes of the W2 (32×32), W1 (128×256) and
 W3 (10^6) workloads.  Compile time is excluded (one warm-up call each).
 ``--conv``: the convolution and pooling kernels instead, at the shapes of the
-second convolution of W4 (64×16×4×4 → 32 channels) and of W5 (32×32×32×32 → 64).
+convolutions of W4 (64×1×8×8 → 16, 64×16×4×4 → 32) and W5 (32×3×32×32 → 32,
+32×32×32×32 → 64), each against its NumPy twin and PyTorch's kernel for the
+same operation on the same arrays (``torch`` µs, and numba ÷ torch).
+``--threads N`` (default 1) limits OpenBLAS (threadpoolctl), Numba and torch to
+N threads; CPU time of the process is reported next to the wall time with
+``--cpu`` (both are medians over interleaved repeats).
 """
 
 from __future__ import annotations
@@ -57,7 +62,37 @@ def _cases(shape, rng):
     }
 
 
-CONV_SHAPES = {"W4 conv2": (64, 16, 4, 32), "W5 conv2": (32, 32, 32, 64)}
+CONV_SHAPES = {"W4 conv1": (64, 1, 8, 16), "W4 conv2": (64, 16, 4, 32),
+               "W5 conv1": (32, 3, 32, 32), "W5 conv2": (32, 32, 32, 64)}
+
+
+def _torch_conv_cases(cases):
+    """PyTorch's kernel for each conv case, on the same arrays (None: no torch)."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return {}
+    x, w = (torch.from_numpy(a) for a in cases["conv2d"][:2])
+    g = torch.from_numpy(cases["conv_transpose2d"][0])
+    y = torch.from_numpy(cases["pool_scatter"][0])
+    bwd = torch.ops.aten.convolution_backward
+    _, idx = F.max_pool2d(x, 2, return_indices=True)
+
+    def conv_input_grad(*_):
+        return bwd(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])
+
+    def conv_weight_grad(*_):
+        return bwd(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [False, True, False])
+
+    return {
+        "conv2d": lambda *_: F.conv2d(x, w, padding=1),
+        "conv_transpose2d": conv_input_grad,
+        "conv2d_weight": conv_weight_grad,
+        "max_pool2d": lambda *_: F.max_pool2d(x, 2, return_indices=True),
+        "pool_scatter": lambda *_: torch.ops.aten.max_pool2d_with_indices_backward(
+            y, x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
+    }
 
 
 def _conv_cases(n, c, size, out, rng):
@@ -76,34 +111,79 @@ def _conv_cases(n, c, size, out, rng):
     }
 
 
+_CLOCK = [time.perf_counter]
+
+
 def _median(fn, args, repeat):
     fn(*args)
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = _CLOCK[0]()
         fn(*args)
-        times.append(time.perf_counter() - t0)
+        times.append(_CLOCK[0]() - t0)
     return float(np.median(times))
+
+
+def _interleaved(fns, args, repeat):
+    """Median time of each fn, called in turn (round robin), so load hits all alike."""
+    for fn in fns:
+        fn(*args)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            t0 = _CLOCK[0]()
+            fn(*args)
+            ts.append(_CLOCK[0]() - t0)
+    return [float(np.median(ts)) for ts in times]
+
+
+def _limit_threads(n):
+    import os
+
+    os.environ["NUMBA_NUM_THREADS"] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--conv", action="store_true", help="the convolution kernels")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for OpenBLAS, Numba and torch (--conv)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="time with the process CPU clock instead of the wall clock")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    if args.cpu:
+        _CLOCK[0] = time.process_time
     if args.conv:
-        print(f"{'kernel':20s}" + "".join(f"{s:>26s}" for s in CONV_SHAPES))
-        print(f"{'':20s}" + "   numba µs  numpy µs ratio" * len(CONV_SHAPES))
-        rows = {}
-        for shape in CONV_SHAPES.values():
-            for name, kargs in _conv_cases(*shape, rng).items():
-                t_nb = _median(nb.KERNELS[name], kargs, 5 if args.quick else 20)
-                t_np = _median(ref.KERNELS[name], kargs, 5 if args.quick else 20)
-                rows.setdefault(name, []).append((t_nb, t_np))
-        for name, cells in rows.items():
-            print(f"{name:20s}" + "".join(f"{a * 1e6:11.1f}{b * 1e6:10.1f}{a / b:6.2f}"
-                                          for a, b in cells))
+        _limit_threads(args.threads)
+        clock = "CPU" if args.cpu else "wall"
+        print(f"{clock} time, median of interleaved repeats, {args.threads} thread(s)")
+        for label, shape in CONV_SHAPES.items():
+            print(f"{label} {shape[0]}x{shape[1]}x{shape[2]}x{shape[2]} -> {shape[3]}: "
+                  f"{'numba µs':>10s}{'numpy µs':>10s}{'torch µs':>10s}  numba/torch")
+            cases = _conv_cases(*shape, rng)
+            torch_fns = _torch_conv_cases(cases)
+            for name, kargs in cases.items():
+                fns = [nb.KERNELS[name], ref.KERNELS[name]]
+                if name in torch_fns:
+                    fns.append(torch_fns[name])
+                times = _interleaved(fns, kargs, 5 if args.quick else 15)
+                t_torch = times[2] if len(times) > 2 else float("nan")
+                print(f"  {name:24s}{times[0] * 1e6:10.1f}{times[1] * 1e6:10.1f}"
+                      f"{t_torch * 1e6:10.1f}  {times[0] / t_torch:6.2f}")
         return
     print(f"{'kernel':32s}" + "".join(f"{s:>26s}" for s in SIZES))
     print(f"{'':32s}" + "   numba µs  numpy µs ratio" * len(SIZES))

@@ -14,6 +14,19 @@ between rounds so idle OpenBLAS/OpenMP threads stop spinning, and reports the
 median time per step over rounds with ratios against PyTorch and NumPy.
 ``graphgrad@numpy`` is graphgrad with the NumPy reference kernels
 (``GRAPHGRAD_BACKEND=numpy``).  Timings are reported, never asserted.
+
+Threads: ``--threads N`` (default 1) pins every thread pool of every worker to
+N threads (OpenBLAS, OpenMP, MKL, Numba through their environment variables,
+``torch.set_num_threads``), and the header prints the pools each worker really
+has (threadpoolctl) and the load average.  One thread is the default because on
+a machine whose cores are busy with other work (a shared 2-core CI box, a
+laptop running anything else) a 2-thread pool waits for its descheduled second
+thread at every parallel region: measured for issue 28 at load ~6 on 2 cores,
+torch's W4 step went from 2.1 ms (1 thread) to 19-49 ms (2 threads, own
+process) and 209 ms (2 threads, sharing the process with OpenBLAS's pool), and
+the graphgrad ÷ torch ratio swung between 0.4× and 2×: a measure of the
+machine's load, not of the kernels.  On an idle machine, ``--threads 2`` (or
+``--threads default``, the libraries' own defaults) is what a user gets.
 """
 
 from __future__ import annotations
@@ -31,27 +44,36 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # graphgrad / torch, from the issues
 TARGETS = {"W1": 0.8, "W2": 0.3, "W3": 1.0, "W4": 1.0, "W5": 1.5}
-# gg.compile (issue 16): (baseline framework, ratio)
-COMPILED_TARGETS = {"W1": ("numpy", 1.02), "W2": ("torch", 0.15), "W3": ("torch", 0.25)}
+# graphgrad-layers ÷ torch (issue 28)
+LAYERS_TARGETS = {"W4": 1.0, "W5": 1.3}
+# gg.compile (issues 16, 28): (baseline framework, ratio)
+COMPILED_TARGETS = {"W1": ("numpy", 1.02), "W2": ("torch", 0.15), "W3": ("torch", 0.25),
+                    "W4": ("torch", 0.8), "W5": ("torch", 1.1)}
+#: The environment variables that size each library's thread pool.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "NUMBA_NUM_THREADS")
 
 
 # ------------------------------------------------------------------- worker
 def worker(framework: str, workload: str) -> None:
     """Serve timing requests on stdin: "N" runs N steps and prints the seconds per step."""
     sys.path.insert(0, str(HERE))
+    threads = os.environ.get("GRAPHGRAD_BENCH_THREADS")
     if _base(framework) == "torch":
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(int(threads) if threads else os.cpu_count())
     import workloads
 
     step = workloads.build(_base(framework), workload)
+    step()
+    pools = _thread_pools()
     t0 = time.perf_counter()
     warm = 0
     while warm < 5 or time.perf_counter() - t0 < 1.0:  # compile, caches, allocator
         step()
         warm += 1
-    print(json.dumps({"ready": (time.perf_counter() - t0) / warm}), flush=True)
+    print(json.dumps({"ready": (time.perf_counter() - t0) / warm, "pools": pools}), flush=True)
     for line in sys.stdin:
         n = int(line)
         step.reset()  # start weights: no drift into denormals over many rounds
@@ -68,12 +90,34 @@ _KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28),
                       "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
+def _thread_pools() -> str:
+    """The thread pools loaded in this process and their sizes, e.g. "openblas 1, openmp 1"."""
+    pools = []
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()]
+    except ImportError:
+        pools = ["threadpoolctl not installed"]
+    if "torch" in sys.modules:
+        pools.append(f"torch {sys.modules['torch'].get_num_threads()}")
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        pools.append(f"numba {numba.config.NUMBA_NUM_THREADS}")
+    return ", ".join(sorted(set(pools)))
+
+
 def _base(framework: str) -> str:
     return framework.split("@")[0].split("+")[0]
 
 
+_THREADS = ["1"]  # set by main(): --threads
+
+
 def _env(framework: str) -> dict:
     env = dict(os.environ)
+    if _THREADS[0] != "default":
+        env.update({var: _THREADS[0] for var in THREAD_VARS}, GRAPHGRAD_BENCH_THREADS=_THREADS[0])
     if framework.endswith("+malloc"):
         env.update(_KEEP_FREED_MEMORY)
         framework = framework[:-len("+malloc")]
@@ -90,7 +134,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", framework, workload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(framework))
-        self.estimate = self._read()["ready"]
+        ready = self._read()
+        self.estimate, self.pools = ready["ready"], ready["pools"]
 
     def _read(self) -> dict:
         line = self.proc.stdout.readline()
@@ -114,6 +159,8 @@ def compare(workload: str, frameworks: list[str], rounds: int, round_seconds: fl
             pause: float) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) seconds per step of each framework, interleaved round by round."""
     workers = [Worker(f, workload) for f in frameworks]
+    for w in workers:
+        print(f"  {w.framework} thread pools: {w.pools}")
     try:
         steps = {w.framework: max(1, int(round_seconds / w.estimate)) for w in workers}
         times = {w.framework: [] for w in workers}
@@ -211,6 +258,9 @@ def main(argv=None) -> None:
     parser.add_argument("--round-seconds", type=float, default=0.25)
     parser.add_argument("--pause", type=float, default=0.15)
     parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument("--threads", default="1",
+                        help="threads of every library's pool in every worker (an integer, or "
+                             "'default' for the libraries' own choice); see the module docstring")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -218,8 +268,11 @@ def main(argv=None) -> None:
         worker(*args.worker)
         return
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds "
-          f"of ~{args.round_seconds}s per framework, medians")
+    _THREADS[0] = args.threads
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average {load}, "
+          f"threads {args.threads}, {args.rounds} rounds of ~{args.round_seconds}s per "
+          "framework, medians")
     if not args.no_startup:
         print("start-up (W1, graphgrad):")
         for name, value in startup().items():
@@ -248,6 +301,11 @@ def main(argv=None) -> None:
             ratio = result["graphgrad"] / result["torch"]
             verdict = "met" if ratio <= TARGETS[workload] else "MISSED"
             print(f"  target graphgrad <= {TARGETS[workload]}x torch: {verdict} ({ratio:.2f}x)")
+        if "graphgrad-layers" in result and "torch" in result and workload in LAYERS_TARGETS:
+            ratio = result["graphgrad-layers"] / result["torch"]
+            target = LAYERS_TARGETS[workload]
+            verdict = "met" if ratio <= target else "MISSED"
+            print(f"  target graphgrad-layers <= {target}x torch: {verdict} ({ratio:.2f}x)")
         compiled = result.get("graphgrad-compiled")
         if compiled is not None and workload in COMPILED_TARGETS:
             base, target = COMPILED_TARGETS[workload]
@@ -256,6 +314,7 @@ def main(argv=None) -> None:
                 verdict = "met" if ratio <= target else "MISSED"
                 print(f"  target graphgrad-compiled <= {target}x {base}: {verdict} "
                       f"({ratio:.2f}x)")
+    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 
 #: Every kernel: FMA contraction and approximate-function rewrites, signed
 #: zeros may flip.  No ``reassoc``: reassociation let LLVM fold the two-constant
@@ -45,7 +46,10 @@ FASTMATH = frozenset({"nsz", "contract", "afn"})
 #: gets it: tests/kernels/test_edge_values.py checks both facts.
 REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 
-#: Numba threads for the kernels: off (measured above).
+#: Numba threads for the ordinary kernels: off (measured above).  The data
+#: movement loops of convolution and pooling are the exception: they are
+#: :func:`twin_kernel` loops, compiled serial and parallel, and ``conv.py`` runs
+#: the parallel one only above a measured size (see its ``PARALLEL_MIN_ELEMENTS``).
 PARALLEL = False
 
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True, "parallel": PARALLEL}
@@ -97,6 +101,64 @@ def kernel(fn=None, *, reduction: bool = False, inline: bool = False):
                           **_OPTIONS)(f)
 
     return wrap(fn) if fn is not None else wrap
+
+
+class Twin:
+    """A loop compiled twice from one body: ``serial`` (``prange`` is ``range``) and
+    ``parallel`` (``parallel=True``, Numba's threads split the ``prange`` loop).
+
+    Both compile lazily on their first call.  Which one runs is the caller's
+    choice, by a measured size threshold (``conv.py``); the two give identical
+    results because each ``prange`` iteration writes its own slice of the output
+    (tests/kernels/test_conv_parallel.py checks it).
+    """
+
+    def __init__(self, fn, flags):
+        self._fn, self._flags = fn, flags
+        self._serial = self._parallel = None
+
+    @property
+    def serial(self):
+        if self._serial is None:
+            import numba
+
+            self._serial = numba.njit(fastmath=self._flags, **_OPTIONS)(self._fn)
+        return self._serial
+
+    @property
+    def parallel(self):
+        if self._parallel is None:
+            import numba
+
+            # a copy under its own name: Numba's disk cache is keyed by the function's
+            # qualified name, not by its options, and would hand back the serial build
+            f = self._fn
+            g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_parallel",
+                                   f.__defaults__, f.__closure__)
+            g.__qualname__ = f.__qualname__ + "_parallel"
+            g.__module__ = f.__module__
+            self._parallel = numba.njit(fastmath=self._flags,
+                                        **dict(_OPTIONS, parallel=True))(g)
+        return self._parallel
+
+    def __call__(self, *args):
+        return self.serial(*args)
+
+
+def twin_kernel(fn=None, *, reduction: bool = False):
+    """Decorate a loop with a ``prange`` outer loop as a :class:`Twin` (serial + parallel)."""
+
+    def wrap(f):
+        return Twin(f, set(REDUCTION_FASTMATH if reduction else FASTMATH))
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def numba_prange():
+    """The ``numba.prange`` object, for loop modules to bind at import."""
+    import numba
+
+    return numba.prange
 
 
 def by_dtype(name: str, float32_impl, float64_impl):

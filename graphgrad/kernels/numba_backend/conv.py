@@ -8,6 +8,15 @@ small images and NumPy slice additions for large ones (whichever measured
 faster, ``bench/kernels.py --conv``).  Pooling runs direct loops over the
 windows.
 
+Scratch arrays that live only during one kernel call (the column matrix, the
+GEMM product, the gradient as a GEMM operand) come from the size-class pool
+``graphgrad.kernels.buffers`` and go back to it before the kernel returns, so
+a training step reuses the same, already paged-in memory every iteration.
+
+The data-movement loops are compiled serial and parallel (``loops/conv.py``);
+:func:`_pick` runs the parallel one for :data:`PARALLEL_MIN_ELEMENTS` elements
+or more.
+
 Arrays that are not float32/float64, mixed dtypes, or empty batches go to the
 NumPy twin.
 """
@@ -16,11 +25,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.kernels import buffers
 from graphgrad.kernels import reference as ref
 from graphgrad.kernels.numba_backend._checks import c
 from graphgrad.kernels.numba_backend._jit import lazy_module
 
 _loops = lazy_module("graphgrad.kernels.numba_backend.loops.conv")
+
+
+#: The parallel (Numba ``prange``) loops run from this many output elements on;
+#: below it the serial loop runs.  Measured on the 2-core EPYC shared with other
+#: jobs (load ~6), interleaved serial/parallel medians at the W4 and W5 shapes
+#: (10^3 to 2.9·10^6 output elements): the ``omp`` layer stalled 15-40 ms per
+#: launch against 0.03-2.5 ms serial, ``workqueue`` ran 0.87-1.36x the serial
+#: time; no size paid reliably, so the threshold is out of reach (parallel off).
+#: Lower it on an idle many-core machine; docs/performance.md has the table.
+PARALLEL_MIN_ELEMENTS = 1 << 62
+
+
+def _pick(twin, elements):
+    """The parallel or the serial compilation of a twin loop, by the size of its output."""
+    return twin.parallel if elements >= PARALLEL_MIN_ELEMENTS else twin.serial
 
 
 def _ok(*arrays) -> bool:
@@ -34,9 +59,9 @@ def _cols(x, kh, kw, stride, pads, dilation, ho, wo):
     n, ch = x.shape[:2]
     if (kh, kw) == (1, 1) and stride == (1, 1) and pads[0] == pads[2] == 0 and n == 1:
         return x.reshape(ch, ho * wo)
-    cols = np.empty((ch * kh * kw, n * ho * wo), dtype=x.dtype)
-    _loops.im2col(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
-                  dilation[1], ho, wo, cols)
+    cols = buffers.take((ch * kh * kw, n * ho * wo), x.dtype)
+    _pick(_loops.im2col, cols.size)(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2],
+                                    dilation[0], dilation[1], ho, wo, cols)
     return cols
 
 
@@ -48,14 +73,14 @@ def _out_hw(in_hw, kernel_hw, stride, pads, dilation):
 def _to_nchw(y2, n, out_c, ho, wo, bias):
     out = np.empty((n, out_c, ho * wo), dtype=y2.dtype)
     has_bias = bias is not None
-    _loops.to_nchw(y2, c(bias) if has_bias else y2[:, 0], has_bias, out)
+    _pick(_loops.to_nchw, out.size)(y2, c(bias) if has_bias else y2[:, 0], has_bias, out)
     return out.reshape(n, out_c, ho, wo)
 
 
 def _from_nchw(g):
     n, o = g.shape[:2]
-    out = np.empty((o, n * g.shape[2] * g.shape[3]), dtype=g.dtype)
-    _loops.from_nchw(c(g).reshape(n, o, -1), out)
+    out = buffers.take((o, n * g.shape[2] * g.shape[3]), g.dtype)
+    _pick(_loops.from_nchw, out.size)(c(g).reshape(n, o, -1), out)
     return out
 
 
@@ -71,16 +96,19 @@ def _col2im(cols, out_shape, kh, kw, stride, pads, dilation, ho, wo):
     (sh, sw), (dh, dw), pt, pl = stride, dilation, pads[0], pads[2]
     if ho * wo < SLICED_COL2IM_PIXELS:
         out = np.zeros(out_shape, dtype=cols.dtype)
-        _loops.col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out)
+        _pick(_loops.col2im, out.size)(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out)
         return out
     full_h, full_w = (ho - 1) * sh + dh * (kh - 1) + 1, (wo - 1) * sw + dw * (kw - 1) + 1
-    buf = np.zeros((ch, n, max(full_h, pt + h), max(full_w, pl + w)), dtype=cols.dtype)
+    buf = buffers.take((ch, n, max(full_h, pt + h), max(full_w, pl + w)), cols.dtype)
+    buf.fill(0)
     c6 = cols.reshape(ch, kh, kw, n, ho, wo)
     for a in range(kh):
         for b in range(kw):
             buf[:, :, a * dh: a * dh + (ho - 1) * sh + 1: sh,
                 b * dw: b * dw + (wo - 1) * sw + 1: sw] += c6[:, a, b]
-    return np.ascontiguousarray(buf[:, :, pt: pt + h, pl: pl + w].transpose(1, 0, 2, 3))
+    out = np.ascontiguousarray(buf[:, :, pt: pt + h, pl: pl + w].transpose(1, 0, 2, 3))
+    buffers.give(buf)
+    return out
 
 
 def conv2d(x, w, b, stride, pads, dilation, groups):
@@ -91,9 +119,13 @@ def conv2d(x, w, b, stride, pads, dilation, groups):
     cout, cg, kh, kw = w.shape
     ho, wo = _out_hw(x.shape[2:], (kh, kw), stride, pads, dilation)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
-    y2 = np.matmul(c(w).reshape(groups, cout // groups, cg * kh * kw),
-                   cols.reshape(groups, cg * kh * kw, -1))
-    return _to_nchw(y2.reshape(cout, -1), n, cout, ho, wo, b)
+    y2 = buffers.take((groups, cout // groups, n * ho * wo), x.dtype)
+    np.matmul(c(w).reshape(groups, cout // groups, cg * kh * kw),
+              cols.reshape(groups, cg * kh * kw, -1), out=y2)
+    buffers.give(cols)
+    y = _to_nchw(y2.reshape(cout, -1), n, cout, ho, wo, b)
+    buffers.give(y2)
+    return y
 
 
 def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
@@ -102,11 +134,15 @@ def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
         return ref.conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw)
     n, cout, ho, wo = g.shape
     _, cg, kh, kw = w.shape
-    g2 = _from_nchw(g).reshape(groups, cout // groups, -1)
+    g2 = _from_nchw(g)
     w2 = c(w).reshape(groups, cout // groups, cg * kh * kw)
-    cols = np.matmul(w2.transpose(0, 2, 1), g2).reshape(groups * cg * kh * kw, -1)
-    return _col2im(cols, (n, groups * cg) + tuple(out_hw), kh, kw, stride, pads, dilation,
-                   ho, wo)
+    cols = buffers.take((groups, cg * kh * kw, g2.shape[1]), g.dtype)
+    np.matmul(w2.transpose(0, 2, 1), g2.reshape(groups, cout // groups, -1), out=cols)
+    buffers.give(g2)
+    out = _col2im(cols.reshape(groups * cg * kh * kw, -1), (n, groups * cg) + tuple(out_hw),
+                  kh, kw, stride, pads, dilation, ho, wo)
+    buffers.give(cols)
+    return out
 
 
 def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
@@ -117,11 +153,14 @@ def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
     cout, ho, wo = g.shape[1:]
     kh, kw = kernel_hw
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
-    g2 = _from_nchw(g).reshape(groups, cout // groups, -1)
+    g2 = _from_nchw(g)
     cgk = cin // groups * kh * kw
     # colsᵀ-side first: OpenBLAS threads g2 · colsᵀ (long K, transposed B) very
     # badly under load (25x the CPU time of this order, measured)
-    gw = np.matmul(cols.reshape(groups, cgk, -1), g2.transpose(0, 2, 1))
+    gw = np.matmul(cols.reshape(groups, cgk, -1),
+                   g2.reshape(groups, cout // groups, -1).transpose(0, 2, 1))
+    buffers.give(cols)
+    buffers.give(g2)
     return np.ascontiguousarray(gw.transpose(0, 2, 1)).reshape(cout, cin // groups, kh, kw)
 
 
@@ -132,10 +171,12 @@ def im2col(x, kernel_hw, stride, pads, dilation):
     n, ch = x.shape[:2]
     kh, kw = kernel_hw
     ho, wo = _out_hw(x.shape[2:], kernel_hw, stride, pads, dilation)
-    cols = np.empty((ch * kh * kw, n * ho * wo), dtype=x.dtype)
-    _loops.im2col(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2], dilation[0],
-                  dilation[1], ho, wo, cols)
-    return np.ascontiguousarray(cols.reshape(ch, kh, kw, n, ho, wo).transpose(3, 0, 4, 5, 1, 2))
+    cols = buffers.take((ch * kh * kw, n * ho * wo), x.dtype)
+    _pick(_loops.im2col, cols.size)(c(x), kh, kw, stride[0], stride[1], pads[0], pads[2],
+                                    dilation[0], dilation[1], ho, wo, cols)
+    out = np.ascontiguousarray(cols.reshape(ch, kh, kw, n, ho, wo).transpose(3, 0, 4, 5, 1, 2))
+    buffers.give(cols)
+    return out
 
 
 def col2im(cols, out_hw, stride, pads, dilation):
@@ -157,10 +198,11 @@ def max_pool2d(x, kernel_hw, stride, pads, dilation):
     if (tuple(kernel_hw) == tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
             and pads[0] == pads[2] == 0 and pads[1] <= 0 and pads[3] <= 0):
         n, ch, h, w = x.shape
-        _loops.max_pool2x2(c(x).reshape(n * ch, h, w), out.reshape(n * ch, ho, wo),
-                           idx.reshape(n * ch, ho, wo))
+        _pick(_loops.max_pool2x2, out.size)(c(x).reshape(n * ch, h, w),
+                                            out.reshape(n * ch, ho, wo),
+                                            idx.reshape(n * ch, ho, wo))
         return out, idx
-    _loops.max_pool2d(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
+    _pick(_loops.max_pool2d, out.size)(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
                       pads[2], dilation[0], dilation[1], out, idx)
     return out, idx
 
@@ -171,7 +213,7 @@ def pool_scatter(g, idx, in_hw):
         return ref.pool_scatter(g, idx, in_hw)
     n, ch = g.shape[:2]
     out = np.zeros((n * ch, in_hw[0] * in_hw[1]), dtype=g.dtype)
-    _loops.pool_scatter(c(g).reshape(n * ch, -1), c(idx).reshape(n * ch, -1), out)
+    _pick(_loops.pool_scatter, g.size)(c(g).reshape(n * ch, -1), c(idx).reshape(n * ch, -1), out)
     return out.reshape((n, ch) + tuple(in_hw))
 
 
@@ -181,7 +223,7 @@ def pool_gather(x, idx):
         return ref.pool_gather(x, idx)
     n, ch = x.shape[:2]
     out = np.empty(idx.shape, dtype=x.dtype)
-    _loops.pool_gather(c(x).reshape(n * ch, -1), c(idx).reshape(n * ch, -1),
+    _pick(_loops.pool_gather, out.size)(c(x).reshape(n * ch, -1), c(idx).reshape(n * ch, -1),
                        out.reshape(n * ch, -1))
     return out
 

@@ -10,22 +10,30 @@ Geometry arguments as in ``reference.py``: strides sh, sw, the padding before
 (pt, pl) and dilations dh, dw; a window cell outside the input reads zero (or
 −inf for max pooling) and is skipped when scattering back.
 
+The data-movement loops (im2col, col2im, the NCHW transposes with the bias,
+max pooling and its scatter/gather) are :func:`twin_kernel` loops: their outer
+``prange`` runs over independent (image, channel) blocks, each iteration
+writing only its own slice of the output, so the serial and the parallel
+compilation give bit-identical results.  ``../conv.py`` chooses between them.
+
 This module is Numba code, loaded lazily by the first kernel call.
 """
 
 from __future__ import annotations
 
-from graphgrad.kernels.numba_backend._jit import kernel
+from graphgrad.kernels.numba_backend._jit import kernel, numba_prange, twin_kernel
+
+prange = numba_prange()
 
 
-@kernel
+@twin_kernel
 def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, cols):
     """cols[(c·kh + a)·kw + b, (n·Ho + i)·Wo + j] = x[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw].
 
-    Cells outside x read 0."""
+    Cells outside x read 0.  Parallel over channels (each writes its kh·kw rows)."""
     n_, c_, h_, w_ = x.shape
     zero = x.dtype.type(0)
-    for c in range(c_):
+    for c in prange(c_):
         for a in range(kh):
             for b in range(kw):
                 row = (c * kh + a) * kw + b
@@ -42,77 +50,83 @@ def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, cols):
                             cols[row, base + j] = x[n, c, r, q] if 0 <= q < w_ else zero
 
 
-@kernel
+@twin_kernel
 def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out):
     """out[n, c, i·sh − pt + a·dh, j·sw − pl + b·dw] += cols[(c·kh + a)·kw + b, (n·Ho + i)·Wo + j].
 
-    Cells outside out are skipped (they were padding)."""
+    Cells outside out are skipped (they were padding).  Parallel over (n, c) planes."""
     n_, c_, h_, w_ = out.shape
-    for n in range(n_):
-        for c in range(c_):
-            for a in range(kh):
-                for b in range(kw):
-                    row = (c * kh + a) * kw + b
-                    for i in range(ho):
-                        r = i * sh - pt + a * dh
-                        if r < 0 or r >= h_:
-                            continue
-                        base = (n * ho + i) * wo
-                        for j in range(wo):
-                            q = j * sw - pl + b * dw
-                            if 0 <= q < w_:
-                                out[n, c, r, q] += cols[row, base + j]
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc - n * c_
+        for a in range(kh):
+            for b in range(kw):
+                row = (c * kh + a) * kw + b
+                for i in range(ho):
+                    r = i * sh - pt + a * dh
+                    if r < 0 or r >= h_:
+                        continue
+                    base = (n * ho + i) * wo
+                    for j in range(wo):
+                        q = j * sw - pl + b * dw
+                        if 0 <= q < w_:
+                            out[n, c, r, q] += cols[row, base + j]
 
 
-@kernel
+@twin_kernel
 def to_nchw(y2, bias, has_bias, out):
-    """out[n, o, l] = y2[o, n·L + l] (+ bias[o]): the GEMM result (Cout, N·L) back to NCHW."""
+    """out[n, o, l] = y2[o, n·L + l] (+ bias[o]): the GEMM result (Cout, N·L) back to
+    NCHW with the bias added in the same pass."""
     n_, o_, l_ = out.shape
-    for n in range(n_):
-        for o in range(o_):
-            add = bias[o] if has_bias else y2.dtype.type(0)
-            base = n * l_
-            for k in range(l_):
-                out[n, o, k] = y2[o, base + k] + add
+    zero = y2.dtype.type(0)
+    for no in prange(n_ * o_):
+        n = no // o_
+        o = no - n * o_
+        add = bias[o] if has_bias else zero
+        base = n * l_
+        for k in range(l_):
+            out[n, o, k] = y2[o, base + k] + add
 
 
-@kernel
+@twin_kernel
 def from_nchw(g, out):
     """out[o, n·L + l] = g[n, o, l]: a gradient (N, Cout, L) as the GEMM operand (Cout, N·L)."""
     n_, o_, l_ = g.shape
-    for n in range(n_):
-        for o in range(o_):
-            base = n * l_
-            for k in range(l_):
-                out[o, base + k] = g[n, o, k]
+    for no in prange(n_ * o_):
+        n = no // o_
+        o = no - n * o_
+        base = n * l_
+        for k in range(l_):
+            out[o, base + k] = g[n, o, k]
 
 
-@kernel
+@twin_kernel
 def max_pool2d(x, kh, kw, sh, sw, pt, pl, dh, dw, out, idx):
     """out = max over each window (cells outside x skipped), idx = flat r·W + q of the first
     maximum in row-major window order, or of the last NaN (PyTorch's rule)."""
     n_, c_, h_, w_ = x.shape
     ho, wo = out.shape[2], out.shape[3]
-    for n in range(n_):
-        for c in range(c_):
-            for i in range(ho):
-                for j in range(wo):
-                    best = -x.dtype.type(1e308) * x.dtype.type(1e308)  # −inf in either dtype
-                    arg = -1
-                    for a in range(kh):
-                        r = i * sh - pt + a * dh
-                        if r < 0 or r >= h_:
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc - n * c_
+        for i in range(ho):
+            for j in range(wo):
+                best = -x.dtype.type(1e308) * x.dtype.type(1e308)  # −inf in either dtype
+                arg = -1
+                for a in range(kh):
+                    r = i * sh - pt + a * dh
+                    if r < 0 or r >= h_:
+                        continue
+                    for b in range(kw):
+                        q = j * sw - pl + b * dw
+                        if q < 0 or q >= w_:
                             continue
-                        for b in range(kw):
-                            q = j * sw - pl + b * dw
-                            if q < 0 or q >= w_:
-                                continue
-                            v = x[n, c, r, q]
-                            if arg < 0 or v > best or v != v:
-                                best = v
-                                arg = r * w_ + q
-                    out[n, c, i, j] = best
-                    idx[n, c, i, j] = arg
+                        v = x[n, c, r, q]
+                        if arg < 0 or v > best or v != v:
+                            best = v
+                            arg = r * w_ + q
+                out[n, c, i, j] = best
+                idx[n, c, i, j] = arg
 
 
 @kernel(inline=True)
@@ -123,7 +137,7 @@ def _take(v, best, arg, k):
     return best, arg
 
 
-@kernel
+@twin_kernel
 def max_pool2x2(x, out, idx):
     """max_pool2d for the common 2×2 window, stride 2, no padding, on (M, H, W) planes.
 
@@ -132,7 +146,7 @@ def max_pool2x2(x, out, idx):
     """
     m_, h_, w_ = x.shape
     ho, wo = out.shape[1], out.shape[2]
-    for m in range(m_):
+    for m in prange(m_):
         for i in range(ho):
             r = 2 * i
             for j in range(wo):
@@ -145,20 +159,20 @@ def max_pool2x2(x, out, idx):
                 idx[m, i, j] = arg
 
 
-@kernel
+@twin_kernel
 def pool_scatter(g, idx, out):
     """out[m, idx[m, k]] += g[m, k] for flat (N·C, L) g, idx and (N·C, H·W) out."""
     m_, k_ = g.shape
-    for m in range(m_):
+    for m in prange(m_):
         for k in range(k_):
             out[m, idx[m, k]] += g[m, k]
 
 
-@kernel
+@twin_kernel
 def pool_gather(x, idx, out):
     """out[m, k] = x[m, idx[m, k]] for flat (N·C, H·W) x and (N·C, L) idx."""
     m_, k_ = idx.shape
-    for m in range(m_):
+    for m in prange(m_):
         for k in range(k_):
             out[m, k] = x[m, idx[m, k]]
 
@@ -200,3 +214,4 @@ def avg_pool2d_backward(g, kh, kw, sh, sw, pt, pl, divisor, out):
                     for r in range(r0, r1):
                         for q in range(q0, q1):
                             out[n, c, r, q] += v
+
