@@ -24,7 +24,8 @@ Frameworks: ``graphgrad`` (plain tensors and ops, the momentum update through
 the ``sgd_update`` kernel), ``graphgrad-layers`` (``gg.Sequential`` of
 ``gg.layers`` with ``gg.optimizers.SGD``), ``graphgrad-compiled`` (the
 ``graphgrad-layers`` step, or W3's, through ``gg.compile``; W1-W5), ``torch`` (eager, 2 threads,
-``torch.optim.SGD``) and ``numpy`` (hand-written forward and backward: the
+``torch.optim.SGD``), ``jax-jit`` and ``torch-compile`` (W1-W3, in
+``workloads_jit.py``) and ``numpy`` (hand-written forward and backward: the
 lower bound of an engine that adds nothing to the arrays).  Every framework
 starts from the same weights and data.
 """
@@ -476,6 +477,10 @@ def _numpy_w3(seed):
 
 def build(framework: str, workload: str, seed: int = 0):
     """A step() callable for one framework and workload (see the module docstring)."""
+    if framework in ("jax-jit", "torch-compile"):
+        import workloads_jit
+
+        return workloads_jit.build(framework, workload, seed)
     if workload == "W3":
         builders = {"graphgrad": _graphgrad_w3, "graphgrad-compiled": _graphgrad_compiled_w3,
                     "torch": _torch_w3, "numpy": _numpy_w3}
