@@ -196,7 +196,7 @@ def _run(args, script) -> int:
         raise CLIError(message.removeprefix("render: ")) from exc
     print(f"wrote {out} (Graphviz source: {out.with_suffix('.dot')})")
     if not drawn_as_is and failed is None:
-        from graphgrad.viz.findings import Finding
+        from graphgrad.viz.finding import Finding
         from graphgrad.viz.graph import to_networkx
 
         graph = to_networkx(root, params=params, stats=True)

@@ -133,7 +133,7 @@ def graphgrad_register_transforms() -> list[Any]:
 def graphgrad_register_findings_rules() -> list[Any]:
     """Return findings rules ``rule(ctx) -> list[graphgrad.viz.Finding]`` (functions).
 
-    ``ctx`` is a ``graphgrad.viz.findings.FindingContext`` (``graph``, ``model``,
+    ``ctx`` is a ``graphgrad.viz.FindingContext`` (``graph``, ``model``,
     ``optimizer``); ``gg.viz.findings`` and the default ``gg.to_dot`` picture run
     every rule. Healthy networks must produce no warning or error findings.
     """

@@ -9,13 +9,13 @@ statistics (``anomaly``),
 (``rendering``), ``gg.summary(model, x)`` tabulates a model's modules
 (``model_summary``) and ``gg.check.shapes(root)`` lists every op's Jacobian
 shape (``jacobian_shapes``).  ``gg.viz.findings(root, model, optimizer)`` lists what
-the graph says is wrong (``findings``, rules in ``rules``), drawn by default;
+the graph says is wrong (``finding``, rules in ``rules``), drawn by default;
 ``gg.viz.to_html(loss, "page.html")`` writes the interactive inspector page (``html``).
 """
 
 from graphgrad.viz.anomaly import AnomalyError, detect_anomaly, record_stats
 from graphgrad.viz.dot import graph_to_dot, to_dot
-from graphgrad.viz.findings import Finding, findings, register_rule
+from graphgrad.viz.finding import Finding, FindingContext, findings, register_rule
 from graphgrad.viz.graph import backward_view, to_networkx
 from graphgrad.viz.jacobian_shapes import shapes
 from graphgrad.viz.model_summary import Summary, summary
@@ -24,5 +24,5 @@ from graphgrad.viz.html import to_html  # the inspector page, built on the modul
 
 __all__ = ["to_networkx", "to_dot", "render", "summary", "shapes", "graph_to_dot",
            "backward_view", "Summary", "GraphvizNotFoundError", "FORMATS", "detect_anomaly",
-           "record_stats", "AnomalyError", "Finding", "findings", "register_rule",
+           "record_stats", "AnomalyError", "Finding", "FindingContext", "findings", "register_rule",
            "to_html"]

@@ -27,7 +27,7 @@ from graphgrad.viz.collapse import (
     within,
 )
 from graphgrad.viz.failure import add_update_ratios, failure_graph
-from graphgrad.viz.findings import SEVERITIES
+from graphgrad.viz.finding import SEVERITIES
 from graphgrad.viz.graph import to_networkx
 from graphgrad.viz.labels import edge_label, magnitude, node_attrs
 from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finisher

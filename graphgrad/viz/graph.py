@@ -429,7 +429,7 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
     - ``failed``: the error of the module a forward failed in (see `failure_graph`)
     - ``findings``: ``{"rule", "severity", "title"}`` of each finding naming the
       node (title ``"NOT IN OPTIMIZER"``),
-      ``G.graph["findings"]`` their ``Finding.to_dict()`` (see ``viz.findings``);
+      ``G.graph["findings"]`` their ``Finding.to_dict()`` (see ``viz.finding``);
       ``optimizer`` lets the rules find parameters it does not update
     - ``source``: ``"model.py:23: y = x.log()"``, the user's line that ran the op, when
       the forward ran inside ``gg.viz.html.record_source()`` or ``gg.detect_anomaly()``
@@ -438,7 +438,7 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
     graph.graph["module_types"] = declared_module_types(params)
     graph.graph["module_aliases"] = shared_module_paths(params)
     _mark_missing_grads(graph, params)
-    from graphgrad.viz.findings import attach, run_rules
+    from graphgrad.viz.finding import attach, run_rules
 
     attach(graph, run_rules(graph, params if hasattr(params, "named_parameters") else None,
                             optimizer))

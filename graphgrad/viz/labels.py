@@ -12,7 +12,7 @@ from __future__ import annotations
 from graphgrad.viz import health
 from graphgrad.viz.style import STYLES, label
 from graphgrad.viz.text import bytes_str, shape_str
-from graphgrad.viz.findings import percent
+from graphgrad.viz.finding import percent
 
 
 def _grad_line(data, opts) -> str | None:

@@ -1,8 +1,8 @@
-"""The built-in findings rules (see ``viz.findings``); each reads a `FindingContext`."""
+"""The built-in findings rules (see ``viz.finding``); each reads a `FindingContext`."""
 
 from __future__ import annotations
 
-from graphgrad.viz.findings import Finding, percent, register_rule
+from graphgrad.viz.finding import Finding, percent, register_rule
 
 PROBABILITY_OPS = ("Softmax", "Sigmoid")
 DEAD_FRAC = 0.9  # babysit's threshold for a dead layer

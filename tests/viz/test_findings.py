@@ -1,4 +1,4 @@
-"""Findings (viz.findings, viz.rules): data first, then drawn by the default to_dot."""
+"""Findings (viz.finding, viz.rules): data first, then drawn by the default to_dot."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import pytest
 import graphgrad as gg
 from graphgrad import registry
 from graphgrad.viz.collapse import looped_modules
-from graphgrad.viz.findings import Finding, percent
+from graphgrad.viz.finding import Finding, percent
 
 
 def need_dot():
