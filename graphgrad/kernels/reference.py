@@ -200,6 +200,11 @@ def cast(x, dtype):
     return x.astype(dtype)
 
 
+def contiguous(x):
+    """x as a C-contiguous array (a copy when it is a strided view): a reshape that cannot be a view."""
+    return np.ascontiguousarray(x)
+
+
 def fill_like_scalar(g, shape, scale=None):
     """`shape` filled with the one value of g (times scale): a full reduction's backward."""
     value = g.reshape(()) if scale is None else g.reshape(()) * scale

@@ -13,13 +13,29 @@ from graphgrad.kernels import K
 from graphgrad.ops._util import as_tensor, wrap
 
 
+def _reshape_view(x, shape):
+    """x reshaped as a view of its memory, or None where that needs a copy (or `shape` is bad)."""
+    if x.flags.c_contiguous:
+        return np.reshape(x, shape)
+    try:
+        return np.reshape(x, shape, copy=False)
+    except ValueError:
+        return None
+    except TypeError:  # NumPy < 2.1 has no copy=: a result that shares no memory was copied
+        y = np.reshape(x, shape)
+        return y if np.may_share_memory(x, y) or y.size == 0 else None
+
+
 class Reshape(Function):
     """Same data, new shape;  the gradient is reshaped back."""
 
     @staticmethod
     def forward(ctx, x, shape):
         try:
-            return np.reshape(x, shape)
+            view = _reshape_view(x, shape)
+            # A strided view that cannot be reshaped in place is copied by a kernel, not by
+            # NumPy behind the table's back, so a compiled replay recomputes the copy.
+            return view if view is not None else np.reshape(K.contiguous(x), shape)
         except ValueError:
             raise ValueError(
                 f"reshape: cannot reshape an array of shape {np.shape(x)} "

@@ -40,6 +40,13 @@ def _inputs_like(example, rng):
     return gg.tensor(new) if isinstance(example, gg.Tensor) else new
 
 
+def _tensors(out):
+    """The Tensors of a layer's output, in order (an LSTM gives (y, (h, c)))."""
+    if isinstance(out, gg.Tensor):
+        return [out]
+    return [t for o in (out or ()) for t in _tensors(o)]
+
+
 def _layer_setup(name):
     def build():
         cls = gg.layers[name]
@@ -49,13 +56,14 @@ def _layer_setup(name):
         opt = gg.optimizers.SGD(params, lr=0.05, momentum=0.5) if params else None
         rng = np.random.default_rng(7)
         batches = [_inputs_like(example, rng) for _ in range(STEPS)]
-        out_shape = layer(*(example if isinstance(example, tuple) else (example,))).shape
-        weights = gg.tensor(rng.standard_normal(out_shape).astype(np.float32))
+        outs = _tensors(layer(*(example if isinstance(example, tuple) else (example,))))
+        weights = [gg.tensor(rng.standard_normal(o.shape).astype(np.float32)) for o in outs]
 
         def step(*xs):
             if opt is not None:
                 opt.zero_grad()
-            loss = (layer(*xs) * weights).tanh().sum()
+            outs = _tensors(layer(*xs))
+            loss = sum((o * w).tanh().sum() for o, w in zip(outs, weights))
             if opt is not None:
                 loss.backward()
                 opt.step()

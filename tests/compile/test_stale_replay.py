@@ -50,6 +50,45 @@ def test_same_batch_twice_then_a_new_batch_is_not_baked_in(kind):
                 _close(g.data, e.data)
 
 
+def test_a_reshape_of_a_permuted_view_replays_without_falling_back():
+    """Merging attention heads (transpose, then reshape) copies through a kernel: it compiles."""
+    w = gg.Parameter(_arr(6, 3, seed=1))
+
+    def step(x):
+        w.grad = None
+        loss = (x.permute(1, 0).reshape(2, 12).reshape(4, 6) @ w).tanh().sum()
+        loss.backward()
+        return loss, w.grad
+
+    compiled = gg.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for seed in (2, 2, 3, 4):
+            x = gg.tensor(_arr(6, 4, seed=seed))
+            for g, e in zip(compiled(x), step(x), strict=True):
+                _close(g.data, e.data)
+    assert compiled.explain().count("plan") >= 1
+
+
+def test_a_loss_summed_with_python_sum_compiles():
+    """``sum(losses)`` starts at 0: the root's seed gradient is passed on unchanged."""
+    w = gg.Parameter(_arr(4, seed=1))
+
+    def step(x):
+        w.grad = None
+        loss = sum(((x * w) ** 2).sum(axis=1)[i] for i in range(3))
+        loss.backward()
+        return loss, w.grad
+
+    compiled = gg.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for seed in (2, 3, 4):
+            x = gg.tensor(_arr(3, 4, seed=seed))
+            for g, e in zip(compiled(x), step(x), strict=True):
+                _close(g.data, e.data)
+
+
 # ------------------------------------------------- 2. a Python number the step reads
 @pytest.mark.parametrize("kind", ["mul", "add", "clip", "leaky_relu"])
 def test_a_closed_over_number_that_changes_is_not_replayed_stale(kind):
