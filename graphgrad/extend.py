@@ -20,7 +20,7 @@ releases; internal module paths may move (as they did in 0.2).
 - losses: ``Loss`` and its helpers ``reduce``, ``check_reduction``,
   ``check_labels``, ``check_same_shape``, ``check_float``, ``as_array``;
 - optimizers and schedules: ``Optimizer``, ``Schedule``;
-- data transforms: ``Transform``, ``RandomTransform`` and the helpers
+- data transforms: ``Transform``, ``RandomTransform``, ``BatchTransform`` (of (x, y)) and the helpers
   ``require_images``, ``float_output``;
 - randomness: ``resolve_rng`` (None -> graphgrad's global generator),
   ``make_rng`` (None -> fresh OS entropy), ``SeedLike``;
@@ -31,7 +31,8 @@ releases; internal module paths may move (as they did in 0.2).
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.grad_mode import enable_grad, no_grad
 from graphgrad.autograd.tensor import Tensor
-from graphgrad.data.transform import RandomTransform, Transform, float_output, require_images
+from graphgrad.data.transform import (BatchTransform, RandomTransform, Transform, float_output,
+                                      require_images)
 from graphgrad.kernels import K
 from graphgrad.nn.loss import (
     Loss,
@@ -51,6 +52,6 @@ from graphgrad.registry.loader import hookimpl
 __all__ = [
     "Function", "Tensor", "no_grad", "enable_grad", "Module", "Parameter",
     "Loss", "reduce", "check_reduction", "check_labels", "check_same_shape", "check_float",
-    "as_array", "Optimizer", "Schedule", "Transform", "RandomTransform", "require_images",
+    "as_array", "Optimizer", "Schedule", "Transform", "RandomTransform", "BatchTransform", "require_images",
     "float_output", "resolve_rng", "make_rng", "SeedLike", "K", "hookimpl",
 ]

@@ -348,7 +348,9 @@ class Compose(Transform):
     ``fit(x)`` fits each transform in sequence on the progressively transformed
     data: ``T_1.fit(x)``, then ``T_2.fit(T_1(x))``, and so on, with random
     transforms in evaluation mode while fitting (so statistics are learnt on
-    the un-augmented data). ``train()``/``eval()`` reach every member; the state
+    the un-augmented data). With a batch transform among the members
+    (``mixup``, ``cutmix``) the chain is called as ``T(x, y)`` and returns
+    ``(x', y')``. ``train()``/``eval()`` reach every member; the state
     dict is flat with keys ``"<position>.<key>"``.
     """
 
@@ -380,6 +382,8 @@ class Compose(Transform):
         """Fit each transform on the output of the ones before it."""
         x = np.asarray(x)
         for t in self.transforms:
+            if getattr(t, "takes_labels", False):
+                continue  # a batch transform learns nothing, and is the identity in eval
             if hasattr(t, "fit"):
                 t.fit(x)
             if isinstance(t, Transform):
@@ -390,10 +394,27 @@ class Compose(Transform):
                 x = np.asarray(t(x))
         return self
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def takes_labels(self) -> bool:
+        """True when a member is a batch transform: the chain is then called as ``T(x, y)``."""
+        return any(getattr(t, "takes_labels", False) for t in self.transforms)
+
+    def __call__(self, x, y=None):
+        """``T(x)``, or ``T(x, y) -> (x', y')`` with the labels passed through (and mixed by
+        the batch transforms among the members)."""
+        x = np.asarray(x)
         for t in self.transforms:
-            x = np.asarray(t(x))
-        return x
+            if getattr(t, "takes_labels", False):
+                if y is None:
+                    raise TypeError(f"Compose: {type(t).__name__} mixes labels; call the chain "
+                                    "as t(x, y) (a DataLoader given it as transform= does)")
+                x, y = t(x, y)
+            else:
+                x = np.asarray(t(x))
+        return x if y is None else (x, y)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return self(x)
 
     def train(self, mode: bool = True) -> Compose:
         super().train(mode)

@@ -15,6 +15,11 @@ is fitted on the batch (``fit``) before use.  Checks:
   ``training``; in evaluation mode two calls give equal outputs; a random
   transform built with two different seeds gives different training outputs.
 
+A batch transform (``takes_labels``: mixup, CutMix) gets ``(x, y)`` from
+``example_input`` and is called as ``t(x, y)``; the checks above then cover
+both outputs, and ``labels`` checks that its labels are one probability row
+per sample (each row sums to 1).
+
 Skip a check with ``skip_checks = {"name": "why"}`` on the class.
 """
 
@@ -67,31 +72,69 @@ def _seed(cls) -> tuple[str, str]:
     return PASS, "deterministic (not a RandomTransform): no seed needed"
 
 
+def _run(t, batch) -> tuple[np.ndarray, ...]:
+    """The transform's outputs as a tuple of arrays: ``t(x)`` or, for a batch transform,
+    ``t(x, y)``."""
+    if getattr(t, "takes_labels", False):
+        return tuple(np.asarray(o) for o in t(*batch))
+    return (np.asarray(t(batch)),)
+
+
+def _same(a, b) -> bool:
+    return len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def _features(batch):
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
 def _deterministic(cls, x) -> tuple[str, str]:
-    a, b = _fitted(cls, 0, x).train()(x), _fitted(cls, 0, x).train()(x)
-    if not np.array_equal(a, b):
+    a = _run(_fitted(cls, 0, _features(x)).train(), x)
+    b = _run(_fitted(cls, 0, _features(x)).train(), x)
+    if not _same(a, b):
         return FAIL, ("two instances built with seed 0 gave different outputs; draw random "
                       "numbers from self.rng (from the seed), never from np.random directly")
     return PASS, "same seed, same output"
 
 
 def _shape_dtype(cls, x) -> tuple[str, str]:
-    x32 = x.astype(np.float32)
-    y = np.asarray(_fitted(cls, 0, x32).train()(x32))
+    x32 = ((x[0].astype(np.float32), *x[1:]) if isinstance(x, tuple)
+           else x.astype(np.float32))
+    y = _run(_fitted(cls, 0, _features(x32)).train(), x32)[0]
     if y.dtype != np.float32:
         return FAIL, f"a float32 batch gave a {y.dtype} batch; keep the input's dtype"
-    if getattr(cls, "keeps_shape", True) and y.shape != x.shape:
-        return FAIL, (f"a batch of shape {x.shape} gave shape {y.shape}; declare keeps_shape "
+    shape = _features(x).shape
+    if getattr(cls, "keeps_shape", True) and y.shape != shape:
+        return FAIL, (f"a batch of shape {shape} gave shape {y.shape}; declare keeps_shape "
                       "= False if that is intended")
     return PASS, f"{y.shape} float32"
 
 
+def _labels(cls, x) -> tuple[str, str]:
+    t = build_transform(cls, 0)
+    if not getattr(t, "takes_labels", False):
+        return SKIP, "not a batch transform (it does not see the labels)"
+    if not isinstance(x, tuple) or len(x) != 2:
+        return FAIL, "a batch transform's example_input(rng) must return (x, y)"
+    t.fit(x[0])
+    features, labels = _run(t.train(), x)
+    if len(labels) != len(features):
+        return FAIL, f"{len(features)} samples but {len(labels)} labels came out"
+    if labels.ndim == 2 and labels.dtype.kind == "f":
+        sums = labels.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-5):
+            return FAIL, (f"mixed label rows must sum to 1 (probabilities), got sums from "
+                          f"{sums.min():.6g} to {sums.max():.6g}")
+        return PASS, f"labels {labels.shape}, each row sums to 1"
+    return PASS, f"labels {labels.shape} {labels.dtype}"
+
+
 def _modes(cls, x) -> tuple[str, str]:
-    t = _fitted(cls, 0, x)
+    t = _fitted(cls, 0, _features(x))
     if t.eval() is not t or t.training:
         return FAIL, "eval() must return the transform and set training = False"
-    e1, e2 = t(x), t(x)
-    if not np.array_equal(e1, e2):
+    e1, e2 = _run(t, x), _run(t, x)
+    if not _same(e1, e2):
         return FAIL, "evaluation mode: two calls on the same batch gave different outputs"
     if t.train() is not t or not t.training:
         return FAIL, "train() must return the transform and set training = True"
@@ -99,8 +142,9 @@ def _modes(cls, x) -> tuple[str, str]:
         return PASS, "train and eval modes switch"
     if not takes_seed(cls) and not hasattr(cls, "example"):
         return SKIP, "takes no seed (see the seed check)"
-    a, b = _fitted(cls, 0, x).train()(x), _fitted(cls, 1, x).train()(x)
-    if np.array_equal(a, b):
+    a = _run(_fitted(cls, 0, _features(x)).train(), x)
+    b = _run(_fitted(cls, 1, _features(x)).train(), x)
+    if _same(a, b):
         return FAIL, "seeds 0 and 1 gave identical training outputs; is the seed used?"
     return PASS, "eval deterministic; train random, driven by the seed"
 
@@ -114,11 +158,13 @@ def transform(cls, example_input=None, *, rng=0) -> CheckReport:
             raise TypeError(f"check.transform: pass example_input, or give {name} a "
                             "classmethod example_input(rng) returning a small batch")
         example_input = cls.example_input(_random.resolve_rng(rng))
-    x = np.asarray(example_input)
+    x = (tuple(np.asarray(e) for e in example_input) if isinstance(example_input, tuple)
+         else np.asarray(example_input))
     items = run_checks([
         ("seed", lambda: _seed(cls)),
         ("deterministic", lambda: _deterministic(cls, x)),
         ("shape and dtype", lambda: _shape_dtype(cls, x)),
         ("train/eval", lambda: _modes(cls, x)),
+        ("labels", lambda: _labels(cls, x)),
     ], getattr(cls, "skip_checks", None))
     return CheckReport(name, items, checker="transform")

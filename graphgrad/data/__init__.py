@@ -12,7 +12,7 @@ from graphgrad.data.samplers import (
     SequentialSampler,
     StratifiedSampler,
 )
-from graphgrad.data.transform import RandomTransform, Transform
+from graphgrad.data.transform import BatchTransform, RandomTransform, Transform
 
 __all__ = [
     "ArrayDataset",
@@ -24,4 +24,5 @@ __all__ = [
     "HardExampleSampler",
     "Transform",
     "RandomTransform",
+    "BatchTransform",
 ]

@@ -64,7 +64,9 @@ class DataLoader:
     Every batch is a tuple with one Tensor per dataset field, built with
     :func:`to_tensor`; ``transform`` (a callable on the feature ndarray, e.g. a
     fitted ``standardize`` or a ``compose``) is applied to the first field of
-    each batch before wrapping. After each batch of a map-style dataset,
+    each batch before wrapping; a batch transform (``takes_labels``, such as
+    ``mixup`` or ``cutmix``) is called with the first two, ``(x, y)``, and
+    returns both. After each batch of a map-style dataset,
     ``loader.batch_indices`` holds the dataset indices of its samples (for
     ``HardExampleSampler.update``); it is None for streams.
 
@@ -191,7 +193,14 @@ class DataLoader:
 
     def _finish(self, fields: tuple[np.ndarray, ...]) -> tuple:
         fields = tuple(np.asarray(f) for f in fields)
-        if self.transform is not None:
+        if self.transform is not None and getattr(self.transform, "takes_labels", False):
+            if len(fields) < 2:
+                raise ValueError(f"DataLoader: the transform {self.transform!r} mixes labels "
+                                 "(a batch transform), but the dataset yields features only; "
+                                 "give the dataset its labels (ArrayDataset(x, y))")
+            x, y = self.transform(fields[0], fields[1])
+            fields = (np.asarray(x), np.asarray(y), *fields[2:])
+        elif self.transform is not None:
             fields = (np.asarray(self.transform(fields[0])), *fields[1:])
         return tuple(to_tensor(f) for f in fields)
 

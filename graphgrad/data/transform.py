@@ -41,6 +41,9 @@ class Transform:
     stats: tuple[str, ...] = ()
     config: tuple[str, ...] = ()
     training = True
+    #: True for a transform of the whole labelled batch, called as ``T(x, y)``
+    #: (see :class:`BatchTransform`); a DataLoader then passes the labels too.
+    takes_labels = False
 
     def __init__(self) -> None:
         self.training = True
@@ -154,6 +157,37 @@ class RandomTransform(Transform):
 
     def set_rng_state(self, state: Any) -> None:
         restore_generator(self.rng, state)
+
+
+class BatchTransform(RandomTransform):
+    """An augmentation of a whole labelled batch: ``(x', y') = T(x, y)`` (mixup, CutMix).
+
+    Such a transform mixes samples *and* their labels, so it needs both: a
+    ``DataLoader`` (or ``Compose``) given one calls it with the batch's first
+    two fields, the features and the labels.  In training mode it returns
+    ``apply(x, y)``, in evaluation mode ``apply_eval(x, y)``, the identity.
+    Subclasses implement :meth:`apply`; random numbers come from ``self.rng``.
+    """
+
+    takes_labels = True
+
+    def __call__(self, x, y=None) -> tuple[np.ndarray, np.ndarray]:
+        if y is None:
+            raise TypeError(f"{type(self).__name__} mixes labels: call it as t(x, y) with the "
+                            "batch's labels (a DataLoader given it as transform= does)")
+        x, y = np.asarray(x), np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"{type(self).__name__}: {len(x)} samples but {len(y)} labels "
+                             f"(x {x.shape}, y {y.shape}); pass the labels of this batch")
+        return self.apply(x, y) if self.training else self.apply_eval(x, y)
+
+    def apply(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The map in training mode; subclasses override this."""
+        raise NotImplementedError(f"{type(self).__name__} must implement apply(x, y)")
+
+    def apply_eval(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The map in evaluation mode: the identity."""
+        return x, y
 
 
 def require_images(x: np.ndarray, who: str) -> tuple[int, int, int, int]:
