@@ -20,8 +20,8 @@ releases; internal module paths may move (as they did in 0.2).
 - losses: ``Loss`` and its helpers ``reduce``, ``check_reduction``,
   ``check_labels``, ``check_same_shape``, ``check_float``, ``as_array``;
 - optimizers and schedules: ``Optimizer``, ``Schedule``;
-- data transforms: ``Transform``, ``RandomTransform``, ``BatchTransform`` (of (x, y)) and the helpers
-  ``require_images``, ``float_output``;
+- data transforms: ``Transform``, ``RandomTransform``, ``BatchTransform`` (of
+  ``(x, y)``) and the helpers ``require_images``, ``float_output``;
 - randomness: ``resolve_rng`` (None -> graphgrad's global generator),
   ``make_rng`` (None -> fresh OS entropy), ``SeedLike``;
 - kernels: ``K`` (the active kernel table);
@@ -52,6 +52,6 @@ from graphgrad.registry.loader import hookimpl
 __all__ = [
     "Function", "Tensor", "no_grad", "enable_grad", "Module", "Parameter",
     "Loss", "reduce", "check_reduction", "check_labels", "check_same_shape", "check_float",
-    "as_array", "Optimizer", "Schedule", "Transform", "RandomTransform", "BatchTransform", "require_images",
-    "float_output", "resolve_rng", "make_rng", "SeedLike", "K", "hookimpl",
+    "as_array", "Optimizer", "Schedule", "Transform", "RandomTransform", "BatchTransform",
+    "require_images", "float_output", "resolve_rng", "make_rng", "SeedLike", "K", "hookimpl",
 ]
