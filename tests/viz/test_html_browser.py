@@ -150,13 +150,15 @@ def test_findings_select_and_centre_their_nodes(driver, tmp_path):
     findings = [{"severity": "error", "title": "dead ReLU in 1", "nodes": ["1/Relu_0"],
                  "evidence": "zeros 100%", "advice": "lower the bias"},
                 {"severity": "warning", "title": "no gradient", "nodes": ["0.weight", "0.bias"],
-                 "evidence": "‖grad‖ = 0", "advice": "see the dead ReLU"}]
+                 "evidence": {"grad_norm": 0, "zero_frac": 0.99962}, "advice": "see the ReLU"}]
     page = gg.viz.to_html(loss, tmp_path / "dead.html", params=model, findings=findings)
     open_page(driver, page.path)
     assert driver.execute_script("return window.ggInspector.findings.length") == 2
     items = driver.find_elements("css selector", "#findings li")
     assert [i.text.split("\n")[0] for i in items] == ["error: dead ReLU in 1",
                                                       "warning: no gradient"]
+    # evidence given as numbers (what the findings rules return) reads as text, not JSON
+    assert "grad norm 0 · zero frac 0.9996" in items[1].text
     items[1].click()
     assert driver.execute_script("return window.ggInspector.selected") == "0.weight"
     assert len(driver.find_elements("css selector", "g.node.gg-match")) == 2

@@ -340,12 +340,18 @@
     if (ids.length) select(ids[0]);
   });
 
+  // {"zero_frac": 1, "mean": 0} reads as "zero frac 1 · mean 0"
+  function evidenceText(ev) {
+    if (typeof ev === "string") return ev;
+    const show = (v) => (typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : JSON.stringify(v));
+    return Object.entries(ev).map(([k, v]) => `${k.replace(/_/g, " ")} ${show(v)}`).join(" · ");
+  }
   function renderFindings() {
     const box = $("findings");
     if (!D.findings.length) { box.innerHTML = '<h3>Findings</h3><p class="hint">No findings.</p>'; return; }
     box.innerHTML = `<h3>Findings (${D.findings.length})</h3><ul>` + D.findings.map((f, i) =>
       `<li class="${esc(f.severity)}" data-i="${i}"><b>${esc(f.severity)}</b>: ${esc(f.title)}` +
-      (f.evidence ? `<div>${esc(typeof f.evidence === "string" ? f.evidence : JSON.stringify(f.evidence))}</div>` : "") +
+      (f.evidence ? `<div class="evidence">${esc(evidenceText(f.evidence))}</div>` : "") +
       (f.advice ? `<div class="advice">${esc(f.advice)}</div>` : "") + "</li>").join("") + "</ul>";
   }
   function showFinding(i) {
