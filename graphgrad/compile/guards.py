@@ -20,7 +20,7 @@ import numpy as np
 from graphgrad.autograd.grad_mode import STATE
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import get_backend
-from graphgrad.nn.module import STRUCTURE_EPOCH
+from graphgrad.nn import structure_epoch
 
 
 def _arg_key(a):
@@ -73,7 +73,7 @@ class Guard:
         self.modules = [(m, m.training, _buffers(m)) for m in rec.modules.values()]
         self._training = [(m, m.training) for m, _, _ in self.modules]
         self._versions = [(m, m.structure_version) for m, _, _ in self.modules]
-        self._epoch = STRUCTURE_EPOCH[0]
+        self._epoch = structure_epoch()
         # Parameters and tensors that require grad; leaves made during the step
         # (gradients, outputs of ops under no_grad, wrapped Python constants) have
         # data that is a buffer or a constant the two recordings agreed on.
@@ -101,12 +101,12 @@ class Guard:
         for m, training in self._training:
             if m.training is not training:
                 return f"{type(m).__name__} switched to {'train' if m.training else 'eval'} mode"
-        if STRUCTURE_EPOCH[0] != self._epoch:
+        if structure_epoch() != self._epoch:
             for m, version in self._versions:
                 if m.structure_version != version:
                     return (f"{type(m).__name__} changed ({m.last_change}) since the step "
                             "was recorded")
-            self._epoch = STRUCTURE_EPOCH[0]
+            self._epoch = structure_epoch()
         return None
 
     def snapshot(self) -> tuple:

@@ -33,6 +33,9 @@ from graphgrad.autograd import engine
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
+from graphgrad.nn import Module, running_modules
+from graphgrad.optim.optimizer import Optimizer
+from graphgrad.optim.schedule import Schedule
 
 _LOCK = threading.Lock()
 _ACTIVE = [None]
@@ -161,8 +164,6 @@ class Recorder:
         return (None, "step")
 
     def _module(self):
-        from graphgrad.nn.module import running_modules
-
         stack = running_modules()
         for module, _ in stack:
             self.modules.setdefault(id(module), module)
@@ -411,10 +412,6 @@ def _recording_store_leaf_grad(leaf, g, create_graph, handed_out):
 
 def _segment_methods():
     """(class, attribute, label) of every method replayed as a segment."""
-    from graphgrad.nn.module import Module
-    from graphgrad.optim.optimizer import Optimizer
-    from graphgrad.optim.schedule import Schedule
-
     found = []
     for base, attrs in ((Optimizer, ("step", "zero_grad")), (Schedule, ("step",)),
                         (Module, ("zero_grad",))):

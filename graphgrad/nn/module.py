@@ -14,7 +14,6 @@ export groups nodes by it.
 
 from __future__ import annotations
 
-import threading
 from collections import namedtuple
 from collections.abc import Iterator
 from typing import Any
@@ -23,38 +22,13 @@ import numpy as np
 
 from graphgrad.autograd.grad_mode import enable_grad, module_scope, no_grad
 from graphgrad.autograd.tensor import Tensor
+from graphgrad.nn.context import call_stack as _running
+from graphgrad.nn.context import note_structure_change
+from graphgrad.nn.context import running_modules, structure_epoch  # noqa: F401 - re-exported
 from graphgrad.nn.parameter import Parameter, resolve_initializer  # noqa: F401 - re-exported
 
-_LOCAL = threading.local()
 _MISSING = object()
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
-
-# Bumped by every change to any Module's structure or hyperparameters (see
-# Module.structure_version): a guard that saw the same epoch knows, with one
-# int compare, that no module it depends on changed.
-STRUCTURE_EPOCH = [0]
-
-
-def _running() -> list:
-    """This thread's stack of (module, dotted path) for the modules being called."""
-    stack = getattr(_LOCAL, "stack", None)
-    if stack is None:
-        stack = _LOCAL.stack = []
-    return stack
-
-
-def running_modules() -> list:
-    """(module, dotted path) of the modules being called in this thread, outermost first.
-
-    A read-only view for tools that watch a step (``gg.compile`` notes which
-    modules ran); do not modify it.
-    """
-    return _running()
-
-
-def structure_epoch() -> int:
-    """A counter that moves whenever any Module's structure or hyperparameters change."""
-    return STRUCTURE_EPOCH[0]
 
 
 def _same(old, new) -> bool:
@@ -308,7 +282,7 @@ class Module:
         d = self.__dict__
         d["_gg_version"] = d.get("_gg_version", 0) + 1
         d["_gg_changed"] = what
-        STRUCTURE_EPOCH[0] += 1
+        note_structure_change()
 
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
