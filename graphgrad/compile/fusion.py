@@ -257,18 +257,18 @@ def generate(run, name):
     return shape, dtype, n_rows, n_cols, uses_row, values, params, arrays, consts, body
 
 
-def _write_module(source):
+def _write_module(source, prefix="fused"):
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
     directory = Path(os.environ.get("GRAPHGRAD_CACHE_DIR")
                      or Path.home() / ".cache" / "graphgrad") / "compiled"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"fused_{digest}.py"
+    path = directory / f"{prefix}_{digest}.py"
     if not path.exists() or path.read_text() != source:
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)
-    name = f"graphgrad_fused_{digest}"
+    name = f"graphgrad_{prefix}_{digest}"
     module = sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)

@@ -215,6 +215,10 @@ class Plan:
         self.result_arrays = []
         self.result = _result_spec(result, self.result_arrays)
         self.run_list = []
+        self.generated = None  # the generated replay (codegen.py), when built
+        self.source_text = None
+        self.source_path = None
+        self.codegen_error = None  # why codegen failed (the entry loop replays then)
 
     # --------------------------------------------------------------- entries
     def _kernel_entry(self, ev, index, rec):
@@ -265,6 +269,7 @@ class Plan:
             def run():
                 tensor.grad = grad
 
+        run.spec = ("grad", tensor if slot is None else slot, grad)
         entry = Entry("grad", f"{tensor.name or 'tensor'}.grad", run, phase="backward",
                       reads=[] if array is None else [array])
         entry.tensor = tensor
@@ -276,7 +281,17 @@ class Plan:
         self.run_list = [e.run for e in self.entries] + [e.run for e in self.final_grads]
 
     def replay(self, args):
-        """Run the plan on new inputs (same signature as recorded); returns the step's outputs."""
+        """Run the plan on new inputs (same signature as recorded); returns the step's outputs.
+
+        The generated straight-line replay (``codegen.py``) when one was built,
+        else the entry loop (:meth:`replay_entries`).
+        """
+        if self.generated is not None:
+            return self.generated(args)
+        return self.replay_entries(args)
+
+    def replay_entries(self, args):
+        """The entry loop: each entry's callable in step order (the fallback, and explain()'s)."""
         for pos, buf in self.inputs:
             a = args[pos]
             np.copyto(buf, a.data if isinstance(a, Tensor) else a)
@@ -324,9 +339,11 @@ def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):
             for i, b in pairs:
                 copyto(b, res[i])
 
+        run.spec = ("tuple", fn, args, kwargs, live, pairs)
         return run
     buf = buffers[0]
     if buf is None:
+        call.spec = ("call", fn, args, kwargs, live, None)
         return call
     ufunc = _OUT_UFUNCS.get(name)
     if ufunc is not None and not kwargs and not live and _ufunc_matches(ufunc, args, buf):
@@ -340,11 +357,13 @@ def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):
 
             def run():
                 ufunc(a0, out=buf)
+        run.spec = ("ufunc", ufunc, tuple(args), buf)
         return run
 
     def run():
         copyto(buf, call())
 
+    run.spec = ("call", fn, args, kwargs, live, buf)
     return run
 
 

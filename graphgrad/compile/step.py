@@ -168,6 +168,13 @@ class CompiledStep:
 
                 fuse_plan(plan)
             plan.finish()
+            from graphgrad.compile import codegen
+
+            if codegen.enabled():
+                try:
+                    codegen.build(plan)
+                except Exception as exc:  # noqa: BLE001 - the entry loop still replays it
+                    plan.codegen_error = f"{type(exc).__name__}: {exc}"
         except NotReplayable as exc:
             self._fall_back(key, exc.op, exc.why)
             return result
@@ -224,6 +231,10 @@ class CompiledStep:
         if file is not None:
             print(text, file=file)
         return text
+
+    def source(self) -> str | None:
+        """The generated source of the latest plan's replay (None: it replays the entry loop)."""
+        return None if self.plan is None else self.plan.source_text
 
     def to_dot(self, show_source: bool = False):
         """The latest plan as a ``graphviz.Digraph`` (fused kernels drawn as clusters)."""

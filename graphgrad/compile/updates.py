@@ -64,6 +64,7 @@ def direct_optimizer_step(ev):
             p._version[0] += 1
         opt._step_count += 1
 
+    run.spec = ("update", opt, calls, params)
     reads = [a for _, a, _, _ in calls for a in flat_arrays(a)]
     return run, reads, list(reads)
 
