@@ -59,3 +59,10 @@ def test_failing_rank_aborts_job_with_traceback():
     assert code != 0, out
     assert "boom on rank one" in out and "Traceback" in out
     assert "rank 1/2" in out
+
+
+def test_digits_mlp_two_ranks_match_single_process():
+    pytest.importorskip("sklearn", reason="scikit-learn provides load_digits")
+    code, out = run_mpi("digits.py", timeout=120)
+    assert code == 0, out
+    assert "digits OK 168 steps" in out, out
