@@ -18,9 +18,7 @@ Entry kinds, in step order:
   ``zero_grad``), so hyperparameters and counters are read live;
 * ``update``: a first-order optimizer's step as its update kernels, the
   learning rate read from its param group at every replay;
-* ``grad``: ``tensor.grad`` set to a Tensor over its gradient buffer;
-* ``allreduce``: a segment that sums the flat gradient arena over MPI
-  (``graphgrad.distributed.GradientAllReduce.reduce``), called live.
+* ``grad``: ``tensor.grad`` set to a Tensor over its gradient buffer.
 """
 
 from __future__ import annotations
@@ -251,9 +249,7 @@ class Plan:
         def run():
             method(owner, *args, **kwargs)
 
-        # e.g. "allreduce": the gradient arena sent over MPI (graphgrad.distributed)
-        kind = getattr(owner, "plan_entry_kind", "segment")
-        return Entry(kind, ev.label, run, ops=[(ev.label, "update")], phase="update",
+        return Entry("segment", ev.label, run, ops=[(ev.label, "update")], phase="update",
                      event=ev)
 
     def _grad_entry(self, tensor, array):

@@ -409,32 +409,6 @@ def _recording_store_leaf_grad(leaf, g, create_graph, handed_out):
     rec.events.append(SetGrad(leaf, arr))
 
 
-_REGISTERED_SEGMENTS: list = []  # (class, attribute, label) from @replayed_as_segment
-
-
-class replayed_as_segment:  # noqa: N801 - used as a decorator
-    """Mark a method as one plan entry replayed by calling it again (like ``Optimizer.step``).
-
-    For methods that talk to the world outside the process (the gradient
-    all-reduce of ``graphgrad.distributed``): a recording keeps one
-    :class:`Segment` for the call, the kernels and NumPy work inside it are not
-    recorded, and every replay calls the method on the same object. The owner
-    may set ``plan_entry_kind`` (e.g. ``"allreduce"``) to name the entry's kind.
-    """
-
-    def __init__(self, label: str):
-        self.label = label
-        self.fn = None
-
-    def __call__(self, fn):
-        self.fn = fn
-        return self
-
-    def __set_name__(self, owner, name):
-        setattr(owner, name, self.fn)
-        _REGISTERED_SEGMENTS.append((owner, name, f"{owner.__name__}.{name}"))
-
-
 def _segment_methods():
     """(class, attribute, label) of every method replayed as a segment."""
     from graphgrad.nn.module import Module
@@ -454,7 +428,7 @@ def _segment_methods():
             for attr in attrs:
                 if attr in vars(cls):
                     found.append((cls, attr, f"{cls.__name__}.{attr}"))
-    return found + list(_REGISTERED_SEGMENTS)
+    return found
 
 
 def _segment_wrapper(rec, original, label):

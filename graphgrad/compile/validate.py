@@ -56,8 +56,7 @@ def _objects(plan):
     out, seen = [], set()
     for e in plan.entries:
         ev = e.event
-        live = e.kind in ("segment", "update", "allreduce")
-        owner = ev.owner[0] if live and ev is not None else None
+        owner = ev.owner[0] if e.kind in ("segment", "update") and ev is not None else None
         if owner is not None and id(owner) not in seen:
             seen.add(id(owner))
             out.append(owner)
