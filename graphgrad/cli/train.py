@@ -96,6 +96,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # under ``mpiexec -n N`` (N > 1) training is data-parallel automatically (the Trainer's
+    # distributed=None default); only rank 0 prints
+    from graphgrad import distributed as dist
+    if not dist.is_main():
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _run_train(args)
+    return _run_train(args)
+
+
+def _run_train(args: argparse.Namespace) -> int:
     """``graphgrad train``: train and write the run folder."""
     from graphgrad.config.runs import train_run
 

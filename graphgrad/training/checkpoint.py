@@ -136,8 +136,22 @@ def save(path, trainer) -> Path:
     """Write ``trainer``'s complete state to ``path`` atomically; returns the path.
 
     Any failure raises CheckpointError and leaves a previous file at ``path`` as it was.
+    A data-parallel trainer (``trainer.distributed`` in a world of more than one)
+    writes on rank 0 only — every rank holds the same state — and all ranks wait
+    at a barrier until the file is in place, so any of them may resume from it.
     """
     path = Path(path)
+    if getattr(trainer, "distributed", False):
+        from graphgrad import distributed as dist
+        if dist.world_size() > 1:
+            if dist.is_main():
+                _save(path, trainer)
+            dist.barrier()
+            return path
+    return _save(path, trainer)
+
+
+def _save(path: Path, trainer) -> Path:
     try:
         arrays, meta = _collect(trainer)
         return save_npz_atomic(path, arrays, meta)

@@ -97,7 +97,8 @@ class Trainer:
 
     def __init__(self, model, loss, optimizer, schedule=None, metrics=("accuracy",),
                  progress: bool = True, schedule_interval: str = "epoch",
-                 compile: bool = False):  # noqa: A002 - the documented option name
+                 compile: bool = False,  # noqa: A002 - the documented option name
+                 distributed: bool | None = None):
         if schedule_interval not in ("epoch", "step"):
             raise ValueError(
                 f"Trainer: schedule_interval must be 'epoch' or 'step', got {schedule_interval!r}"
@@ -117,6 +118,15 @@ class Trainer:
         self.progress = bool(progress)
         self.schedule_interval = schedule_interval
         self.compile = bool(compile)
+        # data-parallel over MPI: None means "when started by mpiexec with more than one rank"
+        from graphgrad import distributed as _dist
+        self.distributed = (_dist.world_size() > 1) if distributed is None else bool(distributed)
+        if self.distributed:
+            self.progress = self.progress and _dist.is_main()
+            if self.compile:
+                raise ValueError("Trainer: distributed=True with compile=True is not supported "
+                                 "yet (the compiled step has no gradient all-reduce); pass "
+                                 "compile=False")
         self._compiled = None  # the gg.compile step, built on first use
         self.history = History()
         self.epoch = 0
@@ -143,7 +153,21 @@ class Trainer:
         Raises ``NonFiniteLossError`` naming the epoch and step if the loss becomes
         NaN or infinite.
         """
+        if self.distributed:
+            from graphgrad import distributed as _dist
+            try:
+                return self._fit(train_loader, val_loader, epochs, callbacks, early_stopping,
+                                 _dist)
+            except Exception as exc:  # one failing rank must not leave the others hanging
+                if _dist.world_size() > 1:
+                    _dist.abort_on_error(exc)
+                raise
+        return self._fit(train_loader, val_loader, epochs, callbacks, early_stopping, None)
+
+    def _fit(self, train_loader, val_loader, epochs, callbacks, early_stopping, dist):
         self._check_fit_args(epochs, early_stopping, val_loader)
+        if dist is not None:
+            dist.broadcast_parameters(self.model.parameters())
         self.train_loader, self.val_loader = train_loader, val_loader
         self.early_stopping, self.target_epochs = early_stopping, int(epochs)
         resumed_stopper = bool(self.pending.get("early_stopping"))
@@ -230,6 +254,9 @@ class Trainer:
                             f"epoch {self.epoch + 1}/{self.target_epochs}")
         try:
             for i, batch in enumerate(bar if bar is not None else batches, start=first):
+                if self.distributed and isinstance(batch, (tuple, list)):
+                    from graphgrad.distributed import shard_batch
+                    batch = shard_batch(tuple(batch))
                 x, y = _split_batch(batch, "Trainer.fit")
                 weights = (sampler.importance_weights(loader.batch_indices)
                            if feed_sampler and hasattr(sampler, "importance_weights") else None)
@@ -256,6 +283,10 @@ class Trainer:
                              "dataset size, batch_size and drop_last")
         if self.schedule is not None and self.schedule_interval == "epoch":
             self.schedule.step()
+        if self.distributed:
+            from graphgrad.distributed import average_metrics
+            count = float(max(averager.counts.values()))
+            return average_metrics(averager.means(), weight=count)
         return averager.means()
 
     def _train_step(self, x, y, batch: int, per_sample: bool, weights=None):
@@ -298,6 +329,9 @@ class Trainer:
                 "run gg.check.babysit / gg.check.lr_find"
             )
         loss.backward()
+        if self.distributed:
+            from graphgrad.distributed import allreduce_gradients
+            allreduce_gradients(self.model.parameters())
         self.optimizer.step()
         self.step += 1
         if self.schedule is not None and self.schedule_interval == "step":
