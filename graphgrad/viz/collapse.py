@@ -320,7 +320,10 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
         first, last = graph.nodes[members[0]], graph.nodes[members[-1]]
         fid = f"[{first['module']}…{last['module']}]"
         types = [graph.nodes[m]["module_type"] or "?" for m in members[:p]]
-        norms = [graph.nodes[members[(k + 1) * p - 1]]["grad_norm"] for k in range(r)]
+        # per repeat: the gradient at its output, else that of its last member that has
+        # one (a Sigmoid has no parameters; its Linear's ‖∇θ‖ stands for the layer)
+        norms = [next((graph.nodes[m]["grad_norm"] for m in reversed(members[k * p:(k + 1) * p])
+                       if graph.nodes[m]["grad_norm"] is not None), None) for k in range(r)]
         finite = [g for g in norms if g is not None]
         folded[fid] = node_data(
             "module", name=f"{first['module']}–{last['module']}", module=first["module"],

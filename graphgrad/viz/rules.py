@@ -62,9 +62,15 @@ def frozen(ctx) -> list[Finding]:
     if not names:
         return []
     nodes = ctx.param_nodes()
-    return [Finding("frozen", "info", "FROZEN", nodes=tuple(nodes[n] for n in names if n in nodes),
+    # the output of frozen layers whose ops were not recorded (Module.__call__ names it)
+    cut = [n for n, d in ctx.graph.nodes(data=True)
+           if d["kind"] != "op" and (d["name"] or "").endswith("(frozen: not recorded)")]
+    return [Finding("frozen", "info", "FROZEN",
+                    nodes=tuple(nodes[n] for n in names if n in nodes) + tuple(cut),
                     params=tuple(names), evidence={"count": len(names)},
-                    advice="requires_grad is False: these parameters are not trained")]
+                    advice="requires_grad is False: these parameters are not trained"
+                           + (" (layers that only see frozen parameters and data record no "
+                              "ops: drawn as their output)" if cut else ""))]
 
 
 @register_rule
