@@ -66,10 +66,12 @@ class BatchNorm(Module):
             K.running_stats_update(self.running_mean, self.running_var,
                                    self.num_batches_tracked, mean.data.reshape(-1),
                                    var.data.reshape(-1), self.momentum, n)
-        else:
-            mean = self.running_mean.reshape(stat_shape)
-            var = self.running_var.reshape(stat_shape)
-        y = (x - mean) / gg.sqrt(var + self.eps)
+            y = (x - mean) / gg.sqrt(var + self.eps)
+        else:  # named, so pictures show the running statistics as such (not as data)
+            mean = gg.tensor(self.running_mean.reshape(stat_shape), name="running_mean")
+            std = gg.sqrt(gg.tensor(self.running_var.reshape(stat_shape)) + self.eps)
+            std.name = "running_std"  # √(running_var + eps)
+            y = (x - mean) / std
         if self.affine:
             y = y * self.weight.reshape(stat_shape) + self.bias.reshape(stat_shape)
         return y

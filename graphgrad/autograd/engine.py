@@ -9,6 +9,8 @@ for a leaf that requires grad, ``None`` for an input that needs no gradient.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
@@ -96,6 +98,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     observer.backward(node, grads, in_grads)
             if not retain_graph:
                 node._free()
+            else:  # graph inspection tells a graph a backward ran through (viz.graph)
+                node._backward_seen = True
             # The per-edge loop is the engine's hot path: checks and accumulation inline.
             edges = node.next_edges
             if len(in_grads) != len(edges):
@@ -219,12 +223,27 @@ def _store_leaf_grad(leaf, g, create_graph, handed_out):
         handed_out.add(id(g.data))
     if g.dtype != leaf.dtype:
         g = g.astype(leaf.dtype)
-    if leaf.grad is None:
+    old = leaf.grad
+    if old is None:
         leaf.grad = g
     elif create_graph:
-        leaf.grad = leaf.grad + g
+        leaf.grad = old + g
     else:
-        leaf.grad = type(g)._wrap(leaf.grad.data + g.data)
+        leaf.grad = type(g)._wrap(old.data + g.data)
+    if leaf.is_parameter:  # how many backward calls summed into this .grad (findings)
+        seen = leaf.__dict__.get("_gg_backwards")
+        count = seen[1] + 1 if seen is not None and old is not None and seen[0]() is old else 1
+        leaf.__dict__["_gg_backwards"] = (weakref.ref(leaf.grad), count)  # no grad kept alive
+
+
+def backward_count(param) -> int:
+    """How many backward calls summed into ``param.grad`` since it was last set to None
+    (or assigned); 0 without a gradient.  More than 1 without meaning to: a missing
+    ``zero_grad``."""
+    seen = getattr(param, "__dict__", {}).get("_gg_backwards")
+    if param.grad is None or seen is None or seen[0]() is not param.grad:
+        return 0 if param.grad is None else 1
+    return seen[1]
 
 
 # ------------------------------------------------------------------ user API

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from graphgrad.autograd.grad_mode import enable_grad, module_scope, no_grad
+from graphgrad.autograd.grad_mode import STATE, enable_grad, module_scope, no_grad
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.nn.context import call_stack as _running
 from graphgrad.nn.context import note_structure_change
@@ -124,6 +124,8 @@ class Module:
             stack.pop()
         if watch and _is_float64(out):
             _warn_float64_input(self)
+        if isinstance(out, Tensor) and out.grad_fn is None and STATE.enabled:
+            _name_unrecorded(self, path, args, out)
         return out
 
     def time_step(self, name: str) -> module_scope:
@@ -504,3 +506,18 @@ def _members(attributes: dict, kind: type) -> Iterator[tuple[str, Any]]:
             for key, item in value.items():
                 if isinstance(item, kind):
                     yield f"{attr}.{key}", item
+
+
+FROZEN_OUTPUT = "(frozen: not recorded)"
+
+
+def _name_unrecorded(module, path, args, out) -> None:
+    """Name the output of a module whose ops were not recorded because its parameters
+    are frozen (or its input came from such a module): pictures then draw it as
+    ``"0 output (frozen: not recorded)"``, not as a model input."""
+    if out.name is not None or out.requires_grad:
+        return
+    after = any(isinstance(a, Tensor) and a.name and a.name.endswith(FROZEN_OUTPUT)
+                for a in args)
+    if after or any(not p.requires_grad for p in module.parameters()):
+        out.name = f"{path or 'model'} output {FROZEN_OUTPUT}"

@@ -104,13 +104,55 @@ def _bad_count(a) -> int:
     return int(a.size - np.count_nonzero(np.isfinite(a)))
 
 
+# ops with a restricted domain: for them negative values and zeros in the inputs
+# explain a NaN/inf; for the others (MatMul, Add, Exp...) they are noise
+DOMAIN_OPS = ("Log", "Sqrt", "Rsqrt", "Div", "Pow", "Reciprocal", "Acos", "Asin", "Atanh",
+              "Acosh", "Log1p", "Log2", "Log10")
+
+
+def _has_domain(op: str) -> bool:
+    return any(op.startswith(d) for d in DOMAIN_OPS)
+
+
+def _largest(arrays) -> float:
+    values = [float(np.max(np.abs(a))) for a in arrays if a.size]
+    return max(values) if values else 0.0
+
+
+def _overflow_report(op: str, args, node) -> str:
+    """``"overflow: finite inputs up to |x| 2e+19 ...; largest |parameter| 3e+09 ..."``."""
+    inputs = _largest([a for _, a in _float_arrays(args)])
+    params = _largest([t.data for t in _parameters_behind(node, args)])
+    text = f"overflow: finite inputs up to |x| = {inputs:.3g} gave inf/NaN"
+    if params:
+        text += (f"; the largest |parameter| behind it is {params:.3g}: the weights blew up, "
+                 "lower the learning rate (or clip gradients)")
+    else:
+        text += ": lower the learning rate, or scale the inputs"
+    return text
+
+
+def _parameters_behind(node, args) -> list:
+    """The parameters among `args` and among the leaves of the graph behind `node`."""
+    from graphgrad.autograd import topological_order
+
+    found = {id(a): a for a in args if isinstance(a, Tensor) and a.is_parameter}
+    roots = [a.grad_fn for a in args if isinstance(a, Tensor) and a.grad_fn is not None]
+    for n in topological_order(roots) if roots else ():
+        for edge in n.next_edges:
+            if edge is not None and edge[1] is None and edge[0].is_parameter:
+                found[id(edge[0])] = edge[0]
+    return list(found.values())
+
+
 def _input_report(op: str, args) -> str:
-    """``"Log got 3 negative values (input 0 (4, 2): min -1.5, max 2.3)"``."""
+    """``"Log got 3 negative values (input 0 (4, 2): min -1.5, max 2.3)"``; negative
+    values and zeros are counted only for ops with a restricted domain (Log, Div...)."""
     parts = []
     for i, a in _float_arrays(args):
         finite = a[np.isfinite(a)]
         found = []
-        if a.dtype.kind == "f":
+        if a.dtype.kind == "f" and _has_domain(op):
             negative, zeros = int(np.count_nonzero(a < 0)), int(np.count_nonzero(a == 0))
             if negative:
                 found.append(f"{negative} negative value{'s' * (negative != 1)}")
@@ -143,9 +185,10 @@ class _AnomalyObserver:
             return  # not where it started: the inputs already held NaN/inf
         total = sum(a.size for _, a in _float_arrays(outputs))
         op, module = cls.__name__, module_label(entry)
+        why = "" if _has_domain(op) else f"; {_overflow_report(op, args, node)}"
         message = (f"detect_anomaly: {op}{f' in {module}' if module else ''} produced "
                    f"{bad} NaN/inf of {total} output values in forward; "
-                   f"{_input_report(op, args)}"
+                   f"{_input_report(op, args)}{why}"
                    + (f"; called at {line}" if line else ""))
         if node is not None:
             node.anomaly = message

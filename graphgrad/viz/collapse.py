@@ -42,7 +42,18 @@ def module_types(graph: nx.DiGraph) -> dict[str, str]:
     for _, d in graph.nodes(data=True):
         if d["kind"] == "op" and d["module"] is not None and d.get("module_type"):
             types.setdefault(d["module"], d["module_type"])
+    for path, mode in graph.graph.get("module_modes", {}).items():  # BatchNorm, Dropout
+        if path in types:
+            types[path] = f"{types[path]} ({mode})"
     return types
+
+
+def merge_findings(node, data) -> None:
+    """Add the findings of member `data` to the collapsed/folded `node` (each once)."""
+    if data.get("findings"):
+        seen = {(f["rule"], f["title"]) for f in node["findings"]}
+        node["findings"] = tuple(node["findings"]) + tuple(
+            f for f in data["findings"] if (f["rule"], f["title"]) not in seen)
 
 
 def _group_of(data, depth: int, rolled=()) -> str | None:
@@ -144,6 +155,7 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
         if data["kind"] != "op" and data["grad_norm"] is not None:
             node["param_grad_sq"] = node.get("param_grad_sq", 0.0) + data["grad_norm"] ** 2
         node["missing_grad"] = node["missing_grad"] or data["missing_grad"]
+        merge_findings(node, data)
         for key in ("anomaly", "failed"):
             node[key] = node[key] or data[key]
         if data["kind"] == "op" and group in rolled:
@@ -190,6 +202,7 @@ def _summarise(node, graph, mapping) -> None:
     norms = node.pop("call_norms", None)
     if norms:
         node["sparkline"] = sparkline([norms.get(c) for c in range(node["calls"])])
+        node["spark_ends"] = (norms.get(0), norms.get(node["calls"] - 1))
         node["spark_unit"] = "call"
     members = set(node["members"])
     gid = f"[{node['module']}]"
@@ -251,7 +264,9 @@ def elide(graph: nx.DiGraph, max_nodes: int) -> tuple[nx.DiGraph, int]:
 
 
 def _signature(data) -> tuple:
-    return (data["module_type"], data["params"], data["n_ops"], data["shapes"])
+    # not the parameter count: the first Linear of a stack reads a wider input, and
+    # folding from the second one would put the fold out of phase with the layers
+    return (data["module_type"], data["n_ops"], data["shapes"])
 
 
 def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -> nx.DiGraph:
@@ -305,7 +320,10 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
         first, last = graph.nodes[members[0]], graph.nodes[members[-1]]
         fid = f"[{first['module']}…{last['module']}]"
         types = [graph.nodes[m]["module_type"] or "?" for m in members[:p]]
-        norms = [graph.nodes[members[(k + 1) * p - 1]]["grad_norm"] for k in range(r)]
+        # per repeat: the gradient at its output, else that of its last member that has
+        # one (a Sigmoid has no parameters; its Linear's ‖∇θ‖ stands for the layer)
+        norms = [next((graph.nodes[m]["grad_norm"] for m in reversed(members[k * p:(k + 1) * p])
+                       if graph.nodes[m]["grad_norm"] is not None), None) for k in range(r)]
         finite = [g for g in norms if g is not None]
         folded[fid] = node_data(
             "module", name=f"{first['module']}–{last['module']}", module=first["module"],
@@ -321,9 +339,11 @@ def fold_repeats(graph: nx.DiGraph, min_repeats: int = 3, max_period: int = 4) -
         folded[fid].update(members=members, repeats=r, period=p, param_grad_norm=None,
                            n_ops=sum(graph.nodes[m]["n_ops"] for m in members),
                            params=sum(graph.nodes[m]["params"] for m in members),
-                           sparkline=sparkline(norms) if finite else None)
+                           sparkline=sparkline(norms) if finite else None,
+                           spark_ends=(norms[0], norms[-1]) if finite else None)
         for m in members:
             mapping[m] = fid
+            merge_findings(folded[fid], graph.nodes[m])
     for n in order:
         gid = mapping[n]
         if gid == n:

@@ -110,10 +110,12 @@ def _title(graph, drawn, note) -> list[str]:
     failed = graph.graph.get("failure")
     if failed:
         lines += textwrap.wrap(f"FAILED in {failed[0]}: {failed[1]}", 110)
-    for _, d in drawn.nodes(data=True):
-        if d["anomaly"]:
-            lines += textwrap.wrap(d["anomaly"], 110)
-    for f in graph.graph.get("findings", ()):
+    found = graph.graph.get("findings", ())
+    if not any(f["rule"] == "anomaly" for f in found):  # else it is one of the findings
+        for _, d in drawn.nodes(data=True):
+            if d["anomaly"]:
+                lines += textwrap.wrap(d["anomaly"], 110)
+    for f in found:
         lines += textwrap.wrap(f"{f['severity'].upper()} {f['title']}: {f['advice']}", 110)
     missing = graph.graph.get("missing_grads")
     if missing:
@@ -219,7 +221,9 @@ def _mark_findings(attrs, data) -> None:
     attrs["label"] = graphviz.nohtml(f"{attrs.get('label', '')}\\n" + "\\n".join(
         "⚠ " + escape(f["title"]) for f in found))
     attrs.update(color=FINDING_COLORS[worst], penwidth="3")
-    if any(f["rule"] == "dead_units" for f in found):  # dead: greyed, nothing passes
+    if any(f["rule"] == "anomaly" for f in found):  # the NaN keeps its red
+        attrs["fillcolor"] = health.BAD
+    elif any(f["rule"] == "dead_units" for f in found):  # dead: greyed, nothing passes
         attrs["fillcolor"] = health.ZERO
     else:  # a parameter nobody updates is never drawn as the 'hottest' gradient
         attrs["fillcolor"] = FINDING_FILLS[worst]

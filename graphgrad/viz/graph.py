@@ -49,7 +49,24 @@ def declared_module_types(params) -> dict[str, str]:
     """Module path -> class name from a Module's ``named_modules()`` (else empty)."""
     if not hasattr(params, "named_modules"):
         return {}
-    return {path: type(m).__name__ for path, m in params.named_modules()}
+    return {path: type(m).__name__ + (f" {m.label}" if isinstance(getattr(m, "label", None), str)
+                                      else "")  # a Lambda's name=
+            for path, m in params.named_modules()}
+
+
+def mode_dependent(module) -> bool:
+    """A module whose forward depends on ``training``: a stochastic one (Dropout,
+    ``stochastic = True``) or one with running statistics (BatchNorm)."""
+    return bool(getattr(module, "stochastic", False)) or any(
+        b.startswith(RUNNING) for b in vars(module).get("_buffer_names", ()))
+
+
+def module_modes(params) -> dict[str, str]:
+    """Module path -> ``"train"``/``"eval"`` for the mode-dependent modules of a Module."""
+    if not hasattr(params, "named_modules"):
+        return {}
+    return {path: "train" if m.training else "eval" for path, m in params.named_modules()
+            if mode_dependent(m)}
 
 
 def shared_module_paths(params) -> dict[str, str]:
@@ -169,7 +186,13 @@ class _GraphBuilder:
 
     def build(self) -> nx.DiGraph:
         root_nodes = [t.grad_fn for t in self.roots if t.grad_fn is not None]
-        for node in reversed(_with_detached_branches(root_nodes)):  # producers first
+        order = _with_detached_branches(root_nodes)
+        # a backward frees each node it ran through (or marks it, with retain_graph);
+        # without one, the leaves' .grad are stale: from some other graph
+        self.backward_ran = any(n._saved is None or getattr(n, "_backward_seen", False)
+                                for n in order)
+        self.graph.graph["backward_ran"] = self.backward_ran
+        for node in reversed(order):  # producers first
             self.add_op(node)
         for origin, out_nr, nid, i in self.cuts:
             src = self.node_ids[id(origin)]
@@ -221,15 +244,20 @@ class _GraphBuilder:
     def leaf_from_tensor(self, t, info=None, path=None) -> str:
         kind = t.kind if info is None else info.kind
         key = ("tensor", id(t), t.shape, _dtype_name(t.dtype))
-        return self.add_leaf(key, kind, t.shape, t.dtype, self.leaf_name(t, info),
-                             t.requires_grad, t.grad, path)
+        name = self.leaf_name(t, info)
+        if kind == "input" and name and name.startswith(RUNNING):
+            kind = "constant"  # a module's running statistics: drawn in its box, not as data
+        grad = t.grad if self.backward_ran else None  # else left over from another graph
+        return self.add_leaf(key, kind, t.shape, t.dtype, name, t.requires_grad, grad, path)
 
     def leaf_from_info(self, info, path=None) -> str:
         key = None
         if info.tensor_id is not None and info.kind != "constant":
             key = ("tensor", info.tensor_id, tuple(info.shape), _dtype_name(info.dtype))
-        return self.add_leaf(key, info.kind, info.shape, info.dtype,
-                             self.leaf_name(None, info), False, None, path)
+        name, kind = self.leaf_name(None, info), info.kind
+        if kind == "input" and name and name.startswith(RUNNING):
+            kind = "constant"  # a module's running statistics: drawn in its box, not as data
+        return self.add_leaf(key, kind, info.shape, info.dtype, name, False, None, path)
 
     def align_calls(self) -> None:
         """Number a child module's calls after its parent's: the ops of ``cell.inp`` made
@@ -340,15 +368,19 @@ NODE_DEFAULTS = {
     "jacobians": (), "grad_shape": None, "grad_norm": None, "is_root": False,
     "detail": None, "call": None, "time_step": False, "missing_grad": False, "anomaly": None,
     "failed": None,
-    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None, "findings": (),
+    "zero_frac": None, "nonfinite_frac": None, "mean": None, "std": None, "dead_frac": None,
+    "findings": (),
     "source": None,
 }
-STATS = ("zero_frac", "nonfinite_frac", "mean", "std")
+RUNNING = "running_"  # a leaf Tensor named running_* holds a module's running statistics
+STATS = ("zero_frac", "nonfinite_frac", "mean", "std", "dead_frac")
 
 
 def array_stats(a) -> dict:
-    """Forward statistics of an output array: fraction of exact zeros (dead units after a
-    ReLU), fraction of NaN/±inf, and mean and standard deviation of the finite values."""
+    """Forward statistics of an output array: fraction of exact zeros, fraction of
+    NaN/±inf, mean and standard deviation of the finite values, and ``dead_frac``: the
+    fraction of units/channels (axis 1) that are 0 for every sample (and position), as
+    ``gg.check.babysit`` counts dead ReLUs."""
     a = np.asarray(a)
     if a.size == 0 or a.dtype.kind not in "fc":
         return {}
@@ -358,8 +390,12 @@ def array_stats(a) -> dict:
     with np.errstate(all="ignore"):
         mean = float(np.mean(values, dtype=np.float64)) if n_finite else float("nan")
         std = float(np.std(values, dtype=np.float64)) if n_finite else float("nan")
-    return {"zero_frac": float(np.count_nonzero(a == 0)) / a.size,
-            "nonfinite_frac": 1.0 - n_finite / a.size, "mean": mean, "std": std}
+    out = {"zero_frac": float(np.count_nonzero(a == 0)) / a.size,
+           "nonfinite_frac": 1.0 - n_finite / a.size, "mean": mean, "std": std}
+    if a.ndim >= 2 and a.shape[0] > 1:  # axis 1: the units (N, D) or channels (N, C, ...)
+        zero = np.moveaxis(a == 0, 1, 0).reshape(a.shape[1], -1)
+        out["dead_frac"] = float(np.mean(np.all(zero, axis=1)))
+    return out
 
 
 def node_data(kind: str, **overrides) -> dict:
@@ -437,6 +473,7 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
     graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
     graph.graph["module_types"] = declared_module_types(params)
     graph.graph["module_aliases"] = shared_module_paths(params)
+    graph.graph["module_modes"] = module_modes(params)
     _mark_missing_grads(graph, params)
     from graphgrad.viz.finding import attach, run_rules
 
@@ -456,7 +493,7 @@ def _mark_missing_grads(graph: nx.DiGraph, params) -> None:
     """Flag the parameters that got no gradient once a backward reached any of them."""
     named = [(n, t) for n, t in _named_parameters(params) if t.requires_grad]
     missing = []
-    if named and any(t.grad is not None for _, t in named):
+    if named and graph.graph["backward_ran"] and any(t.grad is not None for _, t in named):
         for name, t in named:
             if t.grad is not None:
                 continue

@@ -15,6 +15,10 @@ from graphgrad.viz.text import bytes_str, shape_str
 from graphgrad.viz.finding import percent
 
 
+def _num(x) -> str:
+    return f"{x:.2g}"
+
+
 def _grad_line(data, opts) -> str | None:
     if opts["show_grads"] and data["grad_norm"] is not None:
         return f"‖grad‖ = {data['grad_norm']:.3g}"
@@ -87,7 +91,9 @@ def _module_lines(data, opts) -> list[str]:
     if data["missing_grad"]:
         lines.append("NO GRADIENT for some parameters")
     if opts["show_grads"] and data.get("sparkline"):
-        lines.append(f"‖grad‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}")
+        ends = data.get("spark_ends")
+        span = (f" ({_num(ends[0])} → {_num(ends[1])})" if ends and None not in ends else "")
+        lines.append(f"‖grad‖ per {data.get('spark_unit', 'layer')}: {data['sparkline']}{span}")
     if opts["show_grads"] and data["grad_norm"] is not None:
         top = " (largest)" if data.get("repeats") else ""
         lines.append(f"‖grad‖ = {data['grad_norm']:.3g}{top}")

@@ -62,23 +62,138 @@ def frozen(ctx) -> list[Finding]:
     if not names:
         return []
     nodes = ctx.param_nodes()
-    return [Finding("frozen", "info", "FROZEN", nodes=tuple(nodes[n] for n in names if n in nodes),
+    # the output of frozen layers whose ops were not recorded (Module.__call__ names it)
+    cut = [n for n, d in ctx.graph.nodes(data=True)
+           if d["kind"] != "op" and (d["name"] or "").endswith("(frozen: not recorded)")]
+    return [Finding("frozen", "info", "FROZEN",
+                    nodes=tuple(nodes[n] for n in names if n in nodes) + tuple(cut),
                     params=tuple(names), evidence={"count": len(names)},
-                    advice="requires_grad is False: these parameters are not trained")]
+                    advice="requires_grad is False: these parameters are not trained"
+                           + (" (layers that only see frozen parameters and data record no "
+                              "ops: drawn as their output)" if cut else ""))]
 
 
 @register_rule
 def dead_units(ctx) -> list[Finding]:
-    """A ReLU-like output with ≥ 90 % exact zeros (forward statistics): its units are dead."""
+    """A ReLU-like output whose units (axis 1: features, or channels of a feature map)
+    are ≥ 90 % dead, a unit dead when it is 0 for every sample and position (as
+    ``gg.check.babysit`` counts them); without that statistic, ≥ 90 % exact zeros."""
     out = []
     for n, d in ctx.graph.nodes(data=True):
-        z = d["zero_frac"]
-        if d["kind"] != "op" or z is None or z < DEAD_FRAC or "relu" not in (d["op"] or "").lower():
+        if d["kind"] != "op" or "relu" not in (d["op"] or "").lower():
             continue
-        out.append(Finding("dead_units", "warning", f"DEAD {percent(z)} of outputs",
-                           nodes=(n,), evidence={"zero_frac": z, "mean": d["mean"]},
+        dead, z = d["dead_frac"], d["zero_frac"]
+        frac = dead if dead is not None else z
+        if frac is None or frac < DEAD_FRAC:
+            continue
+        what = ("outputs" if dead is None else
+                "channels" if len(d["shape"] or ()) > 2 else "units")
+        out.append(Finding("dead_units", "warning", f"DEAD {percent(frac)} of {what}",
+                           nodes=(n,), evidence={"dead_frac": dead, "zero_frac": z,
+                                                 "mean": d["mean"]},
                            advice="the pre-activations are negative: check the bias/init "
                                   "(e.g. a large negative bias) and the learning rate"))
+    return out
+
+
+def _op_modules(graph, path) -> list:
+    return [n for n, d in graph.nodes(data=True)
+            if d["kind"] == "op" and d["module"] is not None
+            and (d["module"] == path or d["module"].startswith(path + "."))]
+
+
+@register_rule
+def wrong_mode(ctx) -> list[Finding]:
+    """A mode-dependent module (BatchNorm, Dropout) in the wrong mode for the graph:
+    train mode in an evaluation graph (no backward ran through it and its root is
+    not a scalar loss: predictions), eval mode in a training step (a backward ran).
+    In train mode BatchNorm normalises by the batch and moves its running
+    statistics; Dropout drops units."""
+    g = ctx.graph
+    modes = g.graph.get("module_modes") or {}
+    if not modes:
+        return []
+    roots = [g.nodes[r] for r in g.graph.get("roots", ())]
+    training = g.graph.get("backward_ran", False)
+    evaluation = not training and roots and all(r["shape"] != () for r in roots)
+    out = []
+    for path, mode in modes.items():
+        nodes = _op_modules(g, path)
+        if not nodes:
+            continue
+        if mode == "train" and evaluation:
+            out.append(Finding("wrong_mode", "warning", "TRAIN MODE IN EVALUATION",
+                               nodes=tuple(nodes), evidence={"module": path, "mode": mode},
+                               advice=f"{path or 'the model'} is in training mode in a "
+                                      "forward-only graph: call model.eval() before "
+                                      "evaluating (and model.train() after)"))
+        elif mode == "eval" and training:
+            out.append(Finding("wrong_mode", "warning", "EVAL MODE IN TRAINING",
+                               nodes=tuple(nodes), evidence={"module": path, "mode": mode},
+                               advice=f"{path or 'the model'} is in eval mode in a training "
+                                      "step: call model.train() before training"))
+    return out
+
+
+@register_rule
+def accumulated_gradients(ctx) -> list[Finding]:
+    """Parameters whose ``.grad`` summed several backward calls (no ``zero_grad`` in
+    between): each step then moves by the sum of all the gradients so far."""
+    if ctx.model is None or not hasattr(ctx.model, "named_parameters"):
+        return []
+    if not ctx.graph.graph.get("backward_ran"):
+        return []
+    from graphgrad.autograd.engine import backward_count
+
+    counts = {n: backward_count(p) for n, p in ctx.model.named_parameters()}
+    grown = {n: c for n, c in counts.items() if c > 1}
+    if not grown:
+        return []
+    nodes = ctx.param_nodes()
+    most = max(grown.values())
+    return [Finding("accumulated_gradients", "warning", f"GRAD SUMS {most} BACKWARDS",
+                    nodes=tuple(nodes[n] for n in grown if n in nodes), params=tuple(grown),
+                    evidence={"backward_calls": most, "count": len(grown)},
+                    advice=f".grad summed {most} backward calls: call optimizer.zero_grad() "
+                           "(or model.zero_grad()) before each backward")]
+
+
+@register_rule
+def shared_parameters(ctx) -> list[Finding]:
+    """A parameter used by several modules (one weight in two layers): an info, so a
+    share by accident is seen; ``shared: layers 2, 4``."""
+    if ctx.model is None or not hasattr(ctx.model, "named_modules"):
+        return []
+    owners: dict[int, list[str]] = {}
+    first: dict[int, str] = {}
+    for path, m in ctx.model.named_modules():
+        for name, p in m._direct_parameters():
+            owners.setdefault(id(p), []).append(path)
+            first.setdefault(id(p), f"{path}.{name}" if path else name)
+    nodes = ctx.param_nodes()
+    out = []
+    for key, paths in owners.items():
+        if len(paths) < 2:
+            continue
+        name = first[key]
+        out.append(Finding("shared_parameters", "info", "shared: layers " + ", ".join(paths),
+                           nodes=(nodes[name],) if name in nodes else (), params=(name,),
+                           evidence={"modules": paths},
+                           advice=f"{name} is one tensor used by {', '.join(paths)}; "
+                                  "counted once (make a new layer if it was not meant)"))
+    return out
+
+
+@register_rule
+def anomaly(ctx) -> list[Finding]:
+    """The op where ``gg.detect_anomaly()`` found the first NaN/inf (the message says
+    why: overflow of finite inputs, or a value outside the op's domain)."""
+    out = []
+    for n, d in ctx.graph.nodes(data=True):
+        if d["anomaly"]:
+            overflow = "overflow" in d["anomaly"]
+            out.append(Finding("anomaly", "error", "OVERFLOW" if overflow else "FIRST NaN/inf",
+                               nodes=(n,), evidence={"op": d["op"]}, advice=d["anomaly"]))
     return out
 
 
