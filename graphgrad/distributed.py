@@ -5,9 +5,10 @@ mpi4py is imported lazily, on the first call that needs a communicator:
 started by ``mpiexec`` (world size 1), every function here behaves as a world
 of one: ``rank() == 0``, ``world_size() == 1``, reductions are identities.
 
-Gradient averaging: with ``W`` ranks each holding the gradient ``g_r`` of its
-shard's mean loss, the step uses ``g = (1/W) * sum_r g_r`` — for equal shard
-sizes exactly the gradient of the mean loss over the global batch.
+Gradient averaging: with ``W`` ranks, rank ``r`` holding the gradient ``g_r``
+of the mean loss over its ``n_r`` samples of a global batch of ``B``, the step
+uses ``g = sum_r (n_r / B) g_r = (1/B) sum_i grad l_i`` — exactly the gradient
+of the mean loss over the global batch, whatever ``B % W``.
 """
 
 from __future__ import annotations
@@ -63,45 +64,90 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def _grads(params: Iterable[Any]) -> list[Any]:
-    return [p for p in params if getattr(p, "grad", None) is not None]
+class GradientAllReduce:
+    """The weighted sum of every rank's gradients, in one flat buffer per dtype.
+
+    With ``W`` ranks, rank ``r`` holding the gradient ``g_r`` of its shard's
+    loss and the weight ``w_r`` (:attr:`weight`), every rank ends with
+
+        g = sum_r w_r g_r
+
+    written back into its gradient arrays in place.  ``weight=None`` means
+    ``1/W`` (the plain mean); the Trainer sets ``w_r = n_r / B`` for a mean
+    loss (``n_r`` samples of the global batch of ``B``), which makes ``g``
+    exactly the gradient of the global batch's mean loss also when ``B % W != 0``.
+
+    The flat buffers (the gradient arena: the gradients laid end to end) are
+    kept between calls, one per dtype and layout, so a step allocates nothing;
+    each is reduced by a single in-place ``Allreduce(SUM)``.  Under
+    ``gg.compile`` the call is one ``allreduce`` entry of the plan, run live at
+    every replay over the plan's gradient buffers (the weight read then).
+    """
+
+    plan_label = "allreduce_gradients"
+
+    def __init__(self, weight: float | None = None):
+        self.weight = weight
+        self._arenas: dict[tuple, np.ndarray] = {}
+        self.seconds = 0.0  # time spent in reduce_arrays (bench/distributed.py reads it)
+
+    def __call__(self, params: Iterable[Any]) -> None:
+        """Reduce the gradients of ``params`` (every rank must pass the same parameters)."""
+        comm = init()
+        if comm is None:
+            return
+        from mpi4py import MPI
+        params = list(params)
+        have = np.array([getattr(p, "grad", None) is not None for p in params], dtype=np.int32)
+        agree = have.copy()
+        comm.Allreduce(MPI.IN_PLACE, agree, op=MPI.MIN)
+        if not np.array_equal(agree, have):
+            raise RuntimeError(f"allreduce_gradients (rank {comm.Get_rank()}): some parameters "
+                               "have a gradient on this rank but not on another; every rank "
+                               "must run the same backward pass")
+        arrays = [p.grad.data for p, h in zip(params, have) if h]
+        recorder = sys.modules.get("graphgrad.compile.recorder")
+        if recorder is not None:  # a gg.compile recording keeps this call as a plan entry
+            recorder.live_call("allreduce", self.plan_label, self.reduce_arrays, arrays)
+        else:
+            self.reduce_arrays(arrays)
+
+    def reduce_arrays(self, arrays: list[np.ndarray]) -> None:
+        """``a <- sum_r w_r a_r`` for every array, in place (the arrays of one rank are
+        matched with the other ranks' by position)."""
+        comm = init()
+        if comm is None:
+            return
+        import time
+
+        from mpi4py import MPI
+        start = time.perf_counter()
+        w = 1.0 / comm.Get_size() if self.weight is None else float(self.weight)
+        groups: dict[np.dtype, list[np.ndarray]] = {}
+        for a in arrays:
+            groups.setdefault(a.dtype, []).append(a)
+        for dtype, group in groups.items():
+            key = (dtype.str,) + tuple(a.size for a in group)
+            flat = self._arenas.get(key)
+            if flat is None:
+                flat = self._arenas[key] = np.empty(sum(a.size for a in group), dtype=dtype)
+            off = 0
+            for a in group:
+                np.multiply(a.reshape(-1), w, out=flat[off:off + a.size])
+                off += a.size
+            comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+            off = 0
+            for a in group:
+                np.copyto(a, flat[off:off + a.size].reshape(a.shape))
+                off += a.size
+        self.seconds += time.perf_counter() - start
 
 
-def allreduce_gradients(params: Iterable[Any]) -> None:
-    """Replace every ``p.grad`` by its mean over ranks, ``(1/W) sum_r p.grad_r``.
-
-    One flat buffer per dtype: the gradients are copied into it, reduced with a
-    single in-place ``Allreduce(SUM)``, divided by ``W`` and copied back."""
-    comm = init()
-    if comm is None:
-        return
-    from mpi4py import MPI
-    params = [p for p in params]
-    have = [getattr(p, "grad", None) is not None for p in params]
-    flags = np.array(have, dtype=np.int32)
-    comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MIN)
-    if not np.array_equal(flags.astype(bool), np.array(have, dtype=bool)):
-        raise RuntimeError(f"allreduce_gradients (rank {comm.Get_rank()}): some parameters have a "
-                           "gradient on this rank but not on another; every rank must run the same "
-                           "backward pass")
-    groups: dict[np.dtype, list[Any]] = {}
-    for p in _grads(params):
-        groups.setdefault(np.asarray(p.grad.data).dtype, []).append(p)
-    w = comm.Get_size()
-    for dtype, ps in groups.items():
-        sizes = [np.asarray(p.grad.data).size for p in ps]
-        flat = np.empty(sum(sizes), dtype=dtype)
-        off = 0
-        for p, s in zip(ps, sizes):
-            flat[off:off + s] = np.asarray(p.grad.data).ravel()
-            off += s
-        comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-        flat /= w
-        off = 0
-        for p, s in zip(ps, sizes):
-            g = p.grad
-            p.grad = type(g)._wrap(flat[off:off + s].reshape(np.shape(g.data)).copy())
-            off += s
+def allreduce_gradients(params: Iterable[Any], weight: float | None = None) -> None:
+    """Replace every ``p.grad`` in place by ``sum_r w_r p.grad_r`` over the ranks
+    (``weight`` is this rank's ``w_r``; None: ``1/W``, the mean).  One flat buffer
+    per dtype, one ``Allreduce``; see :class:`GradientAllReduce`."""
+    GradientAllReduce(weight)(params)
 
 
 def broadcast_parameters(params: Iterable[Any], root: int = 0) -> None:
@@ -161,6 +207,30 @@ def average_metrics(metrics: dict[str, float], weight: float = 1.0) -> dict[str,
     buf = np.array([float(metrics[k]) * weight for k in keys] + [float(weight)], dtype=np.float64)
     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
     return {k: float(buf[i] / buf[-1]) for i, k in enumerate(keys)}
+
+
+def sum_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """``sum_r values_r[k]`` for every key ``k`` (every rank passes the same keys);
+    ints stay ints.  Used for the running sums of the epoch metrics."""
+    comm = init()
+    if comm is None:
+        return dict(values)
+    from mpi4py import MPI
+    keys = sorted(values)
+    buf = np.array([float(values[k]) for k in keys], dtype=np.float64)
+    comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+    return {k: int(v) if isinstance(values[k], (int, np.integer)) else float(v)
+            for k, v in zip(keys, buf)}
+
+
+def allgather_int(value: int) -> list[int]:
+    """Every rank's ``value``, in rank order (``[value]`` in a world of one)."""
+    comm = init()
+    if comm is None:
+        return [int(value)]
+    out = np.empty(comm.Get_size(), dtype=np.int64)
+    comm.Allgather(np.array([value], dtype=np.int64), out)
+    return [int(v) for v in out]
 
 
 def barrier() -> None:

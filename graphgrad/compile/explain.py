@@ -55,6 +55,10 @@ def explain(step) -> str:
         elif e.kind == "segment":
             lines.append(f"{i:4d} python   {e.label}()  (replayed as Python: reads "
                          "hyperparameters and state live)")
+        elif e.kind == "allreduce":
+            size = sum(a.nbytes for a in e.reads)
+            lines.append(f"{i:4d} allreduce {e.label}: {len(e.reads)} gradient buffer(s), "
+                         f"{_bytes(size)}, summed over the MPI ranks (called live)")
         else:
             lines.append(f"{i:4d} grad     {e.label}")
     lines.extend(_depends(plan))
@@ -134,7 +138,7 @@ def to_dot(step, show_source: bool = False):
             outs = [m.out for m in e.source.members]
         else:
             color = {"kernel": "black", "segment": "#8a5a00", "update": "#8a5a00",
-                     "grad": "#2f7d32"}[e.kind]
+                     "allreduce": "#6a1b9a", "grad": "#2f7d32"}[e.kind]
             text = e.label if e.kind != "kernel" else f"{e.label}\n{_ops(e)}"
             dot.node(name, text, color=color)
             outs = [w for w in e.writes if id(root_of(w)) not in {id(root_of(r))

@@ -18,7 +18,10 @@ Entry kinds, in step order:
   ``zero_grad``), so hyperparameters and counters are read live;
 * ``update``: a first-order optimizer's step as its update kernels, the
   learning rate read from its param group at every replay;
-* ``grad``: ``tensor.grad`` set to a Tensor over its gradient buffer.
+* ``grad``: ``tensor.grad`` set to a Tensor over its gradient buffer;
+* ``allreduce``: the gradient buffers summed over the MPI ranks in place
+  (``graphgrad.distributed.GradientAllReduce``), called live between the
+  backward and the optimizer's update.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 
 from graphgrad import random as _random
 from graphgrad.autograd.tensor import Tensor
-from graphgrad.compile.recorder import KernelCall, Segment, SetGrad, flat_arrays, root_of
+from graphgrad.compile.recorder import KernelCall, LiveCall, Segment, SetGrad, flat_arrays, root_of
 from graphgrad.compile.updates import direct_optimizer_step
 
 
@@ -119,6 +122,9 @@ def check_same(first, second):
             continue
         if isinstance(b, SetGrad):
             continue
+        if isinstance(b, LiveCall):
+            _check_live(a, b, first, second)
+            continue
         pairs = list(zip(a.args, b.args)) + [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
         pairs = [p for x, y in pairs for p in _leaves(x, y)]
         for i, (x, y) in enumerate(pairs):
@@ -153,6 +159,19 @@ def check_same(first, second):
                                     "computed from the data or a counter cannot be baked "
                                     "into a plan")
     return constants
+
+
+def _check_live(a, b, first, second):
+    """Two recordings of a live call (the all-reduce) must act on the same buffers."""
+    if a.fn != b.fn or len(a.arrays) != len(b.arrays):
+        raise NotReplayable(b.label, "called on different objects or a different number of "
+                            "gradients in each call")
+    for x, y in zip(a.arrays, b.arrays):
+        dx, dy = _describe(x, first), _describe(y, second)
+        if dy[0] != "buf" or dx[1:] != dy[1:]:
+            raise NotReplayable(b.label, "a gradient it reduces is not a buffer of the step "
+                                "(set outside the backward), or comes from a different "
+                                "kernel in each call")
 
 
 def _leaves(x, y):
@@ -210,6 +229,8 @@ class Plan:
                 self.entries.append(self._segment_entry(ev))
             elif isinstance(ev, SetGrad):
                 self.entries.append(self._grad_entry(ev.tensor, ev.array))
+            elif isinstance(ev, LiveCall):
+                self.entries.append(_live_entry(ev))
         self.final_grads = [self._grad_entry(t, None if t.grad is None else t.grad.data)
                             for t in rec.grad_tensors.values()]
         self.result_arrays = []
@@ -311,6 +332,16 @@ class Plan:
         """Bytes of the buffers the plan owns (kernel outputs and inputs)."""
         total = sum(b.nbytes for b in self.buffers.values())
         return total + sum(b.nbytes for _, b in self.inputs)
+
+
+def _live_entry(ev):
+    fn, arrays = ev.fn, ev.arrays
+
+    def run():
+        fn(arrays)
+
+    return Entry(ev.kind, ev.label, run, phase="backward",
+                 reads=list(arrays), writes=list(arrays), event=ev)
 
 
 def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):

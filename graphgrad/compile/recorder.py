@@ -75,6 +75,29 @@ class SetGrad:
         self.tensor, self.array = tensor, array
 
 
+class LiveCall:
+    """``fn(arrays)``, run again at this point of every replay: a call that talks to the
+    world outside the process (the gradient all-reduce of ``graphgrad.distributed``).
+
+    ``kind`` names its plan entry; ``arrays`` (kernel results of the step, e.g. the
+    gradient buffers) are what it reads and changes in place."""
+
+    __slots__ = ("kind", "label", "fn", "arrays")
+
+    def __init__(self, kind, label, fn, arrays):
+        self.kind, self.label, self.fn, self.arrays = kind, label, fn, arrays
+
+
+def live_call(kind, label, fn, arrays):
+    """Call ``fn(arrays)`` now; while a step is being recorded, also keep the call as one
+    :class:`LiveCall` event, so that the plan calls it again at every replay."""
+    rec = _ACTIVE[0]
+    fn(arrays)
+    if rec is not None and not rec.depth:
+        rec.keep.append(arrays)
+        rec.events.append(LiveCall(kind, label, fn, list(arrays)))
+
+
 def flat_arrays(value):
     """The ndarrays in `value`, looking inside tuples, lists and dict values."""
     if isinstance(value, np.ndarray):

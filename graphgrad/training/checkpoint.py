@@ -139,21 +139,28 @@ def save(path, trainer) -> Path:
     A data-parallel trainer (``trainer.distributed`` in a world of more than one)
     writes on rank 0 only — every rank holds the same state — and all ranks wait
     at a barrier until the file is in place, so any of them may resume from it.
+    Every rank must call it (the running sums of a mid-epoch checkpoint's metrics
+    are summed over the ranks first, so the file is the same whatever the number
+    of ranks that wrote it, and any number may resume from it).
     """
     path = Path(path)
     if getattr(trainer, "distributed", False):
         from graphgrad import distributed as dist
         if dist.world_size() > 1:
+            in_epoch = getattr(trainer, "in_epoch", None)
+            if in_epoch is not None:
+                in_epoch = dict(in_epoch, totals=dist.sum_over_ranks(in_epoch["totals"]),
+                                counts=dist.sum_over_ranks(in_epoch["counts"]))
             if dist.is_main():
-                _save(path, trainer)
+                _save(path, trainer, in_epoch)
             dist.barrier()
             return path
-    return _save(path, trainer)
+    return _save(path, trainer, getattr(trainer, "in_epoch", None))
 
 
-def _save(path: Path, trainer) -> Path:
+def _save(path: Path, trainer, in_epoch) -> Path:
     try:
-        arrays, meta = _collect(trainer)
+        arrays, meta = _collect(trainer, in_epoch)
         return save_npz_atomic(path, arrays, meta)
     except Exception as exc:
         raise CheckpointError(
@@ -162,7 +169,7 @@ def _save(path: Path, trainer) -> Path:
         ) from exc
 
 
-def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _collect(trainer, in_epoch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
     transform = transform_state(trainer)
     for key, value in (transform or {}).items():
@@ -189,8 +196,7 @@ def _collect(trainer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "rng": encode(gg_random.get_rng_state(), "rng", arrays),
         "module_rngs": {k: g.bit_generator.state
                         for k, g in module_generators(trainer.model).items()},
-        "in_epoch": (trainer.in_epoch if getattr(trainer, "in_epoch", None) is not None
-                     else trainer.pending.get("in_epoch")),
+        "in_epoch": in_epoch if in_epoch is not None else trainer.pending.get("in_epoch"),
     }
     return arrays, meta
 
@@ -274,6 +280,29 @@ def _component_problems(meta, trainer) -> list[str]:
     return problems
 
 
+def _check_same_file_on_all_ranks(path) -> None:
+    """A data-parallel resume: every rank reads the checkpoint itself, so all of them
+    must see the same file (a stale copy on one host would make the ranks diverge)."""
+    import zlib
+
+    from graphgrad import distributed as dist
+    if dist.world_size() < 2:
+        return
+    try:
+        crc = zlib.crc32(Path(path).read_bytes())
+    except OSError:
+        crc = -1
+    crcs = dist.allgather_int(crc)
+    if len(set(crcs)) > 1:
+        seen = ", ".join(f"rank {r}: " + ("missing" if c == -1 else f"crc32 {c:08x}")
+                         for r, c in enumerate(crcs))
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} differs between the ranks ({seen}); every rank loads "
+            "the file rank 0 wrote, so put it on a filesystem all hosts share (or copy it to "
+            "every host) before resuming (nothing was loaded)"
+        )
+
+
 def restore(path, trainer) -> None:
     """Load the checkpoint at ``path`` into ``trainer`` (model, optimizer, schedule,
     counters, history, random states). Loader, transform and early-stopping states
@@ -282,6 +311,8 @@ def restore(path, trainer) -> None:
     Raises CheckpointError, changing nothing, if the file is unreadable or does
     not match the trainer's model, optimizer or schedule.
     """
+    if getattr(trainer, "distributed", False):
+        _check_same_file_on_all_ranks(path)
     arrays, meta = read(path)
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:

@@ -121,12 +121,11 @@ class Trainer:
         # data-parallel over MPI: None means "when started by mpiexec with more than one rank"
         from graphgrad import distributed as _dist
         self.distributed = (_dist.world_size() > 1) if distributed is None else bool(distributed)
+        # the gradient all-reduce (its flat buffers are kept between steps; under
+        # compile=True it is an 'allreduce' entry of the plan)
+        self._allreduce = _dist.GradientAllReduce() if self.distributed else None
         if self.distributed:
             self.progress = self.progress and _dist.is_main()
-            if self.compile:
-                raise ValueError("Trainer: distributed=True with compile=True is not supported "
-                                 "yet (the compiled step has no gradient all-reduce); pass "
-                                 "compile=False")
         self._compiled = None  # the gg.compile step, built on first use
         self.history = History()
         self.epoch = 0
@@ -168,6 +167,7 @@ class Trainer:
         self._check_fit_args(epochs, early_stopping, val_loader)
         if dist is not None:
             dist.broadcast_parameters(self.model.parameters())
+            dist.broadcast_optimizer_state(self.optimizer)
         self.train_loader, self.val_loader = train_loader, val_loader
         self.early_stopping, self.target_epochs = early_stopping, int(epochs)
         resumed_stopper = bool(self.pending.get("early_stopping"))
@@ -246,8 +246,10 @@ class Trainer:
         first = 0
         if self.in_epoch is not None:  # resumed from a mid-epoch checkpoint
             first = int(self.in_epoch["batch"])
-            averager.totals = dict(self.in_epoch["totals"])
-            averager.counts = {k: int(v) for k, v in self.in_epoch["counts"].items()}
+            # its sums are over all ranks (checkpoint.save): one rank carries them on
+            if not self.distributed or self._main():
+                averager.totals = dict(self.in_epoch["totals"])
+                averager.counts = {k: int(v) for k, v in self.in_epoch["counts"].items()}
         batch_end = [cb for cb in callbacks if hasattr(cb, "on_batch_end")]
         batches = iter(loader)
         bar = _progress_bar(batches, _length(loader), self.progress,
@@ -255,8 +257,7 @@ class Trainer:
         try:
             for i, batch in enumerate(bar if bar is not None else batches, start=first):
                 if self.distributed and isinstance(batch, (tuple, list)):
-                    from graphgrad.distributed import shard_batch
-                    batch = shard_batch(tuple(batch))
+                    batch = self._shard(tuple(batch))
                 x, y = _split_batch(batch, "Trainer.fit")
                 weights = (sampler.importance_weights(loader.batch_indices)
                            if feed_sampler and hasattr(sampler, "importance_weights") else None)
@@ -283,11 +284,32 @@ class Trainer:
                              "dataset size, batch_size and drop_last")
         if self.schedule is not None and self.schedule_interval == "epoch":
             self.schedule.step()
-        if self.distributed:
-            from graphgrad.distributed import average_metrics
-            count = float(max(averager.counts.values()))
-            return average_metrics(averager.means(), weight=count)
+        if self.distributed:  # sample-weighted means over every rank's samples
+            from graphgrad.distributed import sum_over_ranks
+            averager.totals = sum_over_ranks(averager.totals)
+            averager.counts = sum_over_ranks(averager.counts)
         return averager.means()
+
+    def _main(self) -> bool:
+        from graphgrad.distributed import is_main
+        return is_main()
+
+    def _shard(self, batch: tuple) -> tuple:
+        """This rank's slice of a global batch; sets the all-reduce weight to its share."""
+        from graphgrad.distributed import rank, shard_batch, world_size
+        total, world = len(batch[0]), world_size()
+        if total < world:
+            raise ValueError(
+                f"Trainer.fit (distributed): a global batch of {total} sample(s) cannot be "
+                f"split over {world} ranks (each needs at least one); use batch_size >= "
+                f"{world} and drop_last=True if the last batch of an epoch is smaller"
+            )
+        shard = shard_batch(batch)
+        # g = sum_r w_r g_r: for a mean loss w_r = n_r / B makes g the gradient of the
+        # global batch's mean loss exactly (also when B % W != 0); a summed loss adds up
+        summed = getattr(self.loss, "reduction", "mean") == "sum"
+        self._allreduce.weight = 1.0 if summed else len(shard[0]) / total
+        return shard
 
     def _train_step(self, x, y, batch: int, per_sample: bool, weights=None):
         """One update; returns (loss value, output ndarray, per-sample losses or None).
@@ -330,8 +352,7 @@ class Trainer:
             )
         loss.backward()
         if self.distributed:
-            from graphgrad.distributed import allreduce_gradients
-            allreduce_gradients(self.model.parameters())
+            self._allreduce(self.model.parameters())
         self.optimizer.step()
         self.step += 1
         if self.schedule is not None and self.schedule_interval == "step":
@@ -344,6 +365,8 @@ class Trainer:
         out = self.model(x)
         loss = self.loss(out, y)
         loss.backward()
+        if self.distributed:  # recorded as the plan's 'allreduce' entry
+            self._allreduce(self.model.parameters())
         self.optimizer.step()
         if self.schedule is not None and self.schedule_interval == "step":
             self.schedule.step()
