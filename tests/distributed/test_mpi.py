@@ -1,12 +1,15 @@
 """Two-rank tests: launch ``mpiexec -n 2`` in a subprocess and check its output."""
 
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -32,21 +35,42 @@ def _require():
         pytest.skip(reason)
 
 
-def run_mpi(script, *args, n=2, timeout=60):
+def _start(script, args, n):
+    """``mpiexec -n n python script args`` (n=1: plain python) in its own process group."""
     _require()
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([_mpiexec(), "-n", str(n), sys.executable, str(SCRIPTS / script),
-                             *map(str, args)],
+    launcher = [_mpiexec(), "-n", str(n)] if n > 1 else []
+    return subprocess.Popen([*launcher, sys.executable, str(SCRIPTS / script), *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
+
+
+def _kill(proc):
+    """SIGKILL the whole process group (mpiexec and every rank), then reap it."""
+    if proc.poll() is None or _group_alive(proc.pid):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def run_mpi(script, *args, n=2, timeout=60):
+    proc = _start(script, args, n)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _kill(proc)  # also the ranks, should mpiexec have left any behind
 
 
 def test_allreduce_broadcast_and_metrics_two_ranks():
@@ -84,3 +108,60 @@ def test_compiled_two_ranks_match_eager_data_parallel():
     assert code == 0, out
     assert "digits OK 168 steps" in out, out
     assert "rank 0 compiled" in out and "rank 1 compiled" in out, out
+
+
+def _train_until_checkpoint_then_kill(tmp_path, kill, timeout=120):
+    """A 2-rank run killed (SIGKILL to mpiexec and its ranks) once its checkpoint is written."""
+    ckpt = tmp_path / "run.npz"
+    proc = _start("resume.py", ["train", ckpt, kill], 2)
+    try:
+        lines = []
+        deadline = time.monotonic() + timeout
+        ready = selectors.DefaultSelector()
+        ready.register(proc.stdout, selectors.EVENT_READ)
+        while "checkpoint written" not in "".join(lines):
+            left = deadline - time.monotonic()
+            assert left > 0 and proc.poll() is None, "".join(lines)
+            if ready.select(timeout=min(left, 1.0)):
+                line = proc.stdout.readline()
+                assert line, "".join(lines)
+                lines.append(line)
+    finally:
+        _kill(proc)
+    assert proc.returncode == -signal.SIGKILL
+    assert not _group_alive(proc.pid)
+    return ckpt
+
+
+@pytest.mark.parametrize("kill", ["epoch", "batch"])
+def test_killed_two_rank_run_resumes_on_one_and_two_ranks(tmp_path, kill):
+    """kill=epoch: after epoch 1 (its checkpoint written by rank 0); kill=batch: in the
+    middle of epoch 2 (a checkpoint after its 20th batch).  Resumed on 1 rank and on 2,
+    both finish as the uninterrupted 1-rank run (to 1e-6: the 2-rank epochs differ from
+    1-rank ones by rounding only): same parameters, per-epoch losses and learning rates."""
+    pytest.importorskip("sklearn", reason="scikit-learn provides load_digits")
+    ckpt = _train_until_checkpoint_then_kill(tmp_path, kill)
+    results = {}
+    for name, n, args in (("reference", 1, ["reference", tmp_path / "ref.npz"]),
+                          ("one", 1, ["resume", ckpt, tmp_path / "one.npz"]),
+                          ("two", 2, ["resume", ckpt, tmp_path / "two.npz"])):
+        code, out = run_mpi("resume.py", *args, n=n, timeout=120)
+        assert code == 0 and f"rank 0 {args[0]} done" in out, out
+        results[name] = np.load(args[-1])
+    ref = results["reference"]
+    assert int(results["two"]["world"]) == 2 and int(results["one"]["world"]) == 1
+    for name in ("one", "two"):
+        got = results[name]
+        assert int(got["step"]) == int(ref["step"]) == 3 * 56
+        np.testing.assert_allclose(got["params"], ref["params"], rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
+        np.testing.assert_allclose(got["loss"], ref["loss"], rtol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(got["lr"], ref["lr"])
+    # the two resumes start from one file and differ only by the 2-rank rounding
+    np.testing.assert_allclose(results["one"]["params"], results["two"]["params"], rtol=1e-6,
+                               atol=1e-9)
+    if kill == "epoch":  # a rank that does not see rank 0's file: all ranks refuse
+        code, out = run_mpi("resume.py", "stale", ckpt, timeout=60)
+        assert code == 0, out
+        for r in (0, 1):
+            assert f"rank {r} refused" in out and "rank 1: missing" in out, out
