@@ -92,20 +92,14 @@ class GradientAllReduce:
         self.seconds = 0.0  # time spent in reduce_arrays (bench/distributed.py reads it)
 
     def __call__(self, params: Iterable[Any]) -> None:
-        """Reduce the gradients of ``params`` (every rank must pass the same parameters)."""
-        comm = init()
-        if comm is None:
+        """Reduce the gradients of ``params`` that have one (every rank must pass the same
+        parameters and have run the same backward).
+
+        The MPI calls are those of :meth:`reduce_arrays` only, eager or replayed by
+        gg.compile, so a rank replaying a plan and one running eagerly stay paired."""
+        if init() is None:
             return
-        from mpi4py import MPI
-        params = list(params)
-        have = np.array([getattr(p, "grad", None) is not None for p in params], dtype=np.int32)
-        agree = have.copy()
-        comm.Allreduce(MPI.IN_PLACE, agree, op=MPI.MIN)
-        if not np.array_equal(agree, have):
-            raise RuntimeError(f"allreduce_gradients (rank {comm.Get_rank()}): some parameters "
-                               "have a gradient on this rank but not on another; every rank "
-                               "must run the same backward pass")
-        arrays = [p.grad.data for p, h in zip(params, have) if h]
+        arrays = [p.grad.data for p in params if getattr(p, "grad", None) is not None]
         recorder = sys.modules.get("graphgrad.compile.recorder")
         if recorder is not None:  # a gg.compile recording keeps this call as a plan entry
             recorder.live_call("allreduce", self.plan_label, self.reduce_arrays, arrays)
@@ -114,7 +108,11 @@ class GradientAllReduce:
 
     def reduce_arrays(self, arrays: list[np.ndarray]) -> None:
         """``a <- sum_r w_r a_r`` for every array, in place (the arrays of one rank are
-        matched with the other ranks' by position)."""
+        matched with the other ranks' by position).
+
+        First a check that every rank reduces the same layout (number of arrays and of
+        elements: one small ``Allreduce(MAX)``), so a rank whose backward reached other
+        parameters fails with an error instead of summing unrelated numbers."""
         comm = init()
         if comm is None:
             return
@@ -122,6 +120,15 @@ class GradientAllReduce:
 
         from mpi4py import MPI
         start = time.perf_counter()
+        mine = np.array([len(arrays), sum(a.size for a in arrays)], dtype=np.int64)
+        both = np.concatenate([mine, -mine])
+        comm.Allreduce(MPI.IN_PLACE, both, op=MPI.MAX)
+        if not (np.array_equal(both[:2], mine) and np.array_equal(-both[2:], mine)):
+            raise RuntimeError(
+                f"allreduce_gradients (rank {comm.Get_rank()}): this rank has {mine[0]} "
+                f"gradients of {mine[1]} elements, other ranks between {-both[2]} and "
+                f"{both[0]} gradients ({-both[3]} to {both[1]} elements); every rank must "
+                "run the same backward (the same parameters must get a gradient)")
         w = 1.0 / comm.Get_size() if self.weight is None else float(self.weight)
         groups: dict[np.dtype, list[np.ndarray]] = {}
         for a in arrays:

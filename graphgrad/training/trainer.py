@@ -124,6 +124,7 @@ class Trainer:
         # the gradient all-reduce (its flat buffers are kept between steps; under
         # compile=True it is an 'allreduce' entry of the plan)
         self._allreduce = _dist.GradientAllReduce() if self.distributed else None
+        self._global_batch = None  # the size of the global batch being trained on
         if self.distributed:
             self.progress = self.progress and _dist.is_main()
         self._compiled = None  # the gg.compile step, built on first use
@@ -305,6 +306,7 @@ class Trainer:
                 f"{world} and drop_last=True if the last batch of an epoch is smaller"
             )
         shard = shard_batch(batch)
+        self._global_batch = total
         # g = sum_r w_r g_r: for a mean loss w_r = n_r / B makes g the gradient of the
         # global batch's mean loss exactly (also when B % W != 0); a summed loss adds up
         summed = getattr(self.loss, "reduction", "mean") == "sum"
@@ -359,8 +361,13 @@ class Trainer:
             self.schedule.step()
         return value, out.data, losses
 
-    def _update(self, x, y):
-        """The training step gg.compile records: zero_grad, forward, loss, backward, updates."""
+    def _update(self, x, y, global_batch=None):
+        """The training step gg.compile records: zero_grad, forward, loss, backward, updates.
+
+        ``global_batch`` (data-parallel: the size of the batch this rank's ``x`` is a
+        slice of) is not used here; as an argument it is part of the plan's key, so
+        every rank records and replays at the same steps — the ranks' MPI calls
+        stay paired even when their slices differ in size (``B % W != 0``)."""
         self.optimizer.zero_grad()
         out = self.model(x)
         loss = self.loss(out, y)
@@ -379,7 +386,8 @@ class Trainer:
             # the first replays of each plan are checked against eager (cost: each of
             # those steps runs twice, see docs/compile.md)
             self._compiled = compile_step(self._update, validate_first=3)
-        loss, out = self._compiled(x, y)
+        loss, out = (self._compiled(x, y, self._global_batch) if self.distributed
+                     else self._compiled(x, y))
         if loss.data.size != 1:
             raise ValueError(
                 f"Trainer: the loss must return one number (a Tensor with one element), got "

@@ -46,22 +46,32 @@ def _start(script, args, n):
                             start_new_session=True)
 
 
-def _kill(proc):
-    """SIGKILL the whole process group (mpiexec and every rank), then reap it."""
-    if proc.poll() is None or _group_alive(proc.pid):
+def _tree(pid):
+    """pid and all its descendants (from /proc: hydra's proxy and the ranks each call
+    setsid, so they are in neither mpiexec's process group nor its session)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def _kill(proc):
+    """SIGKILL mpiexec and every process under it (proxies, ranks), then reap mpiexec."""
+    for pid in _tree(proc.pid) if proc.poll() is None else []:
+        try:
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     proc.wait()
-
-
-def _group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def run_mpi(script, *args, n=2, timeout=60):
@@ -70,7 +80,7 @@ def run_mpi(script, *args, n=2, timeout=60):
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
     finally:
-        _kill(proc)  # also the ranks, should mpiexec have left any behind
+        _kill(proc)  # on a timeout: mpiexec and the ranks
 
 
 def test_allreduce_broadcast_and_metrics_two_ranks():
@@ -126,11 +136,31 @@ def _train_until_checkpoint_then_kill(tmp_path, kill, timeout=120):
                 line = proc.stdout.readline()
                 assert line, "".join(lines)
                 lines.append(line)
+        ranks = [p for p in _tree(proc.pid)[1:] if "resume.py" in _cmdline(p)]
+        assert len(ranks) == 2, ranks
     finally:
         _kill(proc)
     assert proc.returncode == -signal.SIGKILL
-    assert not _group_alive(proc.pid)
+    assert _wait_gone(ranks), "a rank outlived the killed job"
     return ckpt
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _wait_gone(pids, timeout=10):
+    """Whether every pid has ended (zombies count as ended) within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if _cmdline(p)]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.mark.parametrize("kill", ["epoch", "batch"])
@@ -165,3 +195,12 @@ def test_killed_two_rank_run_resumes_on_one_and_two_ranks(tmp_path, kill):
         assert code == 0, out
         for r in (0, 1):
             assert f"rank {r} refused" in out and "rank 1: missing" in out, out
+
+
+def test_ranks_reducing_different_gradients_or_empty_slices_refuse():
+    code, out = run_mpi("mismatch.py", timeout=60)
+    assert code == 0, out
+    for r in (0, 1):
+        assert f"rank {r} layout refused" in out, out
+        assert f"rank {r} batch refused" in out and "cannot be split over 2 ranks" in out, out
+    assert "this rank has 3 gradients of 9 elements" in out, out
