@@ -167,6 +167,12 @@ class Trainer:
     def _fit(self, train_loader, val_loader, epochs, callbacks, early_stopping, dist):
         self._check_fit_args(epochs, early_stopping, val_loader)
         if dist is not None:
+            if isinstance(getattr(train_loader, "sampler", None), dist.DistributedSampler):
+                raise ValueError(
+                    "Trainer(distributed=True): the training loader's sampler is a "
+                    "DistributedSampler, but the Trainer shards every global batch itself "
+                    "(each rank would get a slice of its own shard); give it the ordinary "
+                    "DataLoader with a seed. DistributedSampler is for hand-written loops")
             dist.broadcast_parameters(self.model.parameters())
             dist.broadcast_optimizer_state(self.optimizer)
         self.train_loader, self.val_loader = train_loader, val_loader

@@ -47,3 +47,21 @@ def test_shard_batch_contiguous_slices():
     x = np.arange(7)
     parts = [dist.shard_batch((x,), r, 3)[0] for r in range(3)]
     assert np.array_equal(np.concatenate(parts), x)
+
+
+def test_trainer_refuses_a_loader_already_sharded_by_a_distributed_sampler():
+    import graphgrad as gg
+    from graphgrad.data import ArrayDataset, DataLoader
+
+    x, y = np.zeros((8, 2), np.float32), np.zeros(8, np.int64)
+    model = gg.layers.Linear(2, 2)
+    tr = gg.Trainer(model, gg.losses.CrossEntropy(),
+                    gg.optimizers.SGD(model.parameters(), lr=0.1), progress=False,
+                    distributed=True)
+    loader = DataLoader(ArrayDataset(x, y), batch_size=4,
+                        sampler=dist.DistributedSampler(8, num_replicas=2, rank=0))
+    with pytest.raises(ValueError, match="shards every global batch itself"):
+        tr.fit(loader, epochs=1)
+    # the ordinary loader trains (a world of one: the full batch, weight 1)
+    tr.fit(DataLoader(ArrayDataset(x, y), batch_size=4, seed=0), epochs=1)
+    assert tr.step == 2 and tr._allreduce.weight == 1.0
