@@ -36,7 +36,8 @@ def _require():
 
 
 def _start(script, args, n):
-    """``mpiexec -n n python script args`` (n=1: plain python) in its own process group."""
+    """``mpiexec -n n python script args`` (n=1: plain python) in a new session; stop it
+    with :func:`_kill`, which also finds the ranks (they are not in that session)."""
     _require()
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
