@@ -2,8 +2,13 @@
 
 The wrappers flatten the batch axes (..., L, E) -> (B, L, E), make q, k, v
 C-contiguous in one float dtype, broadcast the mask to (B, L, S) as a view
-(a copy only when the batch axes cannot be merged) and call the loops.  Mixed
-dtypes, empty arrays or batch axes that differ go to the NumPy twin.
+(a copy only when the batch axes cannot be merged), run the matrix products
+on BLAS (``np.matmul``) and everything between them in the loops of
+``loops/attention.py``.  One (B, L, S) block of the inputs' dtype is the only
+score-sized array, in the forward and in the backward: it holds q·kᵀ, then
+the probabilities, then (backward) dS, in place; the forward frees it and
+keeps the row log-sum-exp.  Mixed dtypes, empty arrays or batch axes that
+differ go to the NumPy twin.
 """
 
 from __future__ import annotations
@@ -51,10 +56,11 @@ def attention(q, k, v, mask, causal, scale, dropout_p, rng):
             else np.zeros(1, np.uint64))
     m, mode = _mask3(mask, q, k)
     q3, k3, v3 = _as3(q), _as3(k), _as3(v)
-    out = np.empty(q3.shape[:2] + (v3.shape[2],), q.dtype)
+    block = np.matmul(q3, k3.transpose(0, 2, 1))
     lse = np.empty(q3.shape[:2])
-    _loops.attention_forward(q3, k3, v3, m, mode, bool(causal), float(scale), seed[0],
-                             float(dropout_p), out, lse)
+    _loops.softmax_block(block, m, mode, bool(causal), float(scale), seed[0],
+                         float(dropout_p), lse)
+    out = np.matmul(block, v3)
     return out.reshape(q.shape[:-1] + (v.shape[-1],)), lse.reshape(q.shape[:-1]), seed
 
 
@@ -65,7 +71,12 @@ def attention_backward(g, q, k, v, out, lse, seed, mask, causal, scale, dropout_
                                       dropout_p)
     m, mode = _mask3(mask, q, k)
     q3, k3, v3, g3, o3 = _as3(q), _as3(k), _as3(v), _as3(g), _as3(out)
-    dq, dk, dv = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
-    _loops.attention_backward(g3, q3, k3, v3, o3, _c(lse).reshape(q3.shape[:2]), seed[0], m,
-                              mode, bool(causal), float(scale), float(dropout_p), dq, dk, dv)
+    block = np.matmul(q3, k3.transpose(0, 2, 1))
+    _loops.probs_block(block, m, mode, bool(causal), float(scale),
+                       _c(lse).reshape(q3.shape[:2]))
+    dropout = dropout_p > 0
+    dv = np.empty_like(v3) if dropout else np.matmul(block.transpose(0, 2, 1), g3)
+    _loops.grad_scores(block, g3, v3, o3, seed[0], float(dropout_p), float(scale), dv)
+    dq = np.matmul(block, k3)
+    dk = np.matmul(block.transpose(0, 2, 1), q3)
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)

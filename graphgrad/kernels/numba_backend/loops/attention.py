@@ -1,18 +1,25 @@
-"""Numba loops of fused scaled dot-product attention, one query row at a time.
+"""Numba loops of fused scaled dot-product attention: everything between the matrix products.
 
-Arrays are 3-D: q (B, L, E), k (B, S, E), v (B, S, Ev) C-contiguous, ``mask``
-(B, L, S) of any strides (a broadcast view: zero strides cost nothing), read
-as ``mode`` says: 0 none, 1 bool (True takes part), 2 float (added).  Scores
-and sums are float64 whatever the dtype; ``exp`` is ``approx``'s (float32
-approximation, exact for float64), chosen by the dtype of the shifted score.
+The products (q·kᵀ, P·v, and in the backward Pᵀ·g, dS·k, dSᵀ·q) are BLAS
+(``np.matmul`` in the wrapper, DESIGN rule 6); these loops do the rest on the
+one (B, L, S) block of raw products q·kᵀ, in place, a row at a time.  ``mask``
+is (B, L, S) of any strides (a broadcast view: zero strides cost nothing),
+read as ``mode`` says: 0 none, 1 bool (True takes part), 2 float (added).
+Row sums are float64 (``total``); scores are the block's dtype; ``exp`` is ``approx``'s (the float32 approximation,
+exact ``math`` for float64), chosen by the block's dtype.
 
-Forward, per row i: the S scores in one float64 row buffer, their max, e^(s −
-max) and its sum in the same pass, then out_i = Σ_j p_ij·z_ij·v_j; only the
-row's log-sum-exp is kept.  Backward, per row, recomputes p_ij = e^(s_ij −
-lse_i) and adds its terms to dq_i, dk_j and dv_j at once (dk and dv of the
-current head accumulate in float64 (S, E) buffers): no (L, S) block exists
-at any time.  Dropout factors come from the SplitMix64 hash of the twin
-(``reference_attention``), recomputed in the backward.
+* ``softmax_block`` (forward): scale, mask, max, e^(s − max) and its sum in one
+  sweep of the row, then P⊙Z and the row's log-sum-exp (+inf for a row with
+  every score −inf, whose P is 0).
+* ``probs_block`` (backward): P = e^(scale·q·kᵀ + M − lse) again from the saved
+  log-sum-exp (FlashAttention's recomputation: no P is stored).
+* ``grad_scores`` (backward): P → dS = scale·P⊙(Z⊙g·vᵀ − D) in place, with
+  D_i = g_i·out_i and the row g_i·vᵀ formed on the fly; with dropout it also
+  accumulates dv = (P⊙Z)ᵀ·g (without dropout the wrapper takes dv = Pᵀ·g from
+  BLAS first).
+
+Dropout factors come from the SplitMix64 hash of the twin
+(``reference_attention``), regenerated in the backward.
 
 This module is Numba code, loaded lazily by the first kernel call.
 """
@@ -25,7 +32,7 @@ import numpy as np
 
 from graphgrad.kernels.numba_backend._jit import kernel
 from graphgrad.kernels.numba_backend.loops.approx import exp
-from graphgrad.kernels.numba_backend.loops.reduce import dot
+from graphgrad.kernels.numba_backend.loops.reduce import dot, total
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -47,93 +54,116 @@ def keep_factor(seed, index, dropout_p, inv_keep):
 
 
 @kernel(inline=True)
-def score(q, k, mask, mode, causal, scale, b, i, j):
-    """s_ij = scale·q_i·k_j + M_ij in float64 (−inf where blocked)."""
-    if causal and j > i:
-        return -math.inf
-    if mode == 1 and not mask[b, i, j]:
-        return -math.inf
-    s = scale * dot(q[b, i], k[b, j])
+def masked_row(s, mask, mode, causal, scale, b, i, row):
+    """row = scale·s[b, i] + M_i (−inf where blocked), in s's dtype; returns its max.
+
+    One short pass per rule (scale, then the mask, then the causal tail), so the
+    scale pass vectorises; the max is NaN-propagating."""
+    ns = row.size
+    t = s.dtype.type
+    for j in range(ns):
+        row[j] = t(scale) * s[b, i, j]
     if mode == 2:
-        s += mask[b, i, j]
-    return s
+        for j in range(ns):
+            row[j] += mask[b, i, j]
+    elif mode == 1:
+        for j in range(ns):
+            if not mask[b, i, j]:
+                row[j] = -np.inf
+    if causal:
+        for j in range(i + 1, ns):
+            row[j] = -np.inf
+    mx = row[0]
+    for j in range(ns):
+        x = row[j]
+        if x > mx or x != x:
+            mx = x
+    return mx
 
 
 @kernel
-def attention_forward(q, k, v, mask, mode, causal, scale, seed, dropout_p, out, lse):
-    """out_i = Σ_j softmax(s_i)_j·z_ij·v_j and lse_i = log Σ_j e^(s_ij) (+inf: row all −inf)."""
-    nb, nl, _ = q.shape
-    ns, nv = k.shape[1], v.shape[2]
-    t = q.dtype.type
+def softmax_block(s, mask, mode, causal, scale, seed, dropout_p, lse):
+    """s[b, i] ← softmax(scale·s[b, i] + M)⊙Z (in place), lse[b, i] = log Σ_j e^(…)."""
+    nb, nl, ns = s.shape
+    t = s.dtype.type
     inv_keep = 1.0 / (1.0 - dropout_p)
-    row = np.empty(ns)
-    acc = np.empty(nv)
+    row = np.empty(ns, s.dtype)
     for b in range(nb):
         for i in range(nl):
-            mx = -math.inf
-            for j in range(ns):
-                s = score(q, k, mask, mode, causal, scale, b, i, j)
-                row[j] = s
-                if s > mx or s != s:
-                    mx = s
-            acc[:] = 0.0
-            if mx == -math.inf:
+            mx = masked_row(s, mask, mode, causal, scale, b, i, row)
+            if mx == -np.inf:
                 lse[b, i] = math.inf
-            else:
-                tot = 0.0
                 for j in range(ns):
-                    e = exp(t(row[j] - mx))
-                    row[j] = e
-                    tot += e
-                lse[b, i] = mx + math.log(tot)
-                inv = 1.0 / tot
+                    s[b, i, j] = 0.0
+                continue
+            for j in range(ns):
+                row[j] = exp(row[j] - mx)
+            tot = total(row)
+            lse[b, i] = mx + math.log(tot)
+            inv = t(1.0 / tot)
+            for j in range(ns):
+                s[b, i, j] = row[j] * inv
+            if dropout_p > 0.0:
                 base = (b * nl + i) * ns
                 for j in range(ns):
-                    p = row[j] * inv * keep_factor(seed, base + j, dropout_p, inv_keep)
-                    for e in range(nv):
-                        acc[e] += p * v[b, j, e]
-            for e in range(nv):
-                out[b, i, e] = acc[e]
+                    s[b, i, j] = s[b, i, j] * keep_factor(seed, base + j, dropout_p, inv_keep)
 
 
 @kernel
-def attention_backward(g, q, k, v, out, lse, seed, mask, mode, causal, scale, dropout_p,
-                       dq, dk, dv):
-    """dv_j = Σ_i p_ij z_ij g_i, dS_ij = p_ij (z_ij g_i·v_j − g_i·out_i),
-    dq_i = scale Σ_j dS_ij k_j, dk_j = scale Σ_i dS_ij q_i (p from the saved lse)."""
-    nb, nl, ne = q.shape
-    ns, nv = k.shape[1], v.shape[2]
-    t = q.dtype.type
-    inv_keep = 1.0 / (1.0 - dropout_p)
-    dk_acc = np.empty((ns, ne))
-    dv_acc = np.empty((ns, nv))
-    dq_acc = np.empty(ne)
+def probs_block(s, mask, mode, causal, scale, lse):
+    """s[b, i] ← e^(scale·s[b, i] + M − lse[b, i]) (0 where blocked or the row is all −inf)."""
+    nb, nl, ns = s.shape
+    t = s.dtype.type
+    row = np.empty(ns, s.dtype)
     for b in range(nb):
-        dk_acc[:] = 0.0
+        for i in range(nl):
+            masked_row(s, mask, mode, causal, scale, b, i, row)
+            li = t(lse[b, i])
+            for j in range(ns):
+                s[b, i, j] = exp(row[j] - li)
+
+
+@kernel
+def grad_scores(s, g, v, out, seed, dropout_p, scale, dv):
+    """s[b, i, j] ← scale·P_ij·(Z_ij·g_i·v_j − g_i·out_i) in place (s holds P on entry);
+    with dropout also dv[b] = Σ_i (P⊙Z)_iᵀ g_i.  The row g_i·vᵀ is formed in s's dtype
+    (as BLAS would), D_i = g_i·out_i and dv in float64."""
+    nb, nl, ns = s.shape
+    nv = v.shape[2]
+    t = s.dtype.type
+    inv_keep = 1.0 / (1.0 - dropout_p)
+    vt = np.empty((nv, ns), s.dtype)
+    dp = np.empty(ns, s.dtype)
+    gi = np.empty(nv, s.dtype)
+    dv_acc = np.empty((ns, nv))
+    for b in range(nb):
+        for j in range(ns):
+            for e in range(nv):
+                vt[e, j] = v[b, j, e]
         dv_acc[:] = 0.0
         for i in range(nl):
-            dq_acc[:] = 0.0
-            li = lse[b, i]
-            if li != math.inf:
-                d = dot(g[b, i], out[b, i])
+            for e in range(nv):
+                gi[e] = g[b, i, e]
+            d = t(dot(gi, out[b, i]))
+            dp[:] = 0.0
+            for e in range(nv):
+                ge = gi[e]
+                for j in range(ns):
+                    dp[j] += ge * vt[e, j]
+            if dropout_p > 0.0:
                 base = (b * nl + i) * ns
                 for j in range(ns):
-                    s = score(q, k, mask, mode, causal, scale, b, i, j)
-                    if s == -math.inf:
-                        continue
-                    p = exp(t(s - li))
+                    p = np.float64(s[b, i, j])
                     z = keep_factor(seed, base + j, dropout_p, inv_keep)
                     pz = p * z
                     for e in range(nv):
-                        dv_acc[j, e] += pz * g[b, i, e]
-                    ds = scale * p * (z * dot(g[b, i], v[b, j]) - d)
-                    for e in range(ne):
-                        dq_acc[e] += ds * k[b, j, e]
-                        dk_acc[j, e] += ds * q[b, i, e]
-            for e in range(ne):
-                dq[b, i, e] = dq_acc[e]
-        for j in range(ns):
-            for e in range(ne):
-                dk[b, j, e] = dk_acc[j, e]
-            for e in range(nv):
-                dv[b, j, e] = dv_acc[j, e]
+                        dv_acc[j, e] += pz * gi[e]
+                    s[b, i, j] = scale * p * (z * dp[j] - d)
+            else:
+                ts = t(scale)
+                for j in range(ns):
+                    s[b, i, j] = ts * s[b, i, j] * (dp[j] - d)
+        if dropout_p > 0.0:
+            for j in range(ns):
+                for e in range(nv):
+                    dv[b, j, e] = dv_acc[j, e]
