@@ -1,15 +1,15 @@
 """Scaled dot-product attention as one fused op (``torch.nn.functional`` semantics).
 
-One Function: the forward is one kernel (scores, mask, a numerically stable
-softmax and the product with v, one query row at a time) that keeps only the
-row log-sum-exp; the backward is one kernel that recomputes each row's
-probabilities from it (FlashAttention's recomputation).  Memory beyond the
-inputs and the output: the log-sum-exp (..., L) in float64 and a 64-bit
-dropout seed; the Numba kernels never hold more than one row of S scores, and
-(S, E) float64 accumulators for the head being differentiated.  Dropout is
-counter-based (a hash of seed and position), so the backward regenerates the
-mask instead of storing it.  With ``create_graph=True`` the backward is
-written with graphgrad ops instead, so it is differentiable again.
+One Function: the forward is one kernel (the products on BLAS; scale, mask,
+a numerically stable softmax in one sweep per row, in Numba) that keeps only
+the row log-sum-exp; the backward is one kernel that recomputes the
+probabilities from it (FlashAttention's recomputation).  Memory saved beyond
+the inputs and the output: the log-sum-exp (..., L) in float64 and a 64-bit
+dropout seed; while running, each kernel holds one (L, S) block per head,
+reused in place (scores, probabilities, dS).  Dropout is counter-based (a
+hash of seed and position), so the backward regenerates the mask instead of
+storing it.  With ``create_graph=True`` the backward is written with
+graphgrad ops instead, so it is differentiable again.
 """
 
 from __future__ import annotations
