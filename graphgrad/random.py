@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from graphgrad.ops import attention as _attention
+
 _GENERATOR = [np.random.default_rng()]
+_attention.GENERATOR = _GENERATOR  # the fused attention op's dropout draws from it (rng=None)
 
 
 def manual_seed(seed: int) -> np.random.Generator:

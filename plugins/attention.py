@@ -1,10 +1,13 @@
-"""Scaled dot-product attention and ``MultiheadAttention``, with PyTorch's semantics.
+"""``MultiheadAttention`` with PyTorch's semantics, on the fused attention op.
 
-Both are compositions of graphgrad ops (matmul, softmax, masking by an
-additive constant), so their backward is the ops' and is differentiable
-again.  Masks are constants: they are turned into one additive NumPy array
-(0 where a position takes part, −inf where it is blocked) before the scores
-are formed.
+With ``need_weights=False`` the heads run through ``gg.scaled_dot_product_attention``
+(one fused op; the two masks merged into one additive mask by the
+``attention_mask`` kernel, so a padding mask that is a step input stays an
+input under ``gg.compile``).  When the weights are asked for they must exist,
+(N, H, L, S): then attention is the composition of graphgrad ops (matmul,
+softmax, masking by an additive constant, turned into one NumPy array before
+the scores are formed) and the weights are averaged over heads, as PyTorch's
+``average_attn_weights=True``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,18 @@ def _additive(who: str, mask, take_part_if_true: bool, dtype) -> np.ndarray:
     return m.astype(dtype)
 
 
+def _merged(attn_mask, key_padding_mask, n, h, L, S, dtype):
+    """The two MultiheadAttention masks (True = blocked) as one additive (N, H|1, L, S) array."""
+    add = None
+    if attn_mask is not None:
+        m = _additive("MultiheadAttention", attn_mask, False, dtype)
+        add = m.reshape(1, 1, L, S) if m.shape == (L, S) else m.reshape(n, h, L, S)
+    if key_padding_mask is not None:
+        p = _additive("MultiheadAttention", key_padding_mask, False, dtype).reshape(n, 1, 1, S)
+        add = p if add is None else add + p
+    return add
+
+
 def _attend(q, k, v, add_mask, scale, dropout_p, rng):
     """softmax(q·kᵀ·scale + mask)·v, and the weights; fully blocked rows give weights 0."""
     scores = (q @ gg.swapaxes(k, -1, -2)) * scale
@@ -46,39 +61,8 @@ def _attend(q, k, v, add_mask, scale, dropout_p, rng):
     return weights @ v, weights
 
 
-def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None,
-                                 dropout_p=0.0, rng=None):
-    """Attention as ``torch.nn.functional.scaled_dot_product_attention``.
-
-        out = softmax(q·kᵀ·s + M)·v,   s = ``scale`` or 1/√(q.shape[-1])
-
-    q is (..., L, E), k (..., S, E), v (..., S, Ev).  ``attn_mask``
-    broadcastable to (..., L, S): bool **True = takes part** (False blocked), or
-    float, added to the scores.  ``is_causal=True`` is the top-left lower
-    triangle ``tril(ones(L, S))``; it cannot be combined with a mask.  A row
-    with every position blocked gives 0.  ``dropout_p`` drops weights (scaled
-    by 1/(1 − p)) whenever it is > 0, in eval too, as PyTorch.
-    """
-    q, k, v = (t if isinstance(t, gg.Tensor) else gg.tensor(t) for t in (q, k, v))
-    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim or q.shape[-1] != k.shape[-1] \
-            or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention: expected q (..., L, E), k (..., S, E), "
-                         f"v (..., S, Ev), got q {tuple(q.shape)}, k {tuple(k.shape)}, "
-                         f"v {tuple(v.shape)}")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), "
-                         f"got {dropout_p}")
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal=True, not "
-                         "both (fold the causal triangle into your mask)")
-    L, S = q.shape[-2], k.shape[-2]
-    add = None
-    if is_causal:
-        add = np.where(np.tril(np.ones((L, S), dtype=bool)), 0.0, -np.inf).astype(q.dtype)
-    elif attn_mask is not None:
-        add = _additive("scaled_dot_product_attention", attn_mask, True, q.dtype)
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    return _attend(q, k, v, add, s, float(dropout_p), rng)[0]
+#: The fused op (graphgrad/ops/attention.py), also importable from here.
+scaled_dot_product_attention = gg.scaled_dot_product_attention
 
 
 class MultiheadAttention(Module):
@@ -101,7 +85,8 @@ class MultiheadAttention(Module):
     **True = blocked**; float masks are added.  ``attn_mask`` is (L, S) or
     (N·H, L, S) (index n·H + h), ``key_padding_mask`` (N, S).  ``is_causal`` is
     only a hint, as in PyTorch: it needs ``attn_mask``.  A fully blocked row
-    gives 0 (PyTorch gives NaN weights there).  ``dropout`` drops attention
+    gives output 0 (as PyTorch 2.13 with need_weights=False; it gives NaN weights and
+    output with need_weights=True).  ``dropout`` drops attention
     weights in training.  ``key`` and ``value`` default to ``query`` and ``key``
     (self-attention), a graphgrad convenience.
     """
@@ -172,27 +157,32 @@ class MultiheadAttention(Module):
                                  f"({'batch_first' if self.batch_first else '(T, N, ·)'}), "
                                  f"got shape {tuple(t.shape)}")
         n, L, S, H = query.shape[0], query.shape[1], key.shape[1], self.num_heads
-        add = None
-        if attn_mask is not None:
-            m = _additive("MultiheadAttention", attn_mask, False, query.dtype)
-            if m.shape == (L, S):
-                add = m.reshape(1, 1, L, S)
-            elif m.shape == (n * H, L, S):
-                add = m.reshape(n, H, L, S)
-            else:
-                raise ValueError(f"MultiheadAttention: attn_mask must be ({L}, {S}) or "
-                                 f"({n * H}, {L}, {S}), got {m.shape}")
-        if key_padding_mask is not None:
-            p = _additive("MultiheadAttention", key_padding_mask, False, query.dtype)
-            if p.shape != (n, S):
-                raise ValueError(f"MultiheadAttention: key_padding_mask must be ({n}, {S}), "
-                                 f"got {p.shape}")
-            p = p.reshape(n, 1, 1, S)
-            add = p if add is None else add + p
+        attn_mask = attn_mask.data if isinstance(attn_mask, gg.Tensor) else attn_mask
+        key_padding_mask = (key_padding_mask.data if isinstance(key_padding_mask, gg.Tensor)
+                            else key_padding_mask)
+        for name, m, shapes in (("attn_mask", attn_mask, ((L, S), (n * H, L, S))),
+                                ("key_padding_mask", key_padding_mask, ((n, S),))):
+            if m is None:
+                continue
+            m = np.asarray(m)
+            if m.dtype != np.bool_ and m.dtype.kind != "f":
+                raise TypeError(f"MultiheadAttention: a mask must be bool or floating point, "
+                                f"got {name} of dtype {m.dtype}")
+            if m.shape not in shapes:
+                raise ValueError(f"MultiheadAttention: {name} must be "
+                                 f"{' or '.join(str(s) for s in shapes)}, got {m.shape}")
         q, k, v = (self._heads(self._project(t, i)) for i, t in enumerate((query, key, value)))
         p_drop = self.dropout if self.training else 0.0
-        out, weights = _attend(q, k, v, add, 1.0 / math.sqrt(self.embed_dim // H), p_drop,
-                               self.rng)
+        scale = 1.0 / math.sqrt(self.embed_dim // H)
+        if need_weights:
+            out, weights = _attend(q, k, v, _merged(attn_mask, key_padding_mask, n, H, L, S,
+                                                    query.dtype), scale, p_drop, self.rng)
+        else:
+            add = None
+            if attn_mask is not None or key_padding_mask is not None:
+                add = K.attention_mask(attn_mask, key_padding_mask, H, query.dtype)
+            out = gg.scaled_dot_product_attention(q, k, v, attn_mask=add, scale=scale,
+                                                  dropout_p=p_drop, rng=resolve_rng(self.rng))
         out = self.out_proj(gg.transpose(out, (0, 2, 1, 3)).reshape(n, L, self.embed_dim))
         if not self.batch_first:
             out = gg.transpose(out, (1, 0, 2))

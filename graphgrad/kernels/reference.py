@@ -546,3 +546,8 @@ KERNELS.update(_MATH_KERNELS)
 from graphgrad.kernels.reference_recurrent import KERNELS as _RECURRENT_KERNELS  # noqa: E402
 
 KERNELS.update(_RECURRENT_KERNELS)
+
+# ... and those of fused scaled dot-product attention.
+from graphgrad.kernels.reference_attention import KERNELS as _ATTENTION_KERNELS  # noqa: E402
+
+KERNELS.update(_ATTENTION_KERNELS)

@@ -14,6 +14,7 @@ from graphgrad.ops.activations_piecewise import hardsigmoid, hardswish, hardtanh
 from graphgrad.ops.activations_smooth import (
     celu, elu, gelu, logsigmoid, mish, selu, silu, softmin, softplus, softsign, swish,
 )
+from graphgrad.ops.attention import scaled_dot_product_attention
 from graphgrad.ops.broadcast import broadcast_to, sum_to_shape
 from graphgrad.ops.contraction import dot, einsum, inner, kron, outer, tensordot
 from graphgrad.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
@@ -52,7 +53,7 @@ from graphgrad.ops.sorting import argsort, sort, topk
 from graphgrad.autograd.tensor import bind_op_methods
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "activations", "activations_piecewise", "activations_smooth", "broadcast", "contraction",
+    "activations", "activations_piecewise", "attention", "activations_smooth", "broadcast", "contraction",
     "elementwise", "indexing", "linalg", "math", "matrix", "movement", "nn", "reduce", "scan",
     "shape", "sorting", "conv", "pool", "recurrent", "bind_op_methods",
 })

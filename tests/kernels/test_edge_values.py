@@ -409,7 +409,34 @@ def recurrent(name):
     return build
 
 
+def attention(name):
+    """Fused attention (batch 2, L ≤ 3, S ≤ 4) on finite values clipped to ±2, a bool mask
+    (rows may be fully blocked) or none, causal or not; the backward takes the twin's forward.
+    Both backends score in float64; float32 differs by approx.exp (a few ulp of each
+    probability), bounded through the sums: 16 eps · 2·scale·S·E·M⁴ with M = 2."""
+    def build(draw, dtype):
+        n_l, n_s, n_e = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        q, k, v = (np.clip(_array(draw, (2, a, n_e), dtype, finite=True), -2, 2)
+                   for a in (n_l, n_s, n_s))
+        mask = (np.array(draw(st.lists(st.booleans(), min_size=n_l * n_s,
+                                       max_size=n_l * n_s))).reshape(n_l, n_s)
+                if draw(st.booleans()) else None)
+        causal = mask is None and draw(st.booleans())
+        bound = 16 * _eps(dtype) * 2 * 0.5 * n_s * n_e * 2.0 ** 4
+
+        def tol(want, a, dt):
+            return bound
+        if name == "attention":
+            return (q, k, v, mask, causal, 0.5, 0.0, None), tol
+        out, lse, seed = ref.KERNELS["attention"](q, k, v, mask, causal, 0.5, 0.0, None)
+        g = np.clip(_array(draw, out.shape, dtype, finite=True), -2, 2)
+        return (g, q, k, v, out, lse, seed, mask, causal, 0.5, 0.0), tol
+    return build
+
+
 CASES = {
+    "attention": attention("attention"),
+    "attention_backward": attention("attention_backward"),
     **{n: recurrent(n) for n in ("lstm_cell", "lstm_cell_backward", "gru_cell",
                                  "gru_cell_backward")},
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu",

@@ -1,5 +1,7 @@
 """scaled_dot_product_attention and MultiheadAttention (plugins/attention.py) against torch 2.13;
-weights are copied by name (out_proj.weight transposed: graphgrad's Linear is (in, out))."""
+weights are copied by name (out_proj.weight transposed: graphgrad's Linear is (in, out)).
+MultiheadAttention runs both ways: with the weights (the composition, the weights averaged over
+heads) and without (need_weights=False: the fused op)."""
 
 import numpy as np
 import pytest
@@ -86,9 +88,10 @@ MHA_CASES = ["plain", "bool_mask", "float_mask", "key_padding", "per_head_mask",
              "no_bias", "seq_first"]
 
 
+@pytest.mark.parametrize("need_weights", [True, False], ids=["weights", "fused"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
 @pytest.mark.parametrize("case", MHA_CASES)
-def test_mha_matches_torch(case, dtype, tol):
+def test_mha_matches_torch(case, dtype, tol, need_weights):
     torch = pytest.importorskip("torch")
     E, H, N, L, S = 8, 2, 3, 4, 5
     kdim = vdim = None
@@ -132,13 +135,19 @@ def test_mha_matches_torch(case, dtype, tol):
                "is_causal": True}
     g_in = [gg.tensor(a, requires_grad=True) for a in arrays]
     t_in = [_t(torch, a, dtype) for a in arrays]
-    out, w = gl(*g_in, **kw)
-    tout, tw = tl(*t_in, **tkw)
+    out, w = gl(*g_in, **kw, need_weights=need_weights)
+    tout, tw = tl(*t_in, **tkw, need_weights=need_weights)
     np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=tol, atol=tol)
     r = RNG.standard_normal(out.shape)
-    ((out * gg.tensor(r.astype(dtype))).sum() + (w * w).sum()).backward()
-    ((tout * torch.tensor(r, dtype=tdtype)).sum() + (tw * tw).sum()).backward()
+    loss = (out * gg.tensor(r.astype(dtype))).sum()
+    tloss = (tout * torch.tensor(r, dtype=tdtype)).sum()
+    if need_weights:  # averaged over the heads, as PyTorch's average_attn_weights=True
+        np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=tol, atol=tol)
+        loss, tloss = loss + (w * w).sum(), tloss + (tw * tw).sum()
+    else:
+        assert w is None and tw is None
+    loss.backward()
+    tloss.backward()
     for name, p in tl.named_parameters():
         target = gl
         for part in name.split("."):

@@ -13,7 +13,9 @@ The wrappers are plain Python, one module per loop family
 importing this package does not import numba.
 """
 
-from graphgrad.kernels.numba_backend import conv, elementwise, recurrent, reductions, updates
+from graphgrad.kernels.numba_backend import (
+    attention, conv, elementwise, recurrent, reductions, updates,
+)
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.
 KERNELS = {
@@ -67,6 +69,9 @@ KERNELS = {
     "lstm_cell_backward": recurrent.lstm_cell_backward,
     "gru_cell": recurrent.gru_cell,
     "gru_cell_backward": recurrent.gru_cell_backward,
+    # fused scaled dot-product attention
+    "attention": attention.attention,
+    "attention_backward": attention.attention_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,
