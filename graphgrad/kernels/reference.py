@@ -546,3 +546,8 @@ KERNELS.update(_MATH_KERNELS)
 from graphgrad.kernels.reference_recurrent import KERNELS as _RECURRENT_KERNELS  # noqa: E402
 
 KERNELS.update(_RECURRENT_KERNELS)
+
+# ... and those of the fused row normalisations (LayerNorm, RMSNorm).
+from graphgrad.kernels.reference_norms import KERNELS as _NORM_KERNELS  # noqa: E402
+
+KERNELS.update(_NORM_KERNELS)

@@ -8,12 +8,13 @@ NumPy speed.  Kernels that NumPy already runs at full SIMD speed have no entry
 here, so the table keeps the reference for them (``docs/kernels.md``).
 
 The wrappers are plain Python, one module per loop family
-(``elementwise``, ``reductions``, ``updates``, ``conv``); the Numba loops live in
+(``elementwise``, ``reductions``, ``updates``, ``conv``, ``recurrent``, ``norms``); the Numba loops live in
 ``loops/`` and compile lazily on first call (the policy is in ``_jit.py``), so
 importing this package does not import numba.
 """
 
-from graphgrad.kernels.numba_backend import conv, elementwise, recurrent, reductions, updates
+from graphgrad.kernels.numba_backend import (conv, elementwise, norms, recurrent, reductions,
+                                             updates)
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.
 KERNELS = {
@@ -67,6 +68,11 @@ KERNELS = {
     "lstm_cell_backward": recurrent.lstm_cell_backward,
     "gru_cell": recurrent.gru_cell,
     "gru_cell_backward": recurrent.gru_cell_backward,
+    # the fused row normalisations
+    "layer_norm": norms.layer_norm,
+    "layer_norm_backward": norms.layer_norm_backward,
+    "rms_norm": norms.rms_norm,
+    "rms_norm_backward": norms.rms_norm_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,
