@@ -45,7 +45,7 @@ from graphgrad.ops.pool import (
 )
 from graphgrad.ops.recurrent import gru_cell, lstm_cell
 from graphgrad.ops.reduce import (
-    all, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
+    all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
 from graphgrad.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from graphgrad.ops.shape import astype, concatenate, getitem, reshape, stack, swapaxes, transpose
