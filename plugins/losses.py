@@ -139,6 +139,8 @@ class CrossEntropy(_WeightedMean):
         logits' shape.  ``rows is prediction`` when the layout is PyTorch's already.
         """
         who, ndim = type(self).__name__, prediction.ndim
+        if ndim == 0:  # the default path names the problem (a scalar is no logits)
+            return prediction, target, None
         if not -max(ndim, 1) <= self.class_axis < max(ndim, 1):
             raise ValueError(f"{who}: class_axis={self.class_axis} is out of range for logits "
                              f"of shape {prediction.shape}")
