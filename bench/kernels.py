@@ -40,7 +40,10 @@ def _cases(shape, rng):
     _, c_new, act = ref.KERNELS["lstm_cell"](x, cell)
     gi = np.ascontiguousarray(x[:, :3 * hs])
     _, gru_act = ref.KERNELS["gru_cell"](gi, gi, cell)
+    _, mean, rstd = ref.KERNELS["layer_norm"](x, row, row, 1, 1e-5)  # rows of x normalised
     return {
+        "layer_norm": (x, row, row, 1, 1e-5), "layer_norm_backward": (g, x, mean, rstd, row),
+        "rms_norm": (x, row, 1, 1e-5), "rms_norm_backward": (g, x, rstd, row),
         "lstm_cell": (x, cell), "lstm_cell_backward": (cell, cell, act, cell, c_new),
         "gru_cell": (gi, gi, cell), "gru_cell_backward": (cell, gru_act, gi, cell),
         "sigmoid": (x,), "softplus": (x,),

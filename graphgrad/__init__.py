@@ -63,6 +63,8 @@ _LAZY = {
     "EarlyStopping": "graphgrad.training",
     "History": "graphgrad.training",
     "sweep": "graphgrad.sweep",
+    "clip_grad_norm_": "graphgrad.optim",
+    "clip_grad_value_": "graphgrad.optim",
 }
 _LAZY_MODULES = {
     "check": "graphgrad.check",

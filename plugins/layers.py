@@ -246,10 +246,15 @@ class Embedding(Module):
 
     ``padding_idx`` (negative values wrap, as PyTorch): that row starts at zero
     and never receives a gradient; the forward still returns the row's value.
+
+    ``max_norm`` (PyTorch's semantics): before each lookup, every row looked up
+    whose ``norm_type``-norm exceeds ``max_norm`` is rescaled in place, under
+    ``no_grad``, to W[k] ← W[k]·max_norm/(‖W[k]‖ + 1e-7); the other rows stay.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, init="normal", rng=None,
-                 dtype="float32", padding_idx: int | None = None):
+                 dtype="float32", padding_idx: int | None = None, max_norm: float | None = None,
+                 norm_type: float = 2.0):
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be >= 1, got "
@@ -264,6 +269,13 @@ class Embedding(Module):
             padding_idx = int(padding_idx) % self.num_embeddings
             self.weight.data[padding_idx] = 0
         self.padding_idx = padding_idx
+        for name, v in (("max_norm", max_norm), ("norm_type", norm_type)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not v > 0):
+                raise ValueError(f"Embedding: {name} must be a number > 0"
+                                 f"{' or None' if name == 'max_norm' else ''}, got {v!r}")
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
 
     def forward(self, indices):
         index = np.asarray(indices.data if hasattr(indices, "data") else indices)
@@ -274,14 +286,27 @@ class Embedding(Module):
             raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
                              f"values from {index.min()} to {index.max()} (shape "
                              f"{index.shape}); raise num_embeddings or re-index the data")
+        if self.max_norm is not None and index.size:
+            self._renorm(np.unique(index))
         y = self.weight[index]
         if self.padding_idx is None or not (index == self.padding_idx).any():
             return y
         keep = (index != self.padding_idx)[..., None].astype(y.dtype)
         return y * keep + y.detach() * (1 - keep)  # the padding row gets no gradient
 
+    def _renorm(self, rows):
+        """W[rows] ← W[rows]·max_norm/(‖W[rows]‖ + 1e-7) where that norm exceeds max_norm
+        (torch.embedding_renorm_), in place and without a gradient."""
+        with gg.no_grad():
+            picked = self.weight[rows]
+            norms = gg.norm(picked, ord=self.norm_type, axis=1, keepdims=True)
+            scale = gg.where(norms > self.max_norm, self.max_norm / (norms + 1e-7), 1.0)
+            self.weight[rows] = picked * scale.astype(picked.dtype)
+
     def extra_repr(self) -> str:
-        return f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}"
+        extra = f", max_norm={self.max_norm}" if self.max_norm is not None else ""
+        return (f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}"
+                + extra)
 
     @classmethod
     def example(cls, rng=None):

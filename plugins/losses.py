@@ -104,14 +104,62 @@ class CrossEntropy(_WeightedMean):
     """
 
     def __init__(self, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
-                 reduction: str = "mean"):
+                 reduction: str = "mean", class_axis: int | None = None):
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"CrossEntropy: label_smoothing must lie in [0, 1], got "
                              f"{label_smoothing}")
+        if class_axis is not None and (isinstance(class_axis, bool)
+                                       or not isinstance(class_axis, (int, np.integer))):
+            raise TypeError(f"{type(self).__name__}: class_axis must be None (PyTorch's "
+                            f"layout: axis 1, or 0 for (C,)) or an int, got {class_axis!r}")
         self.weight = None if weight is None else as_array(weight)
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
+        self.class_axis = None if class_axis is None else int(class_axis)
+
+    def __call__(self, prediction, target):
+        if self.class_axis is None:
+            return super().__call__(prediction, target)
+        if not isinstance(prediction, Tensor):
+            prediction = Tensor(prediction)
+        check_float(type(self).__name__, "the prediction", prediction)
+        rows, flat, shape = self._classes_last(prediction, target)
+        if rows is prediction:
+            return super().__call__(prediction, target)
+        values = self.forward(rows, flat)
+        return self.reduce(values.reshape(shape) if self.reduction == "none" else values)
+
+    def _classes_last(self, prediction, target):
+        """(rows (M, C), targets of the rows, the unreduced loss's shape) for ``class_axis``.
+
+        The class axis moves last (a view when it already is, as for (N, T, C)
+        sequence logits) and the other axes flatten into M rows; integer labels
+        have the logits' shape without the class axis, probabilities the
+        logits' shape.  ``rows is prediction`` when the layout is PyTorch's already.
+        """
+        who, ndim = type(self).__name__, prediction.ndim
+        if ndim == 0:  # the default path names the problem (a scalar is no logits)
+            return prediction, target, None
+        if not -max(ndim, 1) <= self.class_axis < max(ndim, 1):
+            raise ValueError(f"{who}: class_axis={self.class_axis} is out of range for logits "
+                             f"of shape {prediction.shape}")
+        axis = self.class_axis % ndim
+        if axis == (1 if ndim > 1 else 0):
+            return prediction, target, None
+        shape = prediction.shape[:axis] + prediction.shape[axis + 1:]
+        rows = gg.moveaxis(prediction, axis, -1) if axis != ndim - 1 else prediction
+        rows = rows.reshape(-1, prediction.shape[axis])
+        if as_array(target).dtype.kind == "f" and as_array(target).shape == prediction.shape:
+            t = gg.moveaxis(target, axis, -1) if isinstance(target, Tensor) else np.moveaxis(
+                as_array(target), axis, -1)
+            return rows, t.reshape(-1, prediction.shape[axis]), shape
+        labels = as_array(target)
+        if labels.shape != shape:
+            raise ValueError(f"{who}: expected labels of shape {shape} for logits of shape "
+                             f"{prediction.shape} with class_axis={self.class_axis}, got "
+                             f"shape {labels.shape}")
+        return rows, labels.reshape(-1), shape
 
     @classmethod
     def example_input(cls, rng):
@@ -194,8 +242,9 @@ class NLL(CrossEntropy):
     Pair it with ``log_softmax`` (together they are ``cross_entropy``).
     """
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(weight, ignore_index, 0.0, reduction)
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                 class_axis: int | None = None):
+        super().__init__(weight, ignore_index, 0.0, reduction, class_axis)
 
     @classmethod
     def example_input(cls, rng):

@@ -2,8 +2,9 @@
 
 ``LayerNorm``, ``RMSNorm`` and ``GroupNorm`` normalise each sample on its own
 (no running statistics, same in train and eval); ``Softmax`` and ``LogSoftmax``
-wrap the ops of the same name.  Each is built from graphgrad ops, so its
-derivative is the ops' and is itself differentiable.
+wrap the ops of the same name.  LayerNorm and RMSNorm call the fused ops
+``gg.layer_norm`` / ``gg.rms_norm`` (one kernel forward, one backward);
+GroupNorm is built from graphgrad ops.  Every derivative is itself differentiable.
 """
 
 from __future__ import annotations
@@ -56,16 +57,8 @@ class LayerNorm(Module):
                      if elementwise_affine and bias else None)
 
     def forward(self, x):
-        axes = _check_trailing("LayerNorm", x, self.normalized_shape)
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        y = centred / gg.sqrt(var + self.eps)
-        if self.weight is not None:
-            y = y * self.weight
-        if self.bias is not None:
-            y = y + self.bias
-        return y
+        _check_trailing("LayerNorm", x, self.normalized_shape)
+        return gg.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -107,10 +100,8 @@ class RMSNorm(Module):
                        if elementwise_affine else None)
 
     def forward(self, x):
-        axes = _check_trailing("RMSNorm", x, self.normalized_shape)
-        eps = float(np.finfo(x.dtype).eps) if self.eps is None else self.eps
-        y = x / gg.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
-        return y * self.weight if self.weight is not None else y
+        _check_trailing("RMSNorm", x, self.normalized_shape)
+        return gg.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "

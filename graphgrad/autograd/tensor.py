@@ -446,41 +446,41 @@ class Tensor:
         """Elementwise min(self, other)."""
         return ops.minimum(self, other)
 
-    def sum(self, axis=None, keepdims=False):
-        """Σ over axis."""
-        return ops.sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """Σ over axis (or dim, keepdim)."""
+        return ops.sum(self, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        """Mean over axis."""
-        return ops.mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """Mean over axis (or dim, keepdim)."""
+        return ops.mean(self, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False):
-        """Max over axis."""
-        return ops.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """Max over axis (or dim, keepdim)."""
+        return ops.max(self, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis=None, keepdims=False):
-        """Min over axis."""
-        return ops.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """Min over axis (or dim, keepdim)."""
+        return ops.min(self, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
+    def var(self, axis=None, ddof=0, keepdims=False, dim=None, keepdim=None):
         """Variance over axis (NumPy's ddof=0 by default)."""
-        return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
+    def std(self, axis=None, ddof=0, keepdims=False, dim=None, keepdim=None):
         """√var over axis (gradient 0 where the std is 0, as PyTorch)."""
-        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def logsumexp(self, axis=None, keepdims=False):
-        """ln Σ e^x over axis, stable."""
-        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
+    def logsumexp(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """ln Σ e^x over axis, stable (or dim, keepdim)."""
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims, dim=dim, keepdim=keepdim)
 
-    def softmax(self, axis=-1):
-        """Softmax along axis."""
-        return ops.softmax(self, axis=axis)
+    def softmax(self, axis=-1, dim=None):
+        """Softmax along axis (or dim)."""
+        return ops.softmax(self, axis=axis, dim=dim)
 
-    def log_softmax(self, axis=-1):
-        """Log-softmax along axis."""
-        return ops.log_softmax(self, axis=axis)
+    def log_softmax(self, axis=-1, dim=None):
+        """Log-softmax along axis (or dim)."""
+        return ops.log_softmax(self, axis=axis, dim=dim)
 
     def matmul(self, other):
         """self @ other"""
@@ -677,8 +677,8 @@ _METHODS = {name: name for name in (
     "sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh log2 log10 "
     "log1p exp2 expm1 rsqrt reciprocal square erf erfc floor ceil round trunc fmod remainder "
     "copysign logaddexp logaddexp2 lerp fmax fmin isnan isinf isfinite isclose "
-    "prod any all norm argmax argmin cumsum cumprod cummax cummin logcumsumexp sort argsort "
-    "topk dot inner outer kron trace diag diagonal tril triu cross "
+    "prod amax amin any all norm argmax argmin cumsum cumprod cummax cummin logcumsumexp "
+    "sort argsort topk dot inner outer kron trace diag diagonal tril triu cross "
     "flip roll repeat tile repeat_interleave split chunk expand permute movedim moveaxis "
     "unflatten clone gather scatter scatter_add scatter_reduce index_select masked_fill "
     "masked_select nonzero take_along_axis put_along_axis"

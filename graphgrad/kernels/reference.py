@@ -551,3 +551,8 @@ KERNELS.update(_RECURRENT_KERNELS)
 from graphgrad.kernels.reference_attention import KERNELS as _ATTENTION_KERNELS  # noqa: E402
 
 KERNELS.update(_ATTENTION_KERNELS)
+
+# ... and those of the fused row normalisations (LayerNorm, RMSNorm).
+from graphgrad.kernels.reference_norms import KERNELS as _NORM_KERNELS  # noqa: E402
+
+KERNELS.update(_NORM_KERNELS)

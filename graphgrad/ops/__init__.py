@@ -4,8 +4,9 @@ Modules by idea: elementwise (arithmetic, exp/log/sqrt, where, clip), math (the
 rest of elementwise maths), activations / activations_smooth /
 activations_piecewise, reduce, scan, sorting, shape, broadcast, movement,
 indexing, linalg (matmul), contraction (einsum and friends), matrix, nn
-(softmax family, fused cross-entropy), conv (convolutions, unfold/fold), pool
-(pooling, interpolation, dropout2d).
+(softmax family, fused cross-entropy), normalization (fused layer_norm and
+rms_norm), conv (convolutions, unfold/fold), pool (pooling, interpolation,
+dropout2d).
 """
 
 # ruff: noqa: I001 - one compact import line (or block) per module keeps the list readable
@@ -39,12 +40,13 @@ from graphgrad.ops.movement import (
     squeeze, tile, unflatten, unsqueeze, vstack,
 )
 from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
+from graphgrad.ops.normalization import layer_norm, rms_norm
 from graphgrad.ops.pool import (
     adaptive_avg_pool2d, avg_pool1d, avg_pool2d, dropout2d, interpolate, max_pool1d, max_pool2d,
 )
 from graphgrad.ops.recurrent import gru_cell, lstm_cell
 from graphgrad.ops.reduce import (
-    all, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
+    all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
 from graphgrad.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp
 from graphgrad.ops.shape import astype, concatenate, getitem, reshape, stack, swapaxes, transpose
@@ -55,6 +57,6 @@ from graphgrad.autograd.tensor import bind_op_methods
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
     "activations", "activations_piecewise", "attention", "activations_smooth", "broadcast", "contraction",
     "elementwise", "indexing", "linalg", "math", "matrix", "movement", "nn", "reduce", "scan",
-    "shape", "sorting", "conv", "pool", "recurrent", "bind_op_methods",
+    "shape", "sorting", "conv", "pool", "recurrent", "normalization", "bind_op_methods",
 })
 bind_op_methods(globals())

@@ -134,6 +134,16 @@ def dim_alias(op, axis, dim, default=None):
     return axis
 
 
+def keepdim_alias(op, keepdims, keepdim) -> bool:
+    """NumPy's `keepdims` or PyTorch's `keepdim` (give at most one, or the same value)."""
+    if keepdim is None:
+        return bool(keepdims)
+    if keepdims and not keepdim:
+        raise TypeError(f"{op}: give keepdims or keepdim, not both (got keepdims={keepdims}, "
+                        f"keepdim={keepdim})")
+    return bool(keepdim)
+
+
 class UnaryOp(Function):
     """y = K.<kernel>(x);  ∂/∂x = derivative(g, x), with the input x saved as a Tensor.
 

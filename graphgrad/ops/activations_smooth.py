@@ -14,7 +14,7 @@ from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 from graphgrad.kernels.reference_math import SELU_ALPHA, SELU_SCALE
-from graphgrad.ops._util import UnaryOp, as_tensor
+from graphgrad.ops._util import UnaryOp, as_tensor, dim_alias
 from graphgrad.ops.activations import Softplus, sigmoid, tanh
 from graphgrad.ops.elementwise import abs, exp, where
 from graphgrad.ops.math import erf
@@ -210,5 +210,5 @@ def softplus(x, beta=1.0, threshold=20.0) -> Tensor:
 
 
 def softmin(x, axis=-1, dim=None) -> Tensor:
-    """softmax(−x) along axis: weights that favour the smallest entries"""
-    return softmax(-as_tensor(x), axis=axis if dim is None else dim)
+    """softmax(−x) along axis (or PyTorch's dim): weights that favour the smallest entries"""
+    return softmax(-as_tensor(x), axis=dim_alias("softmin", axis, dim, -1))

@@ -7,7 +7,7 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, normalize_dim, recording, wrap
+from graphgrad.ops._util import as_tensor, dim_alias, normalize_dim, recording, wrap
 from graphgrad.ops.elementwise import exp
 
 
@@ -119,14 +119,14 @@ class SoftmaxCrossEntropy(Function):
         return wrap(grad), None
 
 
-def softmax(x, axis=-1) -> Tensor:
-    """Softmax along axis, e^(x − max) / Σ e^(x − max): stable for ±1000."""
-    return Softmax.apply(as_tensor(x), axis)
+def softmax(x, axis=-1, dim=None) -> Tensor:
+    """Softmax along axis (or PyTorch's dim), e^(x − max) / Σ e^(x − max): stable for ±1000."""
+    return Softmax.apply(as_tensor(x), dim_alias("softmax", axis, dim, -1))
 
 
-def log_softmax(x, axis=-1) -> Tensor:
-    """Log-softmax along axis, x − logsumexp(x): stable for ±1000."""
-    return LogSoftmax.apply(as_tensor(x), axis)
+def log_softmax(x, axis=-1, dim=None) -> Tensor:
+    """Log-softmax along axis (or PyTorch's dim), x − logsumexp(x): stable for ±1000."""
+    return LogSoftmax.apply(as_tensor(x), dim_alias("log_softmax", axis, dim, -1))
 
 
 def softmax_cross_entropy(logits, labels) -> Tensor:

@@ -14,7 +14,9 @@ import numpy as np
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.ops._util import as_tensor, dim_alias, normalize_axis, recording, wrap
+from graphgrad.ops._util import (
+    as_tensor, dim_alias, keepdim_alias, normalize_axis, recording, wrap,
+)
 from graphgrad.ops.broadcast import broadcast_to
 from graphgrad.ops.elementwise import abs, exp, sqrt, where
 from graphgrad.ops.scan import cumprod
@@ -239,48 +241,68 @@ class Prod(Function):
         return ge * others, None, None
 
 
-def sum(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def sum(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Σ x over axis (None: all)."""
-    return Sum.apply(as_tensor(x), axis, keepdims)
+    return Sum.apply(as_tensor(x), dim_alias("sum", axis, dim),
+                     keepdim_alias("sum", keepdims, keepdim))
 
 
-def mean(x, axis=None, keepdims=False) -> Tensor:
+def mean(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Mean of x over axis (None: all)."""
-    return Mean.apply(as_tensor(x), axis, keepdims)
+    return Mean.apply(as_tensor(x), dim_alias("mean", axis, dim),
+                      keepdim_alias("mean", keepdims, keepdim))
 
 
-def max(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def max(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Max of x over axis; the gradient is split evenly between ties."""
-    return Max.apply(as_tensor(x), axis, keepdims)
+    return Max.apply(as_tensor(x), dim_alias("max", axis, dim),
+                     keepdim_alias("max", keepdims, keepdim))
 
 
-def min(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+def min(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Min of x over axis; the gradient is split evenly between ties."""
-    return Min.apply(as_tensor(x), axis, keepdims)
+    return Min.apply(as_tensor(x), dim_alias("min", axis, dim),
+                     keepdim_alias("min", keepdims, keepdim))
 
 
-def var(x, axis=None, ddof=0, keepdims=False) -> Tensor:
+def var(x, axis=None, ddof=0, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Variance over axis, Σ (x − x̄)² / (n − ddof) (NumPy's ddof=0 by default)."""
-    return Var.apply(as_tensor(x), axis, ddof, keepdims)
+    return Var.apply(as_tensor(x), dim_alias("var", axis, dim), ddof,
+                     keepdim_alias("var", keepdims, keepdim))
 
 
-def std(x, axis=None, ddof=0, keepdims=False) -> Tensor:
+def std(x, axis=None, ddof=0, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Standard deviation over axis, √(Σ (x − x̄)² / (n − ddof)); its gradient is 0
     where it is 0 (as PyTorch)."""
-    return Std.apply(as_tensor(x), axis, ddof, keepdims)
+    return Std.apply(as_tensor(x), dim_alias("std", axis, dim), ddof,
+                     keepdim_alias("std", keepdims, keepdim))
 
 
-def logsumexp(x, axis=None, keepdims=False) -> Tensor:
+def logsumexp(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """ln Σ e^x over axis, computed stably (inputs of ±1000 are fine)."""
-    return LogSumExp.apply(as_tensor(x), axis, keepdims)
+    return LogSumExp.apply(as_tensor(x), dim_alias("logsumexp", axis, dim),
+                           keepdim_alias("logsumexp", keepdims, keepdim))
 
 
-def prod(x, axis=None, keepdims=False, dim=None) -> Tensor:
+def amax(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
+    """torch.amax: the max over axis (``max`` by PyTorch's name for it)."""
+    return Max.apply(as_tensor(x), dim_alias("amax", axis, dim),
+                     keepdim_alias("amax", keepdims, keepdim))
+
+
+def amin(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
+    """torch.amin: the min over axis (``min`` by PyTorch's name for it)."""
+    return Min.apply(as_tensor(x), dim_alias("amin", axis, dim),
+                     keepdim_alias("amin", keepdims, keepdim))
+
+
+def prod(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Π x over axis (None: all); zeros get their exact gradient."""
-    return Prod.apply(as_tensor(x), dim_alias("prod", axis, dim), keepdims)
+    return Prod.apply(as_tensor(x), dim_alias("prod", axis, dim),
+                      keepdim_alias("prod", keepdims, keepdim))
 
 
-def norm(x, ord=None, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A002
+def norm(x, ord=None, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A002
     """The vector p-norm (Σ|x|^p)^(1/p) over axis (None: all entries, flattened).
 
     ord: None or 2 (Euclidean), 1, any p > 0, inf (max |x|), -inf (min |x|), or
@@ -289,6 +311,7 @@ def norm(x, ord=None, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A
     """
     x = as_tensor(x)
     axis = dim_alias("norm", axis, dim)
+    keepdims = keepdim_alias("norm", keepdims, keepdim)
     if ord in (None, 2, "fro"):
         return sqrt((x * x).sum(axis=axis, keepdims=keepdims))
     if ord == 1:
@@ -306,31 +329,35 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
-def any(x, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A001
+def any(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Whether any entry is nonzero over axis: a boolean tensor, no gradient."""
     axis = dim_alias("any", axis, dim)
+    keepdims = keepdim_alias("any", keepdims, keepdim)
     return wrap(np.asarray(np.any(_data(x), axis=axis, keepdims=keepdims)))
 
 
-def all(x, axis=None, keepdims=False, dim=None) -> Tensor:  # noqa: A001
+def all(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Whether every entry is nonzero over axis: a boolean tensor, no gradient."""
     axis = dim_alias("all", axis, dim)
+    keepdims = keepdim_alias("all", keepdims, keepdim)
     return wrap(np.asarray(np.all(_data(x), axis=axis, keepdims=keepdims)))
 
 
-def argmax(x, axis=None, keepdims=False, dim=None) -> Tensor:
+def argmax(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Index of the (first) max over axis (None: of the flattened tensor); no gradient."""
     data = _data(x)
     axis = dim_alias("argmax", axis, dim)
+    keepdims = keepdim_alias("argmax", keepdims, keepdim)
     if data.size == 0:
         raise ValueError(f"argmax: the tensor is empty (shape {data.shape})")
     return wrap(np.asarray(np.argmax(data, axis=axis, keepdims=keepdims)))
 
 
-def argmin(x, axis=None, keepdims=False, dim=None) -> Tensor:
+def argmin(x, axis=None, keepdims=False, dim=None, keepdim=None) -> Tensor:
     """Index of the (first) min over axis (None: of the flattened tensor); no gradient."""
     data = _data(x)
     axis = dim_alias("argmin", axis, dim)
+    keepdims = keepdim_alias("argmin", keepdims, keepdim)
     if data.size == 0:
         raise ValueError(f"argmin: the tensor is empty (shape {data.shape})")
     return wrap(np.asarray(np.argmin(data, axis=axis, keepdims=keepdims)))

@@ -434,9 +434,54 @@ def attention(name):
     return build
 
 
+def norm(name):
+    """LayerNorm/RMSNorm over (2 or 3, 1..6) rows of edge values (eps 1e-5); the backward
+    cases take the statistics the twin computed from finite inputs.  Both backends
+    accumulate in float64, so the bound is a few eps of the scale: r·Σ|g|·max(1, |γ|) for
+    the gradients (|x̂| ≤ √D), |x̂|·|γ| + |β| for the output."""
+    def build(draw, dtype):
+        x = _rows(draw, dtype, finite=not name.endswith("_backward"))
+        w = draw(st.sampled_from([None, "edge"]))
+        w = None if w is None else _array(draw, x.shape[1:], dtype)
+        if name == "layer_norm":
+            b = _array(draw, x.shape[1:], dtype) if draw(st.booleans()) else None
+
+            def tol(want, a, dt):
+                scale = 4 * max(1.0, _finite_max(a[1])) + _finite_max(a[2])
+                return 16 * _eps(dt) * scale + _ulp(want, dt, 2)
+            return (x, w, b, 1, 1e-5), tol
+        if name == "rms_norm":
+            return (x, w, 1, 1e-5), lambda want, a, dt: (
+                16 * _eps(dt) * 4 * max(1.0, _finite_max(a[1])) + _ulp(want, dt, 2))
+        g = _array(draw, x.shape, dtype)
+        if name == "layer_norm_backward":
+            _, mean, rstd = ref.KERNELS["layer_norm"](x, None, None, 1, 1e-5)
+            args = (g, x, mean, rstd, w)
+        else:
+            _, rstd = ref.KERNELS["rms_norm"](x, None, 1, 1e-5)
+            args = (g, x, rstd, w)
+
+        def tol(want, a, dt):
+            r = _finite_max(a[-2])
+            scale = 8 * (r + 1) * float(_scale(a[0]).sum()) * max(1.0, _finite_max(a[-1]))
+            return 16 * _eps(dt) * scale + _ulp(want, dt, 2)
+        return args, tol
+    return build
+
+
+def _finite_max(a):
+    if a is None:
+        return 0.0
+    a = np.abs(np.asarray(a, dtype=np.float64))
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else 0.0
+
+
 CASES = {
     "attention": attention("attention"),
     "attention_backward": attention("attention_backward"),
+    **{n: norm(n) for n in ("layer_norm", "layer_norm_backward", "rms_norm",
+                            "rms_norm_backward")},
     **{n: recurrent(n) for n in ("lstm_cell", "lstm_cell_backward", "gru_cell",
                                  "gru_cell_backward")},
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu",

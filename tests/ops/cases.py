@@ -118,6 +118,17 @@ def _softmax(x, axis=-1):
     return z / z.sum(axis=axis, keepdims=True)
 
 
+def _layer_norm(x, w=None, b=None, axes=(-1,), eps=1e-5):
+    c = x - x.mean(axis=axes, keepdims=True)
+    y = c / np.sqrt((c * c).mean(axis=axes, keepdims=True) + eps)
+    return (y if w is None else y * w) + (0 if b is None else b)
+
+
+def _rms_norm(x, w=None, axes=(-1,), eps=1e-6):
+    y = x / np.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+    return y if w is None else y * w
+
+
 def _cumextreme(ufunc):
     return lambda x: ufunc.accumulate(x, axis=1)
 
@@ -337,6 +348,15 @@ CASES = [
          lambda x: np.where(x > 0.5, -1.0, x), domain=away_from(0.5)),
     Case("masked_select", lambda t: gg.masked_select(t, t.data > 0), lambda x: x[x > 0],
          domain=nonzero),
+    # fused row normalisations
+    Case("layer_norm", lambda t, w, b: gg.layer_norm(t, 4, w, b), _layer_norm,
+         shapes=((3, 4), (4,), (4,)), zero_d=False),
+    Case("layer_norm_2d_no_affine", lambda t: gg.layer_norm(t, (3, 4), eps=0.1),
+         lambda x: _layer_norm(x, axes=(1, 2), eps=0.1), shapes=((2, 3, 4),), zero_d=False),
+    Case("rms_norm", lambda t, w: gg.rms_norm(t, (2, 4), w, eps=1e-6),
+         lambda x, w: _rms_norm(x, w, axes=(1, 2)), shapes=((3, 2, 4), (2, 4)), zero_d=False),
+    Case("rms_norm_no_weight", lambda t: gg.rms_norm(t, 4, eps=1e-6), _rms_norm,
+         zero_d=False),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

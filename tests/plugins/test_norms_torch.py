@@ -115,3 +115,44 @@ def test_embedding_padding_idx_matches_torch(padding_idx):
     np.testing.assert_allclose(getattr(g, "data", g), t.weight.grad.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="padding_idx"):
         gg.layers.Embedding(5, 3, padding_idx=5)
+
+
+@pytest.mark.parametrize("cls,op", [(LayerNorm, "LayerNormOp"), (RMSNorm, "RMSNormOp")])
+def test_layer_is_one_fused_node_and_twice_differentiable(cls, op):
+    layer = cls((2, 3)).double()
+    with gg.no_grad():
+        layer.weight.copy_(RNG.uniform(0.5, 1.5, (2, 3)))
+    x = gg.tensor(RNG.standard_normal((4, 2, 3)) + 1.0, requires_grad=True)
+    y = layer(x)
+    assert type(y.grad_fn).__name__ == op
+    assert gg.check.gradcheck(lambda t: layer(t), [x])
+    assert gg.check.gradgradcheck(lambda t: layer(t), [x])
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_functional_ops_and_double_backward_match_torch(dtype, tol):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = (RNG.standard_normal((3, 2, 5)) * 3 + 2).astype(dtype)
+    w, b = RNG.uniform(0.5, 1.5, (2, 5)).astype(dtype), RNG.standard_normal((2, 5)).astype(dtype)
+    g = RNG.standard_normal(x.shape).astype(dtype)
+    for ours, theirs, params in (
+            (lambda t, w, b: gg.layer_norm(t, (2, 5), w, b, 1e-3),
+             lambda t, w, b: F.layer_norm(t, (2, 5), w, b, 1e-3), (w, b)),
+            (lambda t, w: gg.rms_norm(t, (2, 5), w, 1e-3),
+             lambda t, w: F.rms_norm(t, (2, 5), w, 1e-3), (w,))):
+        gs = [gg.tensor(a, requires_grad=True) for a in (x, *params)]
+        ts = [torch.tensor(a, requires_grad=True) for a in (x, *params)]
+        y, ty = ours(*gs), theirs(*ts)
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=tol, atol=tol)
+        grads = gg.grad((y * gg.tensor(g)).sum(), gs, create_graph=True)
+        tgrads = torch.autograd.grad((ty * torch.tensor(g)).sum(), ts, create_graph=True)
+        for a, t in zip(grads, tgrads, strict=True):
+            np.testing.assert_allclose(a.data, t.detach().numpy(), rtol=tol, atol=tol)
+        # second order: the gradient of Σ ∂x² (the differentiable backward) against torch's
+        second = gg.grad((grads[0] * grads[0]).sum(), gs, allow_unused=True)
+        tsecond = torch.autograd.grad((tgrads[0] * tgrads[0]).sum(), ts, allow_unused=True)
+        for a, t in zip(second, tsecond, strict=True):  # β does not reach ∂x: None in both
+            assert (a is None) == (t is None)
+            if t is not None:
+                np.testing.assert_allclose(a.data, t.numpy(), rtol=tol * 10, atol=tol * 10)

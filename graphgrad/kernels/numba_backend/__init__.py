@@ -8,13 +8,13 @@ NumPy speed.  Kernels that NumPy already runs at full SIMD speed have no entry
 here, so the table keeps the reference for them (``docs/kernels.md``).
 
 The wrappers are plain Python, one module per loop family
-(``elementwise``, ``reductions``, ``updates``, ``conv``); the Numba loops live in
+(``elementwise``, ``reductions``, ``updates``, ``conv``, ``recurrent``, ``norms``); the Numba loops live in
 ``loops/`` and compile lazily on first call (the policy is in ``_jit.py``), so
 importing this package does not import numba.
 """
 
 from graphgrad.kernels.numba_backend import (
-    attention, conv, elementwise, recurrent, reductions, updates,
+    attention, conv, elementwise, norms, recurrent, reductions, updates,
 )
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.
@@ -72,6 +72,11 @@ KERNELS = {
     # fused scaled dot-product attention
     "attention": attention.attention,
     "attention_backward": attention.attention_backward,
+    # the fused row normalisations
+    "layer_norm": norms.layer_norm,
+    "layer_norm_backward": norms.layer_norm_backward,
+    "rms_norm": norms.rms_norm,
+    "rms_norm_backward": norms.rms_norm_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,

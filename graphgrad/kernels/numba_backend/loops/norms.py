@@ -1,0 +1,114 @@
+"""Numba loops for the fused LayerNorm and RMSNorm (twins in kernels/reference_norms.py).
+
+Every loop works on C-contiguous (rows, D) views.  Per row, one pass gathers
+the statistics in float64: LayerNorm sums x − x₀ and (x − x₀)² (shifted by the
+row's first value, so a large common offset does not cancel the variance
+away), RMSNorm sums x²; a second pass writes the output.  The backward makes
+one pass for the two row sums Σĝ and Σĝ·x̂ and one that writes ∂x, adding
+g·x̂ and g into the float64 ∂γ/∂β accumulators on the way.  ``weight``/``bias``
+of size 0 mean "absent".
+
+This module is Numba code, loaded lazily by the first kernel call.
+"""
+
+from __future__ import annotations
+
+import math
+
+from graphgrad.kernels.numba_backend._jit import kernel
+
+
+@kernel
+def layer_norm(x, weight, bias, eps, y, mean, rstd):
+    """y[i] = (x[i] − μ_i)·r_i·γ + β; μ, r (float64) per row."""
+    t = y.dtype.type
+    n, d = x.shape
+    for i in range(n):
+        k0 = x[i, 0] * 1.0
+        s1 = 0.0
+        s2 = 0.0
+        for k in range(d):
+            v = x[i, k] - k0
+            s1 += v
+            s2 += v * v
+        m = s1 / d
+        mu = k0 + m
+        var = s2 / d - m * m
+        if var < 0.0:  # rounding; a NaN variance stays NaN
+            var = 0.0
+        r = 1.0 / math.sqrt(var + eps)
+        mean[i] = mu
+        rstd[i] = r
+        for k in range(d):
+            v = (x[i, k] - mu) * r
+            if weight.size:
+                v = v * weight[k]
+            if bias.size:
+                v = v + bias[k]
+            y[i, k] = t(v)
+
+
+@kernel
+def layer_norm_backward(g, x, mean, rstd, weight, dx, dw, db):
+    """∂x = r·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)); dw += g·x̂ and db += g (float64 accumulators)."""
+    t = dx.dtype.type
+    n, d = x.shape
+    for i in range(n):
+        mu = mean[i]
+        r = rstd[i]
+        a = 0.0
+        b = 0.0
+        for k in range(d):
+            gk = g[i, k] * 1.0
+            gw = gk * weight[k] if weight.size else gk
+            a += gw
+            b += gw * ((x[i, k] - mu) * r)
+        a /= d
+        b /= d
+        for k in range(d):
+            xh = (x[i, k] - mu) * r
+            gk = g[i, k] * 1.0
+            gw = gk * weight[k] if weight.size else gk
+            dx[i, k] = t(r * (gw - a - xh * b))
+            dw[k] += gk * xh
+            db[k] += gk
+
+
+@kernel
+def rms_norm(x, weight, eps, y, rstd):
+    """y[i] = x[i]·r_i·γ, r_i = 1/√(mean(x[i]²) + eps) (float64)."""
+    t = y.dtype.type
+    n, d = x.shape
+    for i in range(n):
+        s2 = 0.0
+        for k in range(d):
+            v = x[i, k] * 1.0
+            s2 += v * v
+        r = 1.0 / math.sqrt(s2 / d + eps)
+        rstd[i] = r
+        for k in range(d):
+            v = x[i, k] * r
+            if weight.size:
+                v = v * weight[k]
+            y[i, k] = t(v)
+
+
+@kernel
+def rms_norm_backward(g, x, rstd, weight, dx, dw):
+    """∂x = r·(ĝ − x̂·mean(ĝ·x̂)); dw += g·x̂ (a float64 accumulator)."""
+    t = dx.dtype.type
+    n, d = x.shape
+    for i in range(n):
+        r = rstd[i]
+        b = 0.0
+        for k in range(d):
+            gk = g[i, k] * 1.0
+            gw = gk * weight[k] if weight.size else gk
+            b += gw * (x[i, k] * r)
+        b /= d
+        for k in range(d):
+            xh = x[i, k] * r
+            gk = g[i, k] * 1.0
+            gw = gk * weight[k] if weight.size else gk
+            dx[i, k] = t(r * (gw - xh * b))
+            dw[k] += gk * xh
