@@ -18,14 +18,18 @@ processes 100x slower.
 * W5: conv 3→32 3×3 pad 1, ReLU, conv 32→64 3×3 pad 1, ReLU on (32, 3, 32, 32)
   inputs, loss = mean of the output, one SGD momentum step.
 
-W4 and W5 have no ``numpy`` variant (a hand-written conv backward is not a
+* W6: a transformer encoder training step (2 post-norm layers, d_model 64,
+  4 heads, feed-forward 128, batch 32, sequence 32, linear read-out to 10
+  classes, softmax cross-entropy, SGD momentum), in ``workloads_transformer.py``.
+
+W4, W5 and W6 have no ``numpy`` variant (a hand-written conv backward is not a
 lower bound anyone would write).
 Frameworks: ``graphgrad`` (plain tensors and ops, the momentum update through
 the ``sgd_update`` kernel), ``graphgrad-layers`` (``gg.Sequential`` of
 ``gg.layers`` with ``gg.optimizers.SGD``), ``graphgrad-compiled`` (the
-``graphgrad-layers`` step, or W3's, through ``gg.compile``; W1-W5), ``torch`` (eager, 2 threads,
+``graphgrad-layers`` step, or W3's, through ``gg.compile``; W1-W6), ``torch`` (eager, 2 threads,
 ``torch.optim.SGD``), ``jax-jit`` and ``torch-compile`` (W1-W3, in
-``workloads_jit.py``) and ``numpy`` (hand-written forward and backward: the
+``workloads_jit.py``; W6 has ``torch-compile``) and ``numpy`` (hand-written forward and backward: the
 lower bound of an engine that adds nothing to the arrays).  Every framework
 starts from the same weights and data.
 """
@@ -477,6 +481,10 @@ def _numpy_w3(seed):
 
 def build(framework: str, workload: str, seed: int = 0):
     """A step() callable for one framework and workload (see the module docstring)."""
+    if workload == "W6":
+        import workloads_transformer
+
+        return workloads_transformer.build(framework, seed)
     if framework in ("jax-jit", "torch-compile"):
         import workloads_jit
 
@@ -497,7 +505,7 @@ def build(framework: str, workload: str, seed: int = 0):
                              f"{sorted(builders)}")
         return builders[framework](workload, seed)
     if workload not in MLPS:
-        raise ValueError(f"bench: unknown workload {workload!r}; use W1 to W5")
+        raise ValueError(f"bench: unknown workload {workload!r}; use W1 to W6")
     builders = {"graphgrad": _graphgrad_mlp, "graphgrad-layers": _graphgrad_layers_mlp,
                 "graphgrad-compiled": _graphgrad_compiled_mlp, "torch": _torch_mlp,
                 "numpy": _numpy_mlp}

@@ -98,6 +98,7 @@ _EPILOG = """\
 examples:
   graphgrad demo                                  # digits MLP (examples extra)
   graphgrad demo --model cnn                      # digits CNN
+  graphgrad demo --model transformer              # a causal transformer sorts digits
   graphgrad babysit examples/configs/digits.toml  # sanity checks first
   graphgrad train examples/configs/digits.toml    # train, write runs/digits/
   graphgrad render model.py:loss -o loss.svg      # draw a graph (Graphviz)

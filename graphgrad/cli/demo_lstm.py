@@ -15,12 +15,12 @@ compiling Numba kernels), 2.2 s once they are cached (loaded 2-core machine).
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
-TARGET_TOKEN_ACCURACY = 0.99
+from graphgrad.cli._sequence_demo import TARGET_TOKEN_ACCURACY, report, train_to_target
+
 LENGTH, HIDDEN, EMBED, BATCH, LR = 8, 64, 16, 64, 0.01
 
 
@@ -43,18 +43,6 @@ def _model(rng):
     return SortLSTM()
 
 
-def _greedy(model, seqs, length):
-    """Decode the answers: feed x SEP, then each predicted token back in."""
-    import graphgrad as gg
-
-    tokens = seqs[:, :length + 1].copy()
-    with gg.no_grad():
-        for _ in range(length):
-            nxt = model(tokens).data[:, -1].argmax(-1)
-            tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
-    return tokens[:, length + 1:]
-
-
 def run_lstm_demo(quick: bool = False, max_steps: int | None = None, seed: int | None = None,
                   progress: bool | None = None, file=None) -> dict[str, Any]:
     """Train the sorting LSTM (see the module docstring), printing to ``file`` (default stdout).
@@ -70,49 +58,26 @@ def run_lstm_demo(quick: bool = False, max_steps: int | None = None, seed: int |
     file = file or sys.stdout
     seed = 0 if seed is None else int(seed)
     max_steps = (40 if quick else 1500) if max_steps is None else int(max_steps)
-    every = 20 if quick else 50
     rng = np.random.default_rng(seed)
     model = _model(rng)
     opt = gg.optimizers.Adam(model.parameters(), lr=LR)
     held_out = digit_task(1000, LENGTH, "sort", rng=seed + 1000)
-    hx, hy = next_token_pairs(held_out)
     answers = answer_slice(LENGTH)
     print(f"graphgrad demo: an LSTM (embedding {VOCAB}->{EMBED}, LSTM {EMBED}->{HIDDEN}, "
           f"linear {HIDDEN}->{VOCAB}; {model.num_parameters():,} parameters) learns to sort "
           f"strings of {LENGTH} digits\n(x SEP sorted(x), next-token prediction, batches of "
           f"{BATCH} fresh sequences, Adam lr {LR}; target {TARGET_TOKEN_ACCURACY:.0%} token "
           "accuracy on 1000 held-out sequences)\n", file=file, flush=True)
-    start, step, accuracy = time.perf_counter(), 0, 0.0
-    while step < max_steps:
-        x, y = next_token_pairs(digit_task(BATCH, LENGTH, "sort", rng=rng))
+
+    def step(x, y_answers):
         logits = model(x)[:, answers]
-        loss = gg.softmax_cross_entropy(logits.reshape((-1, VOCAB)),
-                                        y[:, answers].reshape(-1)).mean()
+        loss = gg.softmax_cross_entropy(logits.reshape((-1, VOCAB)), y_answers).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        step += 1
-        if step % every == 0 or step == max_steps:
-            with gg.no_grad():
-                pred = model(hx).data[:, answers].argmax(-1)
-            accuracy = float((pred == hy[:, answers]).mean())
-            bar = "#" * int(20 * accuracy) + "." * (20 - int(20 * accuracy))
-            print(f"step {step:5d}  loss {float(loss.data):.4f}  held-out token accuracy "
-                  f"[{bar}] {accuracy:.2%}  {time.perf_counter() - start:6.1f} s",
-                  file=file, flush=True)
-            if accuracy >= TARGET_TOKEN_ACCURACY:
-                break
-    seconds = time.perf_counter() - start
-    decoded = _greedy(model, held_out[:200], LENGTH)
-    sequence_accuracy = float((decoded == held_out[:200, LENGTH + 1:]).all(axis=1).mean())
-    print("\nsamples (held out, decoded greedily):", file=file)
-    for seq, out in zip(held_out[:4], decoded[:4], strict=True):
-        ok = "ok" if np.array_equal(out, seq[LENGTH + 1:]) else "WRONG"
-        print(f"  {''.join(map(str, seq[:LENGTH]))} -> {''.join(map(str, out))}  {ok}",
-              file=file)
-    print(f"\nheld-out token accuracy: {accuracy:.2%} (target {TARGET_TOKEN_ACCURACY:.0%}); "
-          f"whole sequences right (greedy, 200 held out): {sequence_accuracy:.1%}; "
-          f"{step} steps in {seconds:.1f} s", file=file)
-    return {"token_accuracy": accuracy, "sequence_accuracy": sequence_accuracy,
-            "steps": step, "seconds": seconds, "target": TARGET_TOKEN_ACCURACY,
-            "reached": accuracy >= TARGET_TOKEN_ACCURACY}
+        return loss
+
+    accuracy, steps, seconds = train_to_target(
+        step, model, lambda: next_token_pairs(digit_task(BATCH, LENGTH, "sort", rng=rng)),
+        held_out, LENGTH, max_steps, 20 if quick else 50, file)
+    return report(model, held_out, LENGTH, accuracy, steps, seconds, file)
