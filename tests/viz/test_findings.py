@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import shutil
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 import graphgrad as gg
 from graphgrad import registry
-from graphgrad.viz.collapse import looped_modules
 from graphgrad.viz.finding import Finding, percent
 
 
@@ -179,19 +177,3 @@ def test_a_plugin_adds_a_rule_through_the_hook():
     assert sorted(f.nodes[0] for f in found) == ["0/MatMul_0", "2/MatMul_0"]
     assert src.count("⚠ MATMUL") == 2
     assert not by_rule(gg.viz.findings(loss), "every_matmul")
-
-
-def test_a_module_called_in_a_top_level_loop_is_rolled():
-    need_dot()
-    cell = gg.layers.Linear(8, 8)
-    xs = gg.tensor(np.random.default_rng(0).normal(size=(40, 4, 8)).astype(np.float32))
-    h = gg.tensor(np.zeros((4, 8), np.float32))
-    for t in range(40):
-        h = gg.tanh(cell(h) + xs[t])
-    loss = (h * h).sum()
-    loss.backward()
-    assert looped_modules(gg.to_networkx(loss, params=cell)) == [""]
-    for kw in ({"depth": 0}, {"loops": "roll"}):
-        svg = gg.to_dot(loss, params=cell, **kw).pipe(format="svg").decode()
-        height = int(re.search(r'<svg width="\d+pt" height="(\d+)pt"', svg).group(1))
-        assert svg.count('class="node"') < 300 and height > 0
