@@ -2,7 +2,9 @@
 
 import json
 import os
+import runpy
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ import pytest
 import graphgrad as gg
 from graphgrad import registry
 from graphgrad.viz.finding import Finding, percent
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def need_dot():
@@ -145,6 +149,44 @@ def test_healthy_networks_have_no_warnings():
     loss.backward()
     assert warnings(gg.viz.findings(loss, cnn)) == []
     assert "⚠" not in gg.to_dot(loss, params=cnn).source
+
+
+def _example(name):
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name=f"findings_{name}")
+
+
+def _healthy_models():
+    """(what, model, input shape): the demo's MLP and CNN (graphgrad demo, built from
+    its configs) and the examples' models (digits MLP and CNN, the skip connection)."""
+    from graphgrad.cli.demo import CNN_CONFIG, DEMO_CONFIG
+    from graphgrad.config import build_model
+
+    yield "demo mlp", build_model(DEMO_CONFIG["model"]), (32, 1, 8, 8)
+    yield "demo cnn", build_model(CNN_CONFIG["model"]), (32, 1, 8, 8)
+    yield "digits_mlp.py", _example("digits_mlp")["build_model"](), (32, 64)
+    yield "digits_cnn.py", _example("digits_cnn")["build_model"](), (32, 1, 8, 8)
+    yield "skip_connection.py", _example("skip_connection")["build_network"](), (32, 64)
+
+
+def test_the_demo_and_example_networks_have_no_warnings_training_or_evaluating():
+    rng = np.random.default_rng(0)
+    for what, model, shape in _healthy_models():
+        gg.manual_seed(0)
+        opt = gg.optimizers["sgd"](list(model.parameters()), lr=0.05, momentum=0.9)
+        x = gg.tensor(rng.normal(size=shape).astype(np.float32), name="x")
+        y = gg.tensor(rng.integers(0, 10, size=shape[0]))
+        model.train()
+        for _ in range(3):  # a few steps of training, as the demo does
+            opt.zero_grad()
+            loss = gg.losses["cross_entropy"]()(model(x), y)
+            loss.backward()
+            opt.step()
+        found = gg.viz.findings(loss, model, opt)
+        assert warnings(found) == [], (what, [f.line() for f in warnings(found)])
+        assert "⚠" not in gg.to_dot(loss, params=model, optimizer=opt).source, what
+        model.eval()
+        out = model(x)
+        assert warnings(gg.viz.findings(out, model)) == [], what
 
 
 def test_finding_is_json_and_validated():
