@@ -183,8 +183,7 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     for r in rolled:
         body = loop_body(graph, r)
         if body:
-            bodies[r] = [graph.nodes[n]["op"] for n in body if graph.nodes[n]["call"] is None
-                         and body[n] == 0] or None
+            bodies[r] = [graph.nodes[n]["op"] for n, call in body.items() if call == 0]
             for n in body:
                 if groups[n] is None:
                     groups[n] = r

@@ -217,3 +217,11 @@ def test_percent_never_rounds_to_100(percent_in, text):
     from graphgrad.viz.finding import percent
 
     assert percent(percent_in) == text
+
+
+def test_the_example_script_prints_each_case_and_its_findings(capsys):
+    assert cases.main([]) == 0
+    out = capsys.readouterr().out
+    for name in cases.CASES:
+        assert f"{name}:\n" in out
+    assert "ERROR PROBABILITIES INTO LOGITS LOSS" in out and "INFO shared: layers 2, 4" in out
