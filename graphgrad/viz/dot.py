@@ -39,17 +39,19 @@ from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finishe
 ROLL_CALLS = 8
 
 
-def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
+def _shrink(graph, group_by_module, depth, max_nodes, loops, fold, roll_calls=ROLL_CALLS):
     """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
-    `max_nodes`; return the graph and a note for the title."""
+    `max_nodes`; return the graph and a note for the title.  ``loops="auto"`` rolls
+    the loops of more than `roll_calls` calls (None: only a layer's own time steps)."""
     if loops == "roll" and group_by_module:
         graph = unify_shared(graph)  # the uses of a layer shared by several nodes roll too
     rolled = ()
     if loops == "roll" and group_by_module:
         rolled = looped_modules(graph)
     elif loops == "auto" and group_by_module:  # a layer's own steps, and long loops
-        rolled = sorted({*looped_modules(graph, time_steps=True),
-                         *looped_modules(graph, min_calls=ROLL_CALLS + 1, time_steps=False)})
+        long_loops = (looped_modules(graph, min_calls=roll_calls + 1, time_steps=False)
+                      if roll_calls is not None else ())
+        rolled = sorted({*looped_modules(graph, time_steps=True), *long_loops})
     if (depth is not None or rolled) and group_by_module:
         drawn = collapse(graph, max_level(graph) if depth is None else depth, rolled)
     else:
@@ -302,13 +304,16 @@ def _cluster_path(data, group_by_module, loops, looped) -> str | None:
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
                  show_saved=True, show_grads=True, max_nodes=500, color="auto",
-                 show_stats=False, loops="auto", fold=True) -> graphviz.Digraph:
-    """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`."""
+                 show_stats=False, loops="auto", fold=True,
+                 roll_calls=ROLL_CALLS) -> graphviz.Digraph:
+    """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`.
+    `roll_calls`: ``loops="auto"`` rolls loops of more calls than this (None: only
+    a layer's own time steps; the HTML inspector draws every node it has data for)."""
     if loops not in ("auto", "steps", "roll"):
         raise ValueError(f"to_dot: loops must be 'auto', 'steps' or 'roll', got {loops!r}")
     backward = graph.graph.get("direction") == "backward"
     types = module_types(graph)
-    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
+    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold, roll_calls)
     mode = _color_mode(color, drawn, show_grads)
     values = [magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
     opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads,
