@@ -3,9 +3,9 @@
 This is what ``graphgrad plugins --check`` runs.  Each component is checked by
 the checker of its kind, driven by what the component itself declares:
 
-=============  =====================================================================
+============== =====================================================================
 kind           checked with / needs
-=============  =====================================================================
+============== =====================================================================
 layers         ``check.module``; needs ``example_input(rng)`` (built by
                ``cls.example(rng)`` if defined, else ``cls()``)
 losses         ``check.loss``; needs ``example_input(rng)`` -> (prediction, target)
@@ -20,7 +20,7 @@ findings_rules ``check.findings_rule``: the built-in rules and those a plugin re
                from ``graphgrad_register_findings_rules``, run on a small healthy
                training step and evaluation graph; a hook that raises or returns
                no list of functions fails as ``graphgrad_register_findings_rules``
-=============  =====================================================================
+============== =====================================================================
 
 A component that lacks what its checker needs is SKIPPED with the reason,
 never silently left out.
