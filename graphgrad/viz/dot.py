@@ -224,24 +224,27 @@ def _set_group(tree, name) -> None:
                 return
 
 
-def _stack_calls(dot, drawn, clusters, names, refs) -> None:
+def _stack_calls(dot, drawn, clusters, names, refs, backward=False) -> None:
     """Invisible edges that put each call of a looped module below the previous one.
 
     Without them a call's first nodes (its slice ``xs[t]``, the references to
     the parameters) rank level with the previous call's last ones, and Graphviz
     sets the two clusters side by side: a staircase as wide as the loop is long.
+    The backward view runs from the last call to the first, so there the call
+    drawn after call k is call k - 1.
     """
-    last = {}  # call cluster -> the node that hands the state to the next call
+    after = -1 if backward else 1
+    last = {}  # call cluster -> the node that hands the state (or gradient) on
     for u, v in drawn.edges():
         cu, cv = clusters.get(u), clusters.get(v)
         if cu and cv and " #" in cu and " #" in cv and cu != cv:
             looped, _, k = cu.rpartition(" #")
-            if cv == f"{looped} #{int(k) + 1}":
+            if cv == f"{looped} #{int(k) + after}":
                 last[cu] = u
 
     def below_previous(cluster, name):
         looped, _, k = cluster.rpartition(" #")
-        previous = last.get(f"{looped} #{int(k) - 1}")
+        previous = last.get(f"{looped} #{int(k) - after}")
         if previous is not None:
             dot.edge(names[previous], name, style="invis")
 
@@ -384,7 +387,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     looping = any(" #" in (c or "") for c in clusters.values())
     if looping:  # (both kinds of edges at once send Graphviz into a very long search)
         straightened = 0
-        _stack_calls(dot, drawn, clusters, names, refs)
+        _stack_calls(dot, drawn, clusters, names, refs, backward)
     else:
         straightened = _straighten(dot, drawn, main, names)
     if straightened or looping or placed:

@@ -103,3 +103,18 @@ def test_the_backward_view_of_a_long_chain_is_one_column_not_a_staircase():
     forward, _, _ = rendered(gg.to_dot(loss, params=model), "21-layer chain, forward")
     assert width < 1000 < height  # was 4862 x 4879 px: a staircase as wide as it was tall
     assert width < 1.5 * forward  # as narrow as the forward picture, give or take a label
+
+
+def test_the_backward_view_stacks_the_calls_of_a_short_loop_last_call_first():
+    need_dot()
+    import runpy
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "debugging"
+    model, loss = runpy.run_path(str(examples / "large_graphs.py"),
+                                 run_name="long_pictures")["unrolled_loop"](4)
+    dot = gg.to_dot(loss, params=model, backward=True)  # 4 calls: one cluster each
+    assert "cell, call 3" in dot.source
+    assert dot.source.count("style=invis") >= 3  # each call below the one drawn before it
+    width, height, _ = rendered(dot, "4-call loop, backward")
+    assert width < height
