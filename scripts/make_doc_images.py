@@ -1,5 +1,10 @@
 """Regenerate the pictures of docs/visualization.md and docs/networks.md (docs/img/*.svg).
 
+The gallery of docs/visualization.md ("What the picture tells you",
+docs/img/case_*.svg) draws the seven broken trainings built by
+examples/debugging/seven_cases.py, the builders tests/viz/test_seven_cases.py
+asserts on.
+
     python scripts/make_doc_images.py [OUTPUT_DIR]     # default: docs/img
 
 Deterministic: fixed seeds, the NumPy kernel backend, and Graphviz's own
@@ -9,6 +14,7 @@ Graphviz `dot` program.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -159,6 +165,24 @@ def _draw_all(tmp, out):
     render(gg.to_dot(loss, params=model), "digits_cnn")
     for name, dot in debugging_pictures():
         render(dot, name)
+    for name, dot in gallery_pictures():
+        render(dot, name)
+
+
+def seven_cases():
+    """examples/debugging/seven_cases.py as a module (in sys.modules: it defines a dataclass)."""
+    path = OUT.parents[1] / "examples" / "debugging" / "seven_cases.py"
+    spec = importlib.util.spec_from_file_location("graphgrad_example_seven_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def gallery_pictures():
+    """(``"case_NAME"``, Digraph): the default picture of each of the seven cases."""
+    for name, build in seven_cases().CASES.items():
+        yield f"case_{name}", build().dot()
 
 
 def debugging_pictures():

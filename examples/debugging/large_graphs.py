@@ -82,7 +82,7 @@ def find():
     return {
         "mlp_depth0": gg.to_dot(loss, params=model, depth=0),
         "mlp_max_nodes": gg.to_dot(loss, params=model, max_nodes=40, group_by_module=False),
-        "loop_steps": gg.to_dot(loop_loss, params=loop_model, show_saved=False),
+        "loop_steps": gg.to_dot(loop_loss, params=loop_model, show_saved=False, loops="steps"),
         "loop_rolled": gg.to_dot(loop_loss, params=loop_model, loops="roll"),
     }
 

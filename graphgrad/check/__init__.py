@@ -2,7 +2,8 @@
 
 Component checkers, one per kind (each returns a ``CheckReport``): ``module``
 (layers), ``loss``, ``optimizer``, ``schedule``, ``initializer``, ``transform``,
-``function`` (custom ops); ``components()`` runs them over the registries.
+``function`` (custom ops), ``findings_rule`` (a findings rule of ``gg.viz``);
+``components()`` runs them over the registries.
 
 The gradient checks load with the package; the heavier checkers load on first
 use (PEP 562), so ``import graphgrad`` does not pull in training or plotting.
@@ -21,6 +22,7 @@ _LAZY = {
     "initializer": "graphgrad.check.init_checks",
     "transform": "graphgrad.check.transform_checks",
     "function": "graphgrad.check.function_checks",
+    "findings_rule": "graphgrad.check.rule_checks",
     "components": "graphgrad.check.component_checks",
     "babysit": "graphgrad.check.babysitting",
     "lr_find": "graphgrad.check.lr_finder",

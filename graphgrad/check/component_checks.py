@@ -3,9 +3,9 @@
 This is what ``graphgrad plugins --check`` runs.  Each component is checked by
 the checker of its kind, driven by what the component itself declares:
 
-=============  =====================================================================
+============== =====================================================================
 kind           checked with / needs
-=============  =====================================================================
+============== =====================================================================
 layers         ``check.module``; needs ``example_input(rng)`` (built by
                ``cls.example(rng)`` if defined, else ``cls()``)
 losses         ``check.loss``; needs ``example_input(rng)`` -> (prediction, target)
@@ -16,7 +16,11 @@ initializers   ``check.initializer``; ``variance(shape)`` adds the fan-rule chec
 transforms     ``check.transform``; needs ``example_input(rng)`` (a batch)
 functions      ``check.function``: the ``Function`` subclasses a plugin module
                defines; needs ``example_input(rng)`` (a tuple of arguments)
-=============  =====================================================================
+findings_rules ``check.findings_rule``: the built-in rules and those a plugin returns
+               from ``graphgrad_register_findings_rules``, run on a small healthy
+               training step and evaluation graph; a hook that raises or returns
+               no list of functions fails as ``graphgrad_register_findings_rules``
+============== =====================================================================
 
 A component that lacks what its checker needs is SKIPPED with the reason,
 never silently left out.
@@ -36,11 +40,15 @@ from graphgrad.check.loss_checks import loss
 from graphgrad.check.module_checks import module
 from graphgrad.check.optim_checks import optimizer, schedule
 from graphgrad.check.report import CheckReport, describe_error
+from graphgrad.check.rule_checks import findings_rule, healthy_graphs
 from graphgrad.check.transform_checks import transform
 
 #: The kinds ``components`` checks, in display order (the registry kinds, then ops).
 CHECK_KINDS = ("layers", "losses", "optimizers", "schedules", "initializers", "transforms",
-               "functions")
+               "functions", "findings_rules")
+
+#: The plugin column of the built-in findings rules (they live in graphgrad.viz.rules).
+BUILTIN_RULES = "graphgrad.viz (built-in)"
 
 PASSED, FAILED, SKIPPED = "pass", "FAIL", "SKIPPED"
 
@@ -115,6 +123,42 @@ def _plugin_functions() -> list[tuple[str, Any, str]]:
     return sorted(found, key=lambda row: row[0])
 
 
+def _findings_rules(wanted) -> list[ComponentResult]:
+    """One result per findings rule (built-in, then each plugin's), and one FAIL
+    per plugin whose hook raised or returned no list of functions; each names its
+    plugin."""
+    from graphgrad.viz.finding import builtin_rules, malformed_hook_return, plugin_rules
+
+    rows = [(BUILTIN_RULES, rule) for rule in builtin_rules()]
+    results = []
+    for plugin, returned in plugin_rules():
+        why = malformed_hook_return(returned)
+        if why:
+            hook = "graphgrad_register_findings_rules"
+            if wanted is None or hook in wanted or plugin in wanted:
+                results.append(ComponentResult("findings_rules", hook, FAILED,
+                                               f"plugin {plugin}: {why}", plugin))
+            continue
+        rows += [(plugin, rule) for rule in returned]
+    rows = [(p, r) for p, r in rows
+            if wanted is None or getattr(r, "__name__", repr(r)) in wanted]
+    graphs = healthy_graphs() if rows else None
+    for plugin, rule in rows:
+        name = getattr(rule, "__name__", repr(rule))
+        try:
+            report = findings_rule(rule, name, graphs)
+        except Exception as exc:  # noqa: BLE001 (building the graphs failed)
+            results.append(ComponentResult("findings_rules", name, FAILED,
+                                           f"plugin {plugin}: {describe_error(exc)}", plugin))
+            continue
+        checks = [{"name": i.name, "status": i.status, "message": i.message} for i in report]
+        detail = report.counts if report.ok else report.summary
+        results.append(ComponentResult("findings_rules", name,
+                                       PASSED if report.ok else FAILED,
+                                       f"plugin {plugin}: {detail}", plugin, checks))
+    return results
+
+
 def _check_one(kind: str, name: str, component: Any, plugin: str) -> ComponentResult:
     run, missing = _CHECKERS[kind]
     reason = missing(component)
@@ -141,6 +185,9 @@ def components(kinds: Iterable[str] | None = None,
     wanted = set(names) if names else None
     results = []
     for kind in kinds:
+        if kind == "findings_rules":
+            results += _findings_rules(wanted)
+            continue
         rows = _plugin_functions() if kind == "functions" else _registered(kind)
         for name, component, plugin in rows:
             if wanted is None or name in wanted:

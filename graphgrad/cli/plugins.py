@@ -21,7 +21,7 @@ as distribution:name.
 
 With --check, every component is checked by the checker of its kind
 (graphgrad.check.module, loss, optimizer, schedule, initializer, transform,
-function; see docs/plugins.md), and one pass/FAIL/SKIPPED table per kind is
+function, findings_rule; see docs/plugins.md), and one pass/FAIL/SKIPPED table per kind is
 printed. A component that lacks what its checker needs (e.g. a layer without
 example_input(rng)) is SKIPPED with the reason.
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default=None, metavar="KINDS",
                         help="with --check: only these kinds, comma-separated "
                              "(layers,losses,optimizers,schedules,initializers,transforms,"
-                             "functions)")
+                             "functions,findings_rules)")
     parser.add_argument("--name", action="append", default=None, metavar="NAME",
                         help="with --check: only the component(s) called NAME (repeatable)")
     parser.add_argument("--strict", action="store_true",

@@ -85,6 +85,57 @@ def looped_modules(graph: nx.DiGraph, min_calls: int = 2, time_steps=None) -> li
     return [p for p in looped if not any(q != p and within(p, q) for q in looped)]
 
 
+def loop_body(graph: nx.DiGraph, looped: str) -> dict[str, int]:
+    """The ops outside module `looped` that belong to its loop: node -> call.
+
+    A module called in a loop at the top level (``for t in range(T): h =
+    tanh(cell(h) + xs[t])``) leaves the rest of each step (the ``+ xs[t]`` and
+    the ``tanh``) outside the module.  An op outside it (of no module, or of a
+    module `looped` is nested in) whose inputs come from call k and whose output
+    reaches call k + 1 belongs to step k; after the last call, the ops that
+    repeat the previous step's op sequence belong to the last step.  Rolling the
+    module rolls them in too, so that the loop is one node.  A layer's own time
+    steps (``Module.time_step``) have none.
+    """
+    order = [n for n in graph.graph["order"] if n in graph]
+    backward = graph.graph.get("direction") == "backward"
+    preds = graph.successors if backward else graph.predecessors
+    succs = graph.predecessors if backward else graph.successors
+
+    def call_of(d):
+        if d["kind"] == "op" and within(d["module"], looped) and d["call"] is not None:
+            return None if d.get("time_step") else d["call"]
+        return -1
+
+    calls = {n: call_of(graph.nodes[n]) for n in order}
+    if any(c is None for c in calls.values()):
+        return {}
+
+    def outside(d):
+        return d["kind"] == "op" and (d["module"] is None or (
+            not within(d["module"], looped) and within(looped, d["module"])))
+
+    last, nxt = {}, {}  # latest call upstream, earliest call downstream
+    for n in order:
+        up = [last[p] for p in preds(n) if p in last]
+        last[n] = max([calls[n], *up]) if calls[n] >= 0 else max(up, default=-1)
+    never = 1 << 30  # no call downstream
+    for n in reversed(order):
+        down = [nxt[v] for v in succs(n) if v in nxt]
+        nxt[n] = calls[n] if calls[n] >= 0 else min(down, default=never)
+    body = {n: last[n] for n in order if outside(graph.nodes[n]) and last[n] >= 0
+            and nxt[n] == last[n] + 1}
+    n_calls = max(calls.values()) + 1
+    if n_calls < 2:
+        return {}
+    pattern = [graph.nodes[n]["op"] for n in order if body.get(n) == n_calls - 2]
+    tail = [n for n in order if outside(graph.nodes[n]) and last[n] == n_calls - 1
+            and nxt[n] == never][: len(pattern)]
+    if pattern and [graph.nodes[n]["op"] for n in tail] == pattern:
+        body.update((n, n_calls - 1) for n in tail)
+    return body
+
+
 def unify_shared(graph: nx.DiGraph) -> nx.DiGraph:
     """`graph` with the uses of a shared module (``graph.graph["module_aliases"]``: a layer
     held by several ``Network`` nodes) recorded as calls of its first path, so that
@@ -128,6 +179,14 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
     mapping, out = {}, nx.DiGraph()
     out.graph.update(graph.graph)
     groups = {n: _group_of(d, depth, rolled) for n, d in graph.nodes(data=True)}
+    bodies = {}
+    for r in rolled:
+        body = loop_body(graph, r)
+        if body:
+            bodies[r] = [graph.nodes[n]["op"] for n, call in body.items() if call == 0]
+            for n in body:
+                if groups[n] is None:
+                    groups[n] = r
     for n, d in graph.nodes(data=True):
         if rolled and groups[n] is None and d["kind"] in ("input", "constant"):
             # the slices xs[t] fed one per call to a rolled loop are rolled in with it
@@ -183,6 +242,9 @@ def collapse(graph: nx.DiGraph, depth: int, rolled=()) -> nx.DiGraph:
                 out.edges[gu, gv]["shapes"] = shapes + (data["shape"],)
         else:
             out.add_edge(gu, gv, **data, shapes=(data["shape"],))
+    for r, ops in bodies.items():
+        if f"[{r}]" in out and ops:
+            out.nodes[f"[{r}]"]["body_ops"] = tuple(ops)
     for n in out:
         if out.nodes[n]["kind"] == "module":
             _summarise(out.nodes[n], graph, mapping)

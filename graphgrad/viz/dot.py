@@ -20,6 +20,7 @@ from graphgrad.viz.collapse import (
     elide,
     fold_repeats,
     level,
+    loop_body,
     looped_modules,
     max_level,
     module_types,
@@ -33,13 +34,24 @@ from graphgrad.viz.labels import edge_label, magnitude, node_attrs
 from graphgrad.viz.style import CLUSTER_FILLS, FONT, escape, label, node_finisher
 
 
-def _shrink(graph, group_by_module, depth, max_nodes, loops, fold):
+#: ``loops="auto"`` rolls a loop of more calls than this: one cluster per call would
+#: make a picture as long as the loop (and Graphviz slow to lay it out)
+ROLL_CALLS = 8
+
+
+def _shrink(graph, group_by_module, depth, max_nodes, loops, fold, roll_calls=ROLL_CALLS):
     """Apply `depth` and `loops`, fold repeats, then collapse further / elide if over
-    `max_nodes`; return the graph and a note for the title."""
+    `max_nodes`; return the graph and a note for the title.  ``loops="auto"`` rolls
+    the loops of more than `roll_calls` calls (None: only a layer's own time steps)."""
     if loops == "roll" and group_by_module:
         graph = unify_shared(graph)  # the uses of a layer shared by several nodes roll too
-    rolled = (looped_modules(graph, time_steps=None if loops == "roll" else True)
-              if loops != "steps" and group_by_module else ())
+    rolled = ()
+    if loops == "roll" and group_by_module:
+        rolled = looped_modules(graph)
+    elif loops == "auto" and group_by_module:  # a layer's own steps, and long loops
+        long_loops = (looped_modules(graph, min_calls=roll_calls + 1, time_steps=False)
+                      if roll_calls is not None else ())
+        rolled = sorted({*looped_modules(graph, time_steps=True), *long_loops})
     if (depth is not None or rolled) and group_by_module:
         drawn = collapse(graph, max_level(graph) if depth is None else depth, rolled)
     else:
@@ -69,6 +81,19 @@ class _ClusterTree:
         self.root, self.types = root, types
         self.children: dict[str, list[str]] = {}
         self.members: dict[str, list[tuple[str, dict]]] = {"": []}
+        self.same_rank: dict[str, list[tuple[str, ...]]] = {}
+
+    def rank_together(self, path: str | None, names: tuple[str, ...]) -> None:
+        """Put the nodes `names` (all in the cluster of `path`) on one rank."""
+        self.same_rank.setdefault(path or "", []).append(names)
+
+    def _emit_ranks(self, graph, path) -> None:
+        for names in self.same_rank.get(path, ()):
+            row = graphviz.Digraph()
+            row.attr(rank="same")
+            for name in names:
+                row.node(name)
+            graph.subgraph(row)
 
     def add(self, path: str | None, name: str, attrs: dict) -> None:
         parts = path.split(".") if path else []
@@ -84,20 +109,23 @@ class _ClusterTree:
     def emit(self) -> None:
         for name, attrs in self.members[""]:
             self.root.node(name, **attrs)
+        self._emit_ranks(self.root, "")
         stack = [(self.root, p) for p in reversed(self.children.get("", []))]
         pending = []  # (parent graph, subgraph) to attach once the subgraph is complete
         while stack:
             parent, path = stack.pop()
             title = path + (f": {self.types[path]}" if path in self.types else "")
             looped, _, step = path.rpartition(" #")
-            if looped:  # one call of a module applied in a loop
-                title = f"{looped}, call {step}"
+            if " #" in path:  # one call of a module applied in a loop (the top-level
+                # module, path "", is named by its class)
+                title = f"{looped or self.types.get('', 'model')}, call {step}"
             sub = graphviz.Digraph(name=f"cluster_{path}")
             sub.attr(label=label([title]), style="rounded,filled", color="#888888",
                      fillcolor=CLUSTER_FILLS[(level(path) - 1) % 2], fontname=FONT,
                      fontsize="10", labeljust="l")
             for name, attrs in self.members[path]:
                 sub.node(name, **attrs)
+            self._emit_ranks(sub, path)
             pending.append((parent, sub))
             stack.extend((sub, p) for p in reversed(self.children.get(path, [])))
         for parent, sub in reversed(pending):  # children first: a subgraph is copied in
@@ -169,6 +197,25 @@ def _straighten(dot, drawn, main, names) -> int:
     return added
 
 
+def _beside_their_op(tree, drawn, clusters, names) -> int:
+    """In the backward view, each parameter's AccumulateGrad on the rank of the one op
+    that sends it its gradient (in the same cluster).
+
+    Drawn below that op, it makes its layer's cluster one rank taller than the
+    gradient path through it, the next layer's cluster starts level with it and
+    has to sit beside it: layer after layer, a staircase as wide as the network
+    is deep.  Returns how many were placed."""
+    placed = 0
+    for n, d in drawn.nodes(data=True):
+        if d["kind"] in ("op", "module", "elided") or drawn.out_degree(n) or n not in names:
+            continue
+        sources = list(drawn.predecessors(n))
+        if len(sources) == 1 and clusters.get(sources[0]) == clusters.get(n):
+            tree.rank_together(clusters.get(n), (names[sources[0]], names[n]))
+            placed += 1
+    return placed
+
+
 def _set_group(tree, name) -> None:
     for members in tree.members.values():
         for member, attrs in members:
@@ -177,24 +224,27 @@ def _set_group(tree, name) -> None:
                 return
 
 
-def _stack_calls(dot, drawn, clusters, names, refs) -> None:
+def _stack_calls(dot, drawn, clusters, names, refs, backward=False) -> None:
     """Invisible edges that put each call of a looped module below the previous one.
 
     Without them a call's first nodes (its slice ``xs[t]``, the references to
     the parameters) rank level with the previous call's last ones, and Graphviz
     sets the two clusters side by side: a staircase as wide as the loop is long.
+    The backward view runs from the last call to the first, so there the call
+    drawn after call k is call k - 1.
     """
-    last = {}  # call cluster -> the node that hands the state to the next call
+    after = -1 if backward else 1
+    last = {}  # call cluster -> the node that hands the state (or gradient) on
     for u, v in drawn.edges():
         cu, cv = clusters.get(u), clusters.get(v)
         if cu and cv and " #" in cu and " #" in cv and cu != cv:
             looped, _, k = cu.rpartition(" #")
-            if cv == f"{looped} #{int(k) + 1}":
+            if cv == f"{looped} #{int(k) + after}":
                 last[cu] = u
 
     def below_previous(cluster, name):
         looped, _, k = cluster.rpartition(" #")
-        previous = last.get(f"{looped} #{int(k) - 1}")
+        previous = last.get(f"{looped} #{int(k) - after}")
         if previous is not None:
             dot.edge(names[previous], name, style="invis")
 
@@ -257,13 +307,16 @@ def _cluster_path(data, group_by_module, loops, looped) -> str | None:
 
 def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_shapes=True,
                  show_saved=True, show_grads=True, max_nodes=500, color="auto",
-                 show_stats=False, loops="auto", fold=True) -> graphviz.Digraph:
-    """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`."""
+                 show_stats=False, loops="auto", fold=True,
+                 roll_calls=ROLL_CALLS) -> graphviz.Digraph:
+    """Draw a graph from `to_networkx` (forward or backward view); see `to_dot`.
+    `roll_calls`: ``loops="auto"`` rolls loops of more calls than this (None: only
+    a layer's own time steps; the HTML inspector draws every node it has data for)."""
     if loops not in ("auto", "steps", "roll"):
         raise ValueError(f"to_dot: loops must be 'auto', 'steps' or 'roll', got {loops!r}")
     backward = graph.graph.get("direction") == "backward"
     types = module_types(graph)
-    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold)
+    drawn, note = _shrink(graph, group_by_module, depth, max_nodes, loops, fold, roll_calls)
     mode = _color_mode(color, drawn, show_grads)
     values = [magnitude(d, mode) for _, d in drawn.nodes(data=True)] if mode else []
     opts = {"show_shapes": show_shapes, "show_saved": show_saved, "show_grads": show_grads,
@@ -284,6 +337,12 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     tree = _ClusterTree(dot, types)
     looped = (looped_modules(drawn, time_steps=None if loops == "steps" else False)
               if loops != "roll" else ())
+    home = {n: _cluster_path(d, group_by_module, loops, looped)
+            for n, d in drawn.nodes(data=True)}
+    for r in looped:  # the rest of each step, outside the module, is drawn in its call
+        for n, call in loop_body(drawn, r).items():
+            if home[n] is None:
+                home[n] = f"{r} #{call}"
     clusters = {}
     for n in drawn.graph["order"]:
         data = drawn.nodes[n]
@@ -291,11 +350,10 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
         attrs["tooltip"] = escape(n)
         _mark_findings(attrs, data)
         attrs = finish(data, n, attrs)
-        clusters[n] = _cluster_path(data, group_by_module, loops, looped)
+        clusters[n] = home[n]
         if looped and clusters[n] is None and data["kind"] not in ("op", "module"):
             # a leaf fed to one call only (its slice xs[t]) is drawn inside that call
-            homes = {_cluster_path(drawn.nodes[v], group_by_module, loops, looped)
-                     for v in drawn.successors(n)}
+            homes = {home[v] for v in drawn.successors(n)}
             if len(homes) == 1 and " #" in (next(iter(homes)) or ""):
                 clusters[n] = homes.pop()
         tree.add(clusters[n], names[n], attrs)
@@ -316,6 +374,7 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
                                          "tooltip": escape(u)})
             hidden.add((u, v))
             dot.edge(refs[key], names[v], style="dotted")
+    placed = _beside_their_op(tree, drawn, clusters, names) if backward else 0
     main = _main_path(drawn)
     for u, v in main:  # the main data path in one column
         for n in (u, v):
@@ -328,10 +387,10 @@ def graph_to_dot(graph: nx.DiGraph, *, group_by_module=True, depth=None, show_sh
     looping = any(" #" in (c or "") for c in clusters.values())
     if looping:  # (both kinds of edges at once send Graphviz into a very long search)
         straightened = 0
-        _stack_calls(dot, drawn, clusters, names, refs)
+        _stack_calls(dot, drawn, clusters, names, refs, backward)
     else:
         straightened = _straighten(dot, drawn, main, names)
-    if straightened or looping:
+    if straightened or looping or placed:
         dot.attr("graph", newrank="true")
     for u, v, data in drawn.edges(data=True):
         if (u, v) in hidden:
@@ -387,8 +446,10 @@ def to_dot(root, group_by_module: bool = True, depth: int | None = None,
       ``"steps"`` draws one cluster per call, ``"roll"`` one node "× N calls"
       with a sparkline of each call's gradient norm; ``"auto"`` (the default)
       rolls the time steps of a layer's own loop (an ``LSTM``'s T steps: one
-      node "lstm.l0: LSTM × T steps", ``Module.time_step``) and draws the
-      other loops one cluster per call.
+      node "lstm.l0: LSTM × T steps", ``Module.time_step``) and any loop of
+      more than 8 calls, and draws the shorter loops one cluster per call.  A
+      rolled loop takes in the ops of each step outside the module (``h =
+      tanh(cell(h) + xs[t])``: the ``+`` and the ``tanh``).
     - ``optimizer``: lets the findings rules mark parameters it does not update
       (``NOT IN OPTIMIZER``). Every finding of ``gg.viz.findings`` is drawn by
       default: its title on the node, the node filled and outlined in its

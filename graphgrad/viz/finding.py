@@ -13,6 +13,7 @@ title); ``to_networkx`` puts them in node attribute ``findings`` and
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,33 +93,109 @@ def register_rule(rule: Callable) -> Callable:
     return rule
 
 
+def plugin_rules() -> list[tuple[str, Any]]:
+    """``(plugin name, returned)`` for each plugin implementing the hook
+    ``graphgrad_register_findings_rules``: what its hook returned, or the
+    exception it raised (``graphgrad plugins --check`` reports both)."""
+    from graphgrad import registry
+
+    hook = registry.plugin_manager().hook.graphgrad_register_findings_rules
+    out = []
+    for impl in reversed(hook.get_hookimpls()):  # the order in which pluggy calls them
+        try:
+            out.append((impl.plugin_name, impl.function()))
+        except Exception as exc:  # noqa: BLE001 (reported, never fatal to the picture)
+            out.append((impl.plugin_name, exc))
+    return out
+
+
+def malformed_hook_return(returned) -> str | None:
+    """Why `returned` is not a valid return of ``graphgrad_register_findings_rules``
+    (a list of callables), or None."""
+    if isinstance(returned, BaseException):
+        return f"the hook raised {type(returned).__name__}: {returned}"
+    if not isinstance(returned, (list, tuple)) or not all(callable(r) for r in returned):
+        return ("graphgrad_register_findings_rules() must return a list of callables "
+                f"rule(ctx) -> list[Finding], got {returned!r}")
+    return None
+
+
 def rules() -> list[Callable]:
     """Every findings rule: the built-ins, then those of plugins
-    (``graphgrad_register_findings_rules``)."""
-    from graphgrad import registry
+    (``graphgrad_register_findings_rules``).  A plugin whose hook raises or
+    returns something else than a list of callables is skipped with a
+    ``GraphgradPluginWarning`` naming it."""
+    return builtin_rules() + [rule for _, rule in _plugin_rule_list()]
+
+
+def builtin_rules() -> list[Callable]:
+    """The built-in findings rules (``viz.rules``), in order."""
     from graphgrad.viz import rules as _builtin  # noqa: F401  (registers the built-ins)
 
-    extra = []
-    for returned in registry.plugin_manager().hook.graphgrad_register_findings_rules():
-        if not isinstance(returned, (list, tuple)) or not all(callable(r) for r in returned):
-            raise TypeError("graphgrad_register_findings_rules() must return a list of "
-                            f"callables rule(ctx) -> list[Finding], got {returned!r}")
-        extra += [r for r in returned if r not in _RULES and r not in extra]
-    return _RULES + extra
+    return list(_RULES)
+
+
+def _plugin_rule_list() -> list[tuple[str, Callable]]:
+    from graphgrad.registry import GraphgradPluginWarning
+
+    found: list[tuple[str, Callable]] = []
+    for plugin, returned in plugin_rules():
+        why = malformed_hook_return(returned)
+        if why:
+            warnings.warn(f"plugin {plugin!r}: {why}; its findings rules are skipped",
+                          GraphgradPluginWarning, stacklevel=3)
+            continue
+        found += [(plugin, r) for r in returned
+                  if r not in _RULES and r not in [f for _, f in found]]
+    return found
+
+
+def malformed_result(found) -> str | None:
+    """Why `found` (what a rule returned) is not a list of `Finding`, or None."""
+    if found is None:
+        return None
+    if not isinstance(found, (list, tuple)):
+        return f"it must return a list of graphgrad.viz.Finding, got {found!r}"
+    bad = [f for f in found if not isinstance(f, Finding)]
+    if bad:
+        return f"it returned {bad[0]!r}; it must return a list of graphgrad.viz.Finding"
+    return None
 
 
 def run_rules(graph, model=None, optimizer=None) -> list[Finding]:
-    """Run every rule on `graph`; findings sorted worst first (stable)."""
+    """Run every rule on `graph`; findings sorted worst first (stable).
+
+    A built-in rule that fails raises; a plugin's rule that raises or returns
+    something else than a list of `Finding` is left out with a
+    ``GraphgradPluginWarning`` naming the rule and its plugin, so that one
+    broken plugin never takes the picture away (``graphgrad plugins --check``
+    reports it)."""
+    from graphgrad.registry import GraphgradPluginWarning
+
     ctx = FindingContext(graph, model, optimizer)
     out: list[Finding] = []
-    for rule in rules():
+    for rule in builtin_rules():
         found = rule(ctx) or []
-        for f in found:
-            if not isinstance(f, Finding):
-                raise TypeError(f"findings rule {getattr(rule, '__name__', rule)!r} returned "
-                                f"{f!r}; it must return a list of graphgrad.viz.Finding")
+        why = malformed_result(found)
+        if why:
+            raise TypeError(f"findings rule {_name(rule)!r}: {why}")
         out += found
+    for plugin, rule in _plugin_rule_list():
+        try:
+            found = rule(ctx)
+            why = malformed_result(found)
+        except Exception as exc:  # noqa: BLE001
+            why = f"it raised {type(exc).__name__}: {exc}"
+        if why:
+            warnings.warn(f"findings rule {_name(rule)!r} of plugin {plugin!r} skipped: {why}",
+                          GraphgradPluginWarning, stacklevel=3)
+            continue
+        out += found or []
     return sorted(out, key=lambda f: SEVERITIES.index(f.severity))
+
+
+def _name(rule) -> str:
+    return getattr(rule, "__qualname__", None) or getattr(rule, "__name__", None) or repr(rule)
 
 
 def attach(graph, found: list[Finding]) -> None:
@@ -140,10 +217,9 @@ def findings(root, model=None, optimizer=None, *, stats: bool = True) -> list[Fi
     ``stats`` reads the forward statistics (dead units) from outputs saved for
     backward when ``gg.record_stats()`` did not record them.
     """
-    from graphgrad.viz.graph import to_networkx
+    from graphgrad.viz.graph import unmarked_graph
 
-    graph = to_networkx(root, params=model, stats=stats)
-    return run_rules(graph, model, optimizer)
+    return run_rules(unmarked_graph(root, model, stats), model, optimizer)
 
 
 def percent(frac: float) -> str:

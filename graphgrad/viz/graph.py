@@ -470,16 +470,22 @@ def to_networkx(root, backward: bool = False, params=None, stats: bool = False,
     - ``source``: ``"model.py:23: y = x.log()"``, the user's line that ran the op, when
       the forward ran inside ``gg.viz.html.record_source()`` or ``gg.detect_anomaly()``
     """
-    graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
-    graph.graph["module_types"] = declared_module_types(params)
-    graph.graph["module_aliases"] = shared_module_paths(params)
-    graph.graph["module_modes"] = module_modes(params)
-    _mark_missing_grads(graph, params)
+    graph = unmarked_graph(root, params, stats)
     from graphgrad.viz.finding import attach, run_rules
 
     attach(graph, run_rules(graph, params if hasattr(params, "named_parameters") else None,
                             optimizer))
     return backward_view(graph) if backward else graph
+
+
+def unmarked_graph(root, params=None, stats: bool = False) -> nx.DiGraph:
+    """The forward graph of `to_networkx` before the findings rules ran (what they read)."""
+    graph = _GraphBuilder(as_roots(root), parameter_names(params), stats).build()
+    graph.graph["module_types"] = declared_module_types(params)
+    graph.graph["module_aliases"] = shared_module_paths(params)
+    graph.graph["module_modes"] = module_modes(params)
+    _mark_missing_grads(graph, params)
+    return graph
 
 
 def _named_parameters(params) -> list:

@@ -72,15 +72,16 @@ def _op_lines(data, opts, backward) -> list[str]:
 
 
 def _module_lines(data, opts) -> list[str]:
-    title = data["name"] or data["module"]
-    kind = data["module_type"]
-    title += f": {kind}" if kind else ""
+    # the top-level module (path "") is named by its class alone
+    title = ": ".join(t for t in (data["name"] or data["module"], data["module_type"]) if t)
     if data.get("repeats"):
         title += f" × {data['repeats']}"
     elif data.get("calls", 1) > 1:
         title += f" × {data['calls']} {'steps' if data.get('time_step') else 'calls'}"
     ops, params = data["n_ops"], data["params"]
     lines = [title, f"{ops} op{'s' * (ops != 1)}, {params:,} param{'s' * (params != 1)}"]
+    if data.get("body_ops"):  # the rest of each step of a loop, outside the module
+        lines.insert(1, "each call, then " + " → ".join(data["body_ops"]))
     if data["failed"]:
         lines = [title, "FAILED here"]
     if opts["show_shapes"] and data["shapes"]:

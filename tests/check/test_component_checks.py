@@ -247,3 +247,21 @@ def test_a_loss_with_parameters_is_checked_in_float64_without_the_dtype_warning(
         warnings.simplefilter("error", UserWarning)  # "float64 input to a float32 model"
         report = gg.check.loss(hsm)
     assert report.ok, report
+
+
+def test_check_findings_rule():
+    from graphgrad.viz import Finding
+
+    def relu_count(ctx):
+        n = sum(d["op"] == "ReLU" for _, d in ctx.graph.nodes(data=True))
+        return [Finding("relu_count", "info", f"{n} ReLU")]
+
+    def param_typo(ctx):
+        return [Finding("param_typo", "info", "TYPO", params=("0.wieght",))]
+
+    report = gg.check.findings_rule(relu_count)
+    assert report.ok and statuses(report) == {"training step": "pass", "evaluation": "pass"}
+    report = gg.check.findings_rule(param_typo)
+    assert statuses(report)["training step"] == "fail"
+    assert "parameter(s) ['0.wieght'] the model does not have" in report.summary
+    assert statuses(gg.check.findings_rule(lambda ctx: 1 / 0))["evaluation"] == "fail"

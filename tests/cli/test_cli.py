@@ -18,6 +18,7 @@ from graphgrad import cli, registry
 from graphgrad.extend import Module
 from graphgrad.registry import AUTOLOAD_ENV, hookimpl, register_plugin
 from graphgrad.registry import loader as plugin_loader
+from graphgrad.viz.finding import builtin_rules
 
 
 @pytest.fixture(autouse=True)
@@ -241,7 +242,9 @@ def test_check_passes_on_every_builtin_component_of_every_kind(capsys, monkeypat
         if match:
             counts[match[1]] = (int(match[2]), int(match[3]))
     kinds = ["layers", "losses", "optimizers", "schedules", "initializers", "transforms"]
-    assert list(counts) == [*kinds, "functions"], out
+    assert list(counts) == [*kinds, "functions", "findings_rules"], out
     for kind in kinds:  # every registered component was checked, and passed
         n = len(registry.Registry(kind))
         assert counts[kind] == (n, n), (kind, out)
+    n = len(builtin_rules())  # every built-in findings rule too
+    assert n >= 9 and counts["findings_rules"] == (n, n), out

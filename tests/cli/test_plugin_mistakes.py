@@ -393,3 +393,90 @@ def test_layer_without_example_input_is_skipped_with_the_reason(site, capsys):
                        "--name", "square")
     (result,) = json.loads(out)["check"]
     assert result["status"] == "SKIPPED" and result["plugin"] == "square_plugin"
+
+
+# -- a findings rule that raises, one that returns malformed findings ---------------
+
+BROKEN_RULES = """
+    from graphgrad.extend import hookimpl
+    from graphgrad.viz import Finding
+
+    def divides_by_zero(ctx):
+        return [1 / 0]
+
+    def returns_text(ctx):
+        return ["MATMUL"]  # not a Finding
+
+    def names_a_missing_node(ctx):
+        return [Finding("names_a_missing_node", "info", "HERE", nodes=("no such node",))]
+
+    def marks_every_matmul(ctx):  # a warning on a healthy network
+        return [Finding("marks_every_matmul", "warning", "MATMUL", nodes=(n,))
+                for n, d in ctx.graph.nodes(data=True) if d["op"] == "MatMul"]
+
+    def counts_ops(ctx):  # a correct rule: info only
+        n = sum(d["kind"] == "op" for _, d in ctx.graph.nodes(data=True))
+        return [Finding("counts_ops", "info", f"{n} ops")]
+
+    @hookimpl
+    def graphgrad_register_findings_rules():
+        return [divides_by_zero, returns_text, names_a_missing_node, marks_every_matmul,
+                counts_ops]
+"""
+
+
+def test_broken_findings_rules_fail_the_check_naming_the_plugin(site, capsys):
+    import numpy as np
+
+    site.install("rules-dist", "rules_plugin", BROKEN_RULES)
+    code, out, _ = run(capsys, "plugins", "--check", "--kind", "findings_rules")
+    assert code == 1
+    assert row(out, "divides_by_zero") == (
+        "divides_by_zero  FAIL  plugin rules_plugin: training step: raised ZeroDivisionError: "
+        "division by zero")
+    assert row(out, "returns_text") == (
+        "returns_text  FAIL  plugin rules_plugin: training step: it returned 'MATMUL'; it must "
+        "return a list of graphgrad.viz.Finding")
+    assert row(out, "names_a_missing_node").startswith(
+        "names_a_missing_node  FAIL  plugin rules_plugin: training step: finding 'HERE' names "
+        "node(s) ['no such node'] the graph does not have")
+    assert row(out, "marks_every_matmul").startswith(
+        "marks_every_matmul  FAIL  plugin rules_plugin: training step: a warning 'MATMUL' on a "
+        "healthy network")
+    assert row(out, "counts_ops") == (
+        "counts_ops  pass  plugin rules_plugin: 2 passed, 0 failed, 0 skipped")
+    assert row(out, "not_in_optimizer").startswith("not_in_optimizer  pass  plugin graphgrad.viz")
+    assert "findings_rules: 14 checked, 10 passed, 4 failed, 0 skipped" in out
+    # the broken rules are left out of the picture with a warning naming them and the plugin
+    model = gg.layers.Linear(3, 2)
+    out = model(gg.tensor(np.ones((2, 3), np.float32)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GraphgradPluginWarning)
+        found = gg.viz.findings(out, model)
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        "findings rule 'divides_by_zero' of plugin 'rules_plugin' skipped",
+        "findings rule 'returns_text' of plugin 'rules_plugin' skipped"]
+    assert "it raised ZeroDivisionError: division by zero" in str(caught[0].message)
+    assert [f.rule for f in found] == ["marks_every_matmul", "names_a_missing_node",
+                                       "counts_ops"]
+
+
+BROKEN_RULES_HOOK = """
+    from graphgrad.extend import hookimpl
+
+    @hookimpl
+    def graphgrad_register_findings_rules():
+        return "every_matmul"  # not a list of functions
+"""
+
+
+def test_a_findings_hook_returning_no_list_fails_the_check(site, capsys):
+    site.install("hook-dist", "hook_plugin", BROKEN_RULES_HOOK)
+    code, out, _ = run(capsys, "plugins", "--check", "--kind", "findings_rules")
+    assert code == 1
+    assert row(out, "graphgrad_register_findings_rules") == (
+        "graphgrad_register_findings_rules  FAIL  plugin hook_plugin: "
+        "graphgrad_register_findings_rules() must return a list of callables rule(ctx) -> "
+        "list[Finding], got 'every_matmul'")
+    with pytest.warns(GraphgradPluginWarning, match="plugin 'hook_plugin'"):
+        assert gg.to_dot(gg.tensor([1.0], requires_grad=True).sum()).source

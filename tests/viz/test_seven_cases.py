@@ -1,7 +1,13 @@
 """The seven broken trainings of issue 26, each marked by the default to_dot (no opt-in
-flag), and the new findings (modes, summed gradients, overflow, dead channels, folds)."""
+flag), and the new findings (modes, summed gradients, overflow, dead channels, folds).
 
+The cases are built by examples/debugging/seven_cases.py (shared with
+scripts/make_doc_images.py, which draws them for the docs' gallery)."""
+
+import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +16,21 @@ import graphgrad as gg
 from graphgrad.autograd.engine import backward_count
 
 CE = gg.losses["cross_entropy"]
+SEVEN = Path(__file__).resolve().parents[2] / "examples" / "debugging" / "seven_cases.py"
+
+
+def load_cases():
+    """examples/debugging/seven_cases.py as a module (it defines a dataclass: it must be
+    in sys.modules while it runs)."""
+    spec = importlib.util.spec_from_file_location("graphgrad_example_seven_cases", SEVEN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cases = load_cases()
+data, bn_model = cases.data, cases.bn_model
 
 
 def node_line(source, node_id):
@@ -17,12 +38,6 @@ def node_line(source, node_id):
         if f"tooltip={node_id}]" in line or f'tooltip="{node_id}"]' in line:
             return line
     raise AssertionError(f"no node {node_id!r} in the DOT source")
-
-
-def data(n=32, d=6, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return (gg.tensor(rng.normal(size=(n, d)).astype(np.float32)),
-            gg.tensor(rng.integers(0, k, size=n)))
 
 
 def rules(found):
@@ -36,35 +51,22 @@ def only(found, rule):
 
 # -------------------------------------------------------------- 1. softmax into CE
 def test_case1_softmax_into_cross_entropy():
-    gg.manual_seed(0)
-    model = gg.Sequential(gg.layers.Linear(6, 8), gg.layers.ReLU(), gg.layers.Linear(8, 3),
-                          gg.layers.Softmax())
-    x, y = data()
-    loss = CE()(model(x), y)
-    loss.backward()
-    f = only(gg.viz.findings(loss, model), "probabilities_into_logits_loss")
+    case = cases.softmax_into_cross_entropy()
+    f = only(case.findings(), "probabilities_into_logits_loss")
     assert f.nodes[0].startswith("3/Softmax")
-    assert "PROBABILITIES INTO LOGITS LOSS" in node_line(gg.to_dot(loss, params=model).source,
-                                                         f.nodes[0])
+    assert "PROBABILITIES INTO LOGITS LOSS" in node_line(case.dot().source, f.nodes[0])
 
 
 # ------------------------------------------------------ 2. a layer not in the optimizer
 def test_case2_layer_left_out_of_the_optimizer_and_its_gradient_summing_up():
-    gg.manual_seed(1)
-    model = gg.Sequential(gg.layers.Linear(6, 8), gg.layers.ReLU(), gg.layers.Linear(8, 3))
-    opt = gg.optimizers["sgd"](list(model[0].parameters()), lr=0.1)
-    x, y = data()
-    for _ in range(3):
-        opt.zero_grad()
-        loss = CE()(model(x), y)
-        loss.backward()
-        opt.step()
+    case = cases.layer_not_in_optimizer()
+    model, opt = case.model, case.optimizer
     assert backward_count(model[2].weight) == 3 and backward_count(model[0].weight) == 1
-    found = gg.viz.findings(loss, model, opt)
+    found = case.findings()
     assert set(only(found, "not_in_optimizer").params) == {"2.weight", "2.bias"}
     acc = only(found, "accumulated_gradients")
     assert set(acc.params) == {"2.weight", "2.bias"} and acc.evidence["backward_calls"] == 3
-    line = node_line(gg.to_dot(loss, params=model, optimizer=opt).source, "2.weight")
+    line = node_line(case.dot().source, "2.weight")
     assert "NOT IN OPTIMIZER" in line and "GRAD SUMS 3 BACKWARDS" in line
     assert "#ffe0b8" in line  # the warning fill, not the 'hottest gradient' colour
 
@@ -83,24 +85,8 @@ def test_zero_grad_with_zeros_restarts_the_count():
 
 # ---------------------------------------------------------- 3. NaN from a huge lr
 def test_case3_learning_rate_overflow_names_magnitudes_and_the_learning_rate():
-    gg.manual_seed(2)
-    model = gg.Sequential(gg.layers.Linear(6, 32), gg.layers.ReLU(), gg.layers.Linear(32, 3))
-    opt = gg.optimizers["sgd"](list(model.parameters()), lr=1e9)
-    x, y = data()
-    err = None
-    quiet = np.errstate(all="ignore")
-    quiet.__enter__()
-    for _ in range(60):
-        opt.zero_grad()
-        try:
-            with gg.detect_anomaly():
-                loss = CE()(model(x), y)
-                loss.backward()
-        except gg.viz.AnomalyError as e:
-            err = e
-            break
-        opt.step()
-    quiet.__exit__(None, None, None)
+    case = cases.learning_rate_overflow()
+    model, err = case.model, case.extra["error"]
     assert err is not None and err.phase == "forward"
     text = str(err)
     assert "overflow" in text and "learning rate" in text
@@ -108,22 +94,15 @@ def test_case3_learning_rate_overflow_names_magnitudes_and_the_learning_rate():
     assert f"{params:.3g}" in text  # the largest |parameter| behind it
     if err.op == "MatMul":
         assert "zeros" not in text and "negative" not in text
-    dot = gg.to_dot(err.output, params=model).source
+    assert case.root is err.output
+    dot = case.dot().source
     assert "OVERFLOW" in dot and "#ff6b6b" in dot
 
 
 # -------------------------------------------------- 4. batch norm in train mode for eval
-def bn_model():
-    return gg.Sequential(gg.layers.Linear(6, 8), gg.layers.BatchNorm(8), gg.layers.ReLU(),
-                         gg.layers.Dropout(0.5), gg.layers.Linear(8, 3))
-
-
 def test_case4_train_mode_batchnorm_in_an_evaluation_graph():
-    gg.manual_seed(3)
-    model = bn_model()
-    x, y = data()
-    CE()(model(x), y).backward()  # a training step: leaves .grad behind
-    out = model(x)  # evaluation, model.eval() forgotten
+    case = cases.batchnorm_train_mode_in_eval()
+    model, out, x = case.model, case.root, case.extra["x"]  # model.eval() forgotten
     f = [g for g in gg.viz.findings(out, model) if g.rule == "wrong_mode"][0]
     assert f.title == "TRAIN MODE IN EVALUATION"
     both = {g.evidence["module"] for g in gg.viz.findings(out, model) if g.rule == "wrong_mode"}
@@ -158,34 +137,23 @@ def test_eval_mode_batchnorm_in_a_training_step():
 
 # ------------------------------------------------------ 5. ten sigmoid layers vanish
 def test_case5_ten_sigmoid_layers_fold_in_phase_with_sparkline_ends():
-    gg.manual_seed(5)
-    layers = []
-    for i in range(10):
-        layers += [gg.layers.Linear(6 if i == 0 else 16, 16), gg.layers.Sigmoid()]
-    model = gg.Sequential(*layers, gg.layers.Linear(16, 3))
-    x, y = data()
-    loss = CE()(model(x), y)
-    loss.backward()
-    f = only(gg.viz.findings(loss, model), "gradient_across_depth")
+    case = cases.ten_sigmoid_layers()
+    f = only(case.findings(), "gradient_across_depth")
     assert f.title == "VANISHING GRADIENT" and f.nodes == ("0.weight", "20.weight")
-    src = gg.to_dot(loss, params=model, depth=0).source
+    assert case.view == {"depth": 0}
+    src = case.dot().source
     assert "(Linear, Sigmoid) × 10" in src and "VANISHING GRADIENT" in src
     assert re.search(r"‖grad‖ per layer: \S+ \(\S+ → \S+\)", src)
 
 
 # ----------------------------------------------------- 6. one weight in two layers
 def test_case6_a_weight_shared_by_two_layers():
-    gg.manual_seed(6)
-    model = gg.Sequential(gg.layers.Linear(6, 8), gg.layers.Tanh(), gg.layers.Linear(8, 8),
-                          gg.layers.Tanh(), gg.layers.Linear(8, 8), gg.layers.Tanh(),
-                          gg.layers.Linear(8, 3))
-    model[4].weight = model[2].weight  # by accident
-    x, y = data()
-    loss = CE()(model(x), y)
-    loss.backward()
-    f = only(gg.viz.findings(loss, model), "shared_parameters")
+    case = cases.shared_weight()
+    model, loss = case.model, case.root
+    assert model[4].weight is model[2].weight
+    f = only(case.findings(), "shared_parameters")
     assert f.title == "shared: layers 2, 4" and f.params == ("2.weight",)
-    assert "shared: layers 2, 4" in node_line(gg.to_dot(loss, params=model).source, "2.weight")
+    assert "shared: layers 2, 4" in node_line(case.dot().source, "2.weight")
     total = 56 + 72 + 8 + 27  # the shared 8 x 8 weight once
     assert sum(p.numel() for p in model.parameters()) == total
     layers = gg.viz.collapse.collapse(gg.to_networkx(loss, params=model), 0)  # layer picture
@@ -196,18 +164,10 @@ def test_case6_a_weight_shared_by_two_layers():
 
 # ------------------------------------------------ 7. a CNN behind a bias of -10
 def test_case7_cnn_feature_maps_die_per_channel():
-    gg.manual_seed(7)
-    cnn = gg.Sequential(gg.layers.Conv2d(1, 32, 3, padding=1), gg.layers.ReLU(),
-                        gg.layers.Flatten(), gg.layers.Linear(32 * 6 * 6, 3))
-    cnn[0].bias.data[...] = -10.0
-    cnn[0].bias.data[0] = 0.0  # one channel lives: 31 of 32 dead
-    x = gg.tensor(np.random.default_rng(0).normal(size=(8, 1, 6, 6)).astype(np.float32))
-    with gg.record_stats():
-        loss = CE()(cnn(x), gg.tensor(np.arange(8) % 3))
-    loss.backward()
-    f = only(gg.viz.findings(loss, cnn), "dead_units")
+    case = cases.dead_cnn_channels()
+    f = only(case.findings(), "dead_units")
     assert f.title == "DEAD 97% of channels" and f.evidence["dead_frac"] == 31 / 32
-    line = node_line(gg.to_dot(loss, params=cnn).source, f.nodes[0])
+    line = node_line(case.dot().source, f.nodes[0])
     assert "DEAD 97% of channels" in line and "#d9d9d9" in line
 
 
@@ -257,3 +217,11 @@ def test_percent_never_rounds_to_100(percent_in, text):
     from graphgrad.viz.finding import percent
 
     assert percent(percent_in) == text
+
+
+def test_the_example_script_prints_each_case_and_its_findings(capsys):
+    assert cases.main([]) == 0
+    out = capsys.readouterr().out
+    for name in cases.CASES:
+        assert f"{name}:\n" in out
+    assert "ERROR PROBABILITIES INTO LOGITS LOSS" in out and "INFO shared: layers 2, 4" in out

@@ -456,9 +456,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_docs_images_exist_and_the_script_makes_them_deterministically(tmp_path):
     referenced = [rel for page in ("visualization.md", "networks.md")
-                  for rel in re.findall(r"\]\((img/[^)]+\.svg)\)",
+                  for rel in re.findall(r"\]\((img/[^)]+\.svg)\)|src=\"(img/[^\"]+\.svg)\"",
                                         (ROOT / "docs" / page).read_text(encoding="utf-8"))]
-    assert len(referenced) == 15
+    referenced = [a or b for a, b in referenced]  # markdown ![](...) or the gallery's <img>
+    assert len(referenced) == 15 + 7  # + the seven cases of "What the picture tells you"
     for rel in referenced:
         assert (ROOT / "docs" / rel).is_file(), rel
     need_dot()

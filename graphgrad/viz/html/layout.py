@@ -32,7 +32,7 @@ def graphviz_svg(graph: nx.DiGraph, stats: bool) -> str:
     """``dot -Tsvg`` of `graph` (full, or already collapsed) drawn by ``graph_to_dot``,
     each node group tagged with its networkx id."""
     dot = graph_to_dot(graph, depth=None, max_nodes=10**9, fold=False, color=None,
-                       show_stats=stats)
+                       show_stats=stats, roll_calls=None)
     svg = dot.pipe(format="svg", encoding="utf-8")
     return _tag_nodes(svg)
 
