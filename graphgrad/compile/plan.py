@@ -119,7 +119,8 @@ def check_same(first, second):
             continue
         if isinstance(b, SetGrad):
             continue
-        pairs = list(zip(a.args, b.args)) + [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
+        pairs = list(zip(_live_marked(a), _live_marked(b)))
+        pairs += [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
         pairs = [p for x, y in pairs for p in _leaves(x, y)]
         for i, (x, y) in enumerate(pairs):
             if isinstance(y, np.ndarray):
@@ -153,6 +154,21 @@ def check_same(first, second):
                                     "computed from the data or a counter cannot be baked "
                                     "into a plan")
     return constants
+
+
+class _GlobalGenerator:
+    """Stands for the global random generator in a recorded call: two recordings
+    around a ``gg.manual_seed`` agree on it (the replay reads it live)."""
+
+    def __repr__(self):
+        return "the global random generator"
+
+
+_GLOBAL_GENERATOR = _GlobalGenerator()
+
+
+def _live_marked(ev):
+    return [_GLOBAL_GENERATOR if i in ev.live else a for i, a in enumerate(ev.args)]
 
 
 def _leaves(x, y):
@@ -223,8 +239,7 @@ class Plan:
     # --------------------------------------------------------------- entries
     def _kernel_entry(self, ev, index, rec):
         args, kwargs = list(ev.args), dict(ev.kwargs)
-        live = [i for i, a in enumerate(args)
-                if isinstance(a, np.random.Generator) and a is _random.default_rng()]
+        live = list(ev.live)
         outs = ev.result if isinstance(ev.result, tuple) else (ev.result,)
         buffers = []
         for out in outs:

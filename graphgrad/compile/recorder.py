@@ -36,20 +36,29 @@ from graphgrad.kernels import K
 from graphgrad.nn import Module, running_modules
 from graphgrad.optim.optimizer import Optimizer
 from graphgrad.optim.schedule import Schedule
+from graphgrad.random import default_rng
 
 _LOCK = threading.Lock()
 _ACTIVE = [None]
 
 
 class KernelCall:
-    """One call ``fn(*args, **kwargs)`` of kernel `name`, made while op `op` ran."""
+    """One call ``fn(*args, **kwargs)`` of kernel `name`, made while op `op` ran.
 
-    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase", "where")
+    ``live``: the positions of arguments that were the global random generator
+    when the call was made; a replay passes the global generator of its own
+    time there (``gg.manual_seed`` replaces it).
+    """
+
+    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase", "where",
+                 "live")
 
     def __init__(self, name, fn, args, kwargs, result, op, module, phase, where=None):
         self.name, self.fn, self.args, self.kwargs = name, fn, args, kwargs
         self.result, self.op, self.module, self.phase = result, op, module, phase
         self.where = where  # "file.py:12" of the user's line, for calls given Python numbers
+        generator = default_rng()
+        self.live = tuple(i for i, a in enumerate(args) if a is generator)
 
 
 class Segment:

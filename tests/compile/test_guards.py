@@ -289,6 +289,25 @@ def test_manual_seed_between_replays_restarts_the_stream():
     np.testing.assert_array_equal(a, b)
 
 
+def test_manual_seed_before_every_call_still_replays_like_eager():
+    # the two recordings see two different global generators; both are the
+    # generator of their time, which a replay reads live (it ran eager before)
+    def run(compiled):
+        gg.manual_seed(0)
+        module = gg.layers.Dropout(0.5)
+        step = gg.compile(module) if compiled else module
+        outs = []
+        for i in range(5):
+            gg.manual_seed(100 + i)
+            outs.append(step(_x(32, 8, seed=i)).data.copy())
+        return outs, step
+
+    (eager, _), (replayed, step) = run(False), run(True)
+    for a, b in zip(eager, replayed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert step.replays == 3 and not step.fallbacks
+
+
 def test_batch_norm_running_statistics_update_at_replay(backend):
     def run(compiled):
         layer = gg.layers.BatchNorm(3)
