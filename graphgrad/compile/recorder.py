@@ -116,12 +116,13 @@ def _user_line():
     import sys
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    plugins = os.path.join(os.path.dirname(here), "plugins")
+    built_in = sys.modules.get("graphgrad_plugins")
+    ours = (here, os.path.join(os.path.dirname(here), "plugins"),
+            *(os.path.abspath(p) for p in getattr(built_in, "__path__", ())))
     frame = sys._getframe(2)
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(here) and not path.startswith(plugins) and "graphgrad_plugins" \
-                not in path:
+        if not path.startswith(ours) and "graphgrad_plugins" not in path:
             return f"{os.path.basename(path)}:{frame.f_lineno}"
         frame = frame.f_back
     return None
@@ -157,9 +158,10 @@ class Recorder:
 
     # ------------------------------------------------------------ bookkeeping
     def problem(self, op, why):
-        """Note that the step cannot be replayed because of `op`."""
+        """Note that the step cannot be replayed because of `op` (named with the user's line)."""
         if all(p[0] != op for p in self.problems):
-            self.problems.append((op, why))
+            where = _user_line()
+            self.problems.append((op, f"{why} (at {where})" if where else why))
 
     def add_input(self, array, i):
         """Register input `i`'s array (its memory is the input buffer at replay)."""

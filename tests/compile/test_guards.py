@@ -257,6 +257,21 @@ def test_fill_inside_the_step_runs_eager_with_a_warning():
     assert compiled.replays == 0 and len(outs) == 3
 
 
+def test_an_unsupported_step_names_the_op_and_the_users_line():
+    w = gg.tensor(np.ones(3, np.float32), requires_grad=True)
+
+    def step(x):
+        y = (x * w).sum()
+        return y * 2 if y.item() < 100 else y  # the line the warning must name
+
+    line = step.__code__.co_firstlineno + 2
+    compiled = gg.compile(step)
+    with pytest.warns(CompileWarning, match=rf"Tensor.item\(\).*at test_guards.py:{line}\)"):
+        for n in range(3):
+            compiled(_x(3, seed=n))
+    assert compiled.replays == 0
+
+
 # -------------------------------------------------------------- randomness
 @pytest.mark.parametrize("layer", [lambda: gg.layers.Dropout(0.5),
                                    lambda: gg.layers.NoisyReLU(sigma=0.5)],
