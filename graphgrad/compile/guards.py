@@ -41,9 +41,10 @@ def signature(args) -> tuple:
 
 
 def _hyperparameters(opt):
-    return tuple((tuple(map(id, g["params"])),
-                  tuple((k, v) for k, v in g.items() if k not in ("params", "lr")))
-                 for g in opt.param_groups)
+    # lists and dicts: built and compared in C (this runs at every replay)
+    return [(list(map(id, g["params"])),
+             {k: v for k, v in g.items() if k != "params" and k != "lr"})
+            for g in opt.param_groups]
 
 
 def _buffers(module):

@@ -125,7 +125,8 @@ def check_same(first, second):
         if isinstance(b, LiveCall):
             _check_live(a, b, first, second)
             continue
-        pairs = list(zip(a.args, b.args)) + [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
+        pairs = list(zip(_live_marked(a), _live_marked(b)))
+        pairs += [(a.kwargs.get(k), v) for k, v in b.kwargs.items()]
         pairs = [p for x, y in pairs for p in _leaves(x, y)]
         for i, (x, y) in enumerate(pairs):
             if isinstance(y, np.ndarray):
@@ -172,6 +173,21 @@ def _check_live(a, b, first, second):
             raise NotReplayable(b.label, "a gradient it reduces is not a buffer of the step "
                                 "(set outside the backward), or comes from a different "
                                 "kernel in each call")
+
+
+class _GlobalGenerator:
+    """Stands for the global random generator in a recorded call: two recordings
+    around a ``gg.manual_seed`` agree on it (the replay reads it live)."""
+
+    def __repr__(self):
+        return "the global random generator"
+
+
+_GLOBAL_GENERATOR = _GlobalGenerator()
+
+
+def _live_marked(ev):
+    return [_GLOBAL_GENERATOR if i in ev.live else a for i, a in enumerate(ev.args)]
 
 
 def _leaves(x, y):
@@ -244,8 +260,7 @@ class Plan:
     # --------------------------------------------------------------- entries
     def _kernel_entry(self, ev, index, rec):
         args, kwargs = list(ev.args), dict(ev.kwargs)
-        live = [i for i, a in enumerate(args)
-                if isinstance(a, np.random.Generator) and a is _random.default_rng()]
+        live = list(ev.live)
         outs = ev.result if isinstance(ev.result, tuple) else (ev.result,)
         buffers = []
         for out in outs:

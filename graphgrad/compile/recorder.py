@@ -36,20 +36,29 @@ from graphgrad.kernels import K
 from graphgrad.nn import Module, running_modules
 from graphgrad.optim.optimizer import Optimizer
 from graphgrad.optim.schedule import Schedule
+from graphgrad.random import default_rng
 
 _LOCK = threading.Lock()
 _ACTIVE = [None]
 
 
 class KernelCall:
-    """One call ``fn(*args, **kwargs)`` of kernel `name`, made while op `op` ran."""
+    """One call ``fn(*args, **kwargs)`` of kernel `name`, made while op `op` ran.
 
-    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase", "where")
+    ``live``: the positions of arguments that were the global random generator
+    when the call was made; a replay passes the global generator of its own
+    time there (``gg.manual_seed`` replaces it).
+    """
+
+    __slots__ = ("name", "fn", "args", "kwargs", "result", "op", "module", "phase", "where",
+                 "live")
 
     def __init__(self, name, fn, args, kwargs, result, op, module, phase, where=None):
         self.name, self.fn, self.args, self.kwargs = name, fn, args, kwargs
         self.result, self.op, self.module, self.phase = result, op, module, phase
         self.where = where  # "file.py:12" of the user's line, for calls given Python numbers
+        generator = default_rng()
+        self.live = tuple(i for i, a in enumerate(args) if a is generator)
 
 
 class Segment:
@@ -130,12 +139,13 @@ def _user_line():
     import sys
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    plugins = os.path.join(os.path.dirname(here), "plugins")
+    built_in = sys.modules.get("graphgrad_plugins")
+    ours = (here, os.path.join(os.path.dirname(here), "plugins"),
+            *(os.path.abspath(p) for p in getattr(built_in, "__path__", ())))
     frame = sys._getframe(2)
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(here) and not path.startswith(plugins) and "graphgrad_plugins" \
-                not in path:
+        if not path.startswith(ours) and "graphgrad_plugins" not in path:
             return f"{os.path.basename(path)}:{frame.f_lineno}"
         frame = frame.f_back
     return None
@@ -171,9 +181,10 @@ class Recorder:
 
     # ------------------------------------------------------------ bookkeeping
     def problem(self, op, why):
-        """Note that the step cannot be replayed because of `op`."""
+        """Note that the step cannot be replayed because of `op` (named with the user's line)."""
         if all(p[0] != op for p in self.problems):
-            self.problems.append((op, why))
+            where = _user_line()
+            self.problems.append((op, f"{why} (at {where})" if where else why))
 
     def add_input(self, array, i):
         """Register input `i`'s array (its memory is the input buffer at replay)."""

@@ -70,12 +70,14 @@ class CompiledStep:
         plans = self._plans.get(key)
         values = self._watch.read() if self._watch.names else ()
         if plans:
+            reason = None  # why the newest plan (tried first) may not replay
             for plan in plans:
                 if plan.guard.values != values:
-                    reason = self._watch.changed(plan.guard.values, values)
+                    reason = reason or self._watch.changed(plan.guard.values, values)
                     continue
-                reason = plan.guard.check()
-                if reason is None:
+                why = plan.guard.check()
+                reason = reason or why
+                if why is None:
                     self.replays += 1
                     if self.validate_first or self.validate:
                         n = self.replays

@@ -257,6 +257,21 @@ def test_fill_inside_the_step_runs_eager_with_a_warning():
     assert compiled.replays == 0 and len(outs) == 3
 
 
+def test_an_unsupported_step_names_the_op_and_the_users_line():
+    w = gg.tensor(np.ones(3, np.float32), requires_grad=True)
+
+    def step(x):
+        y = (x * w).sum()
+        return y * 2 if y.item() < 100 else y  # the line the warning must name
+
+    line = step.__code__.co_firstlineno + 2
+    compiled = gg.compile(step)
+    with pytest.warns(CompileWarning, match=rf"Tensor.item\(\).*at test_guards.py:{line}\)"):
+        for n in range(3):
+            compiled(_x(3, seed=n))
+    assert compiled.replays == 0
+
+
 # -------------------------------------------------------------- randomness
 @pytest.mark.parametrize("layer", [lambda: gg.layers.Dropout(0.5),
                                    lambda: gg.layers.NoisyReLU(sigma=0.5)],
@@ -287,6 +302,25 @@ def test_manual_seed_between_replays_restarts_the_stream():
     gg.manual_seed(42)
     b = step(x).data.copy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_manual_seed_before_every_call_still_replays_like_eager():
+    # the two recordings see two different global generators; both are the
+    # generator of their time, which a replay reads live (it ran eager before)
+    def run(compiled):
+        gg.manual_seed(0)
+        module = gg.layers.Dropout(0.5)
+        step = gg.compile(module) if compiled else module
+        outs = []
+        for i in range(5):
+            gg.manual_seed(100 + i)
+            outs.append(step(_x(32, 8, seed=i)).data.copy())
+        return outs, step
+
+    (eager, _), (replayed, step) = run(False), run(True)
+    for a, b in zip(eager, replayed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert step.replays == 3 and not step.fallbacks
 
 
 def test_batch_norm_running_statistics_update_at_replay(backend):

@@ -142,6 +142,37 @@ def test_a_global_number_that_changes_re_records():
         _SCALE = 1.0
 
 
+_MODEL = None
+
+
+def test_a_name_rebound_to_another_object_re_records():
+    # closed-over tensor and a global model: rebinding either name is seen (identity guard)
+    global _MODEL
+    mask = gg.tensor(np.ones(4, np.float32))
+    _MODEL = gg.layers.Linear(4, 2)
+
+    def step(x):
+        return (_MODEL(x * mask) ** 2).sum()
+
+    compiled = gg.compile(step)
+    x = gg.tensor(_arr(3, 4, seed=2))
+    try:
+        for _ in range(3):
+            _close(compiled(x).data, step(x).data)
+        mask = gg.tensor(np.full(4, 3.0, np.float32))  # noqa: F841 - read by step's cell
+        with pytest.warns(CompileWarning, match="'mask' now names another Tensor"):
+            for _ in range(3):  # records twice, then replays the new plan
+                _close(compiled(x).data, step(x).data)
+        _MODEL = gg.layers.Linear(4, 2)
+        with pytest.warns(CompileWarning, match="'_MODEL' now names another Linear"):
+            _close(compiled(x).data, step(x).data)
+        for _ in range(3):
+            _close(compiled(x).data, step(x).data)
+        assert compiled.replays >= 2
+    finally:
+        _MODEL = None
+
+
 # ------------------------------------------------- 3. a module hyperparameter changes
 def test_dropout_p_set_to_zero_after_compiling_is_seen():
     gg.manual_seed(0)

@@ -1,6 +1,9 @@
 """The layout is the architecture, and that is checked, not just described.
 
 - import-linter's contracts (pyproject.toml) hold: arrows point down;
+- no import cycle joins two parts of the package (subpackages and top-level
+  modules, counting function-level imports and the lazy-name tables) but the
+  documented late bind of the ops into Tensor (autograd <-> ops);
 - ``import graphgrad`` loads only the core (autograd, ops, the kernel table and
   the random generator), none of the heavy dependencies;
 - every import path of graphgrad 0.1 still works, with a DeprecationWarning
@@ -46,6 +49,71 @@ def test_import_linter_contracts_hold():
     done = subprocess.run([str(lint)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
+
+
+# The one documented cycle: Tensor's dunders call the ops, bound at the bottom of
+# autograd/tensor.py (pyproject.toml's import-linter contracts ignore the same import).
+ALLOWED_CYCLE = {"graphgrad.autograd", "graphgrad.ops"}
+LATE_BIND = ("graphgrad.autograd.tensor", "graphgrad.ops")
+
+
+def _part(module: str) -> str:
+    """The part of graphgrad a module belongs to: its subpackage or top-level module."""
+    return ".".join(module.split(".")[:2])
+
+
+def _imports_between_parts():
+    """{(importing part, imported part): [(importer, imported, line)]} over every import
+    grimp sees (function-level ones too) plus the packages' lazy-name tables
+    (``_LAZY``/``_LAZY_MODULES``, resolved by ``importlib`` on first use)."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (test extra)")
+    graph = grimp.build_graph("graphgrad", exclude_type_checking_imports=True)
+    edges: dict[tuple[str, str], list] = {}
+
+    def add(importer, imported, line):
+        a, b = _part(importer), _part(imported)
+        if a != b:
+            edges.setdefault((a, b), []).append((importer, imported, line))
+
+    for importer in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(importer):
+            for d in graph.get_import_details(importer=importer, imported=imported) or [{}]:
+                add(importer, imported, d.get("line_number"))
+        if graph.find_children(importer) or importer == "graphgrad":
+            package = importlib.import_module(importer)
+            for table in ("_LAZY", "_LAZY_MODULES"):
+                for imported in set(vars(package).get(table, {}).values()):
+                    add(importer, imported, table)
+    return edges
+
+
+def _cycles_between_parts(edges):
+    import networkx as nx
+
+    graph = nx.DiGraph(list(edges))
+    return [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
+
+
+def test_no_import_cycle_between_parts_but_the_documented_one():
+    edges = _imports_between_parts()
+    cycles = [c for c in _cycles_between_parts(edges) if set(c) != ALLOWED_CYCLE]
+    shown = []
+    for cycle in cycles:
+        for (a, b), where in sorted(edges.items()):
+            if a in cycle and b in cycle:
+                importer, imported, line = where[0]
+                shown.append(f"{a} -> {b} (e.g. {importer}:{line} imports {imported})")
+    assert not cycles, ("import cycle between parts of graphgrad: " + "; ".join(shown)
+                        + ". Move the shared piece down a layer or pass it in.")
+    late = {(i, m) for i, m, _ in edges.get(("graphgrad.autograd", "graphgrad.ops"), [])}
+    assert late <= {LATE_BIND}, f"autograd imports the ops beyond the late bind: {late}"
+
+
+def test_the_cycle_check_sees_a_new_cycle():
+    edges = _imports_between_parts()
+    edges[("graphgrad.kernels", "graphgrad.nn")] = [("graphgrad.kernels", "graphgrad.nn", 1)]
+    cycles = _cycles_between_parts(edges)
+    assert any({"graphgrad.kernels", "graphgrad.nn"} <= set(c) for c in cycles), cycles
 
 
 def test_import_graphgrad_loads_only_the_core():
