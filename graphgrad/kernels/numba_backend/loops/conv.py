@@ -74,6 +74,40 @@ def col2im(cols, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo, out):
 
 
 @twin_kernel
+def col2im_stride1(cols, kh, kw, pt, pl, dh, dw, ho, wo, out):
+    """col2im for stride 1 on one image, as a gather: each out[c, r, q] is written once,
+
+    out[c, r, q] = Σ_{a,b} cols[(c·kh + a)·kw + b, (r + pt − a·dh)·Wo + q + pl − b·dw]
+
+    over the (a, b) whose source pixel lies inside the (Ho, Wo) output grid.
+    cols is (C·kh·kw, Ho·Wo), out is (C, H, W) and needs no zeroing.  Per output
+    row the contributions are added as slices of a row (which LLVM vectorises):
+    about 2x faster than the scatter loop at 32×32 (docs/performance.md).
+    Parallel over channels."""
+    c_, h_, w_ = out.shape
+    zero = out.dtype.type(0)
+    for c in prange(c_):
+        for r in range(h_):
+            dst = out[c, r]
+            for q in range(w_):
+                dst[q] = zero
+            for a in range(kh):
+                i = r + pt - a * dh
+                if i < 0 or i >= ho:
+                    continue
+                for b in range(kw):
+                    off = pl - b * dw
+                    q0 = max(0, -off)
+                    q1 = min(w_, wo - off)
+                    if q1 <= q0:
+                        continue
+                    src = cols[(c * kh + a) * kw + b, i * wo + off + q0: i * wo + off + q1]
+                    part = dst[q0:q1]
+                    for k in range(q1 - q0):
+                        part[k] += src[k]
+
+
+@twin_kernel
 def to_nchw(y2, bias, has_bias, out):
     """out[n, o, l] = y2[o, n·L + l] (+ bias[o]): the GEMM result (Cout, N·L) back to
     NCHW with the bias added in the same pass."""
