@@ -1,9 +1,11 @@
-"""The two ways the Numba convolutions run -- image by image (an L2-sized column block
-and one GEMM per image) and over the whole batch (one column matrix, one GEMM) --
-agree with the NumPy reference twin on every geometry, with and without bias, in
-float32 and float64, serial and parallel.
+"""The three ways the Numba convolutions run -- over the whole batch (one column matrix,
+one GEMM), image by image (an L2-sized column block and one GEMM per image), and
+Winograd F(2×2, 3×3) for 3×3 stride-1 kernels -- agree with the NumPy reference
+twin on every geometry, with and without bias, in float32 and float64, serial and
+parallel.
 
-``PER_IMAGE_PIXELS`` picks the path by the output size; the test forces each one.
+``PER_IMAGE_PIXELS`` and ``WINOGRAD_MIN_CHANNELS`` pick the path by the output size
+and the channel counts; the test forces each one.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ GEOMETRIES = [
     (2, 6, 5, 5, 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     (2, 3, 10, 9, 4, (3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 1),   # negative after-pad
     (1, 2, 6, 7, 3, (2, 3), (1, 1), (0, 1, 2, 0), (2, 1), 1),    # asymmetric pads
+    (2, 3, 9, 7, 2, (3, 3), (1, 1), (2, 0, 0, 1), (1, 1), 1),    # Winograd: odd sizes
+    (2, 2, 8, 8, 3, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),    # Winograd: no padding
+    (1, 3, 5, 6, 4, (3, 3), (1, 1), (2, 2, 2, 2), (1, 1), 1),    # Winograd: pad 2
 ]
+PATHS = {"batched": (1 << 62, 1 << 62), "per-image": (0, 1 << 62), "winograd": (0, 1)}
 
 
 def _out_hw(h, w_, k, stride, pads, dil):
@@ -58,8 +64,9 @@ def test_per_image_and_batched_paths_match_the_reference(monkeypatch, dtype, geo
         "gw": ref.conv2d_weight(x, g, stride, pads, dil, groups, k),
     }
     monkeypatch.setattr(nbconv, "PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 62)
-    for per_image in (0, 1 << 62):
+    for per_image, winograd in PATHS.values():
         monkeypatch.setattr(nbconv, "PER_IMAGE_PIXELS", per_image)
+        monkeypatch.setattr(nbconv, "WINOGRAD_MIN_CHANNELS", winograd)
         got = {
             "y": nbconv.conv2d(x, w, b, stride, pads, dil, groups),
             "y0": nbconv.conv2d(x, w, None, stride, pads, dil, groups),
@@ -70,9 +77,12 @@ def test_per_image_and_batched_paths_match_the_reference(monkeypatch, dtype, geo
             _close(got[key], value, dtype)
 
 
-def test_the_per_image_path_does_not_reuse_results_as_scratch(monkeypatch):
-    """A second call reuses the pooled column block; the first call's output is untouched."""
-    monkeypatch.setattr(nbconv, "PER_IMAGE_PIXELS", 0)
+@pytest.mark.parametrize("path", ["per-image", "winograd"])
+def test_the_per_image_paths_do_not_reuse_results_as_scratch(monkeypatch, path):
+    """A second call reuses the pooled scratch blocks; the first call's output is untouched."""
+    per_image, winograd = PATHS[path]
+    monkeypatch.setattr(nbconv, "PER_IMAGE_PIXELS", per_image)
+    monkeypatch.setattr(nbconv, "WINOGRAD_MIN_CHANNELS", winograd)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 8, 20, 20)).astype(np.float32)
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)

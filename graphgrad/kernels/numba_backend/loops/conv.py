@@ -21,6 +21,8 @@ This module is Numba code, loaded lazily by the first kernel call.
 
 from __future__ import annotations
 
+import numpy as np
+
 from graphgrad.kernels.numba_backend._jit import kernel, numba_prange, twin_kernel
 
 prange = numba_prange()
@@ -249,3 +251,66 @@ def avg_pool2d_backward(g, kh, kw, sh, sw, pt, pl, divisor, out):
                         for q in range(q0, q1):
                             out[n, c, r, q] += v
 
+
+
+@twin_kernel
+def winograd_input(xp, th, tw, v):
+    """Winograd F(2×2, 3×3) input transform of one zero-padded image: for each 4×4 tile d
+    of xp (tile (ti, tj) starts at row 2·ti, column 2·tj),
+    v[4·k + l, c, ti·tw + tj] = (Bᵀ d B)[k, l] with
+
+        Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+
+    xp is (C, 2·th + 2, 2·tw + 2), v is (16, C, th·tw).  Per tile row, Bᵀ combines
+    the four input rows whole (contiguous, vectorised), then B combines each
+    row's columns tile by tile.  Parallel over channels."""
+    c_, _, wp = xp.shape
+    for c in prange(c_):
+        rows = np.empty((4, wp), dtype=xp.dtype)
+        for ti in range(th):
+            d0, d1, d2, d3 = xp[c, 2 * ti], xp[c, 2 * ti + 1], xp[c, 2 * ti + 2], xp[c, 2 * ti + 3]
+            for q in range(wp):
+                rows[0, q] = d0[q] - d2[q]
+                rows[1, q] = d1[q] + d2[q]
+                rows[2, q] = d2[q] - d1[q]
+                rows[3, q] = d1[q] - d3[q]
+            base = ti * tw
+            for k in range(4):
+                e = rows[k]
+                v0, v1, v2, v3 = v[4 * k, c], v[4 * k + 1, c], v[4 * k + 2, c], v[4 * k + 3, c]
+                for tj in range(tw):
+                    q = 2 * tj
+                    v0[base + tj] = e[q] - e[q + 2]
+                    v1[base + tj] = e[q + 1] + e[q + 2]
+                    v2[base + tj] = e[q + 2] - e[q + 1]
+                    v3[base + tj] = e[q + 1] - e[q + 3]
+
+
+@twin_kernel
+def winograd_output(m, bias, has_bias, th, tw, out):
+    """Winograd F(2×2, 3×3) output transform of one image: the 2×2 output tile
+    (ti, tj) of channel o is Aᵀ M A (+ bias[o]), M[k, l] = m[4·k + l, o, ti·tw + tj],
+
+        Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+
+    m is (16, O, th·tw), out is (O, 2·th, 2·tw) (the caller crops odd sizes).  Per
+    tile row, · A combines each M row's columns tile by tile, then Aᵀ combines the
+    four rows whole (contiguous, vectorised).  Parallel over output channels."""
+    o_, _, w2 = out.shape
+    zero = out.dtype.type(0)
+    for o in prange(o_):
+        add = bias[o] if has_bias else zero
+        rows = np.empty((4, w2), dtype=out.dtype)
+        for ti in range(th):
+            base = ti * tw
+            for k in range(4):
+                m0, m1, m2, m3 = m[4 * k, o], m[4 * k + 1, o], m[4 * k + 2, o], m[4 * k + 3, o]
+                e = rows[k]
+                for tj in range(tw):
+                    t = base + tj
+                    e[2 * tj] = m0[t] + m1[t] + m2[t]
+                    e[2 * tj + 1] = m1[t] - m2[t] - m3[t]
+            y0, y1 = out[o, 2 * ti], out[o, 2 * ti + 1]
+            for q in range(w2):
+                y0[q] = rows[0, q] + rows[1, q] + rows[2, q] + add
+                y1[q] = rows[1, q] - rows[2, q] - rows[3, q] + add
