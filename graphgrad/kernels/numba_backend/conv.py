@@ -245,6 +245,43 @@ def _winograd3x3(x, w, b, pt, pl, ho, wo):
     return y
 
 
+def _winograd3x3_weight(x, g, pt, pl):
+    """The weight gradient of a 3×3 stride-1 correlation, W = Σ_{n,i,j} g[n,:,i,j] ⊗
+    xp[n,:,i+a,j+b], by Winograd F(3×3, 2×2), the transpose of the forward's
+    F(2×2, 3×3) (the same trilinear form differentiated in the weight):
+
+        W[o, c] = Gᵀ [Σ_tiles (A e Aᵀ)[o] ⊙ (Bᵀ d B)[c]] G
+
+    with e the 2×2 tile of g, d the 4×4 tile of the padded input, A the forward's
+    output transform transposed.  The tile sum is 16 GEMMs (O, tiles)·(tiles, C)
+    per image, added up; the 3×3 transform runs once at the end.
+    """
+    n, ch, h, w_ = x.shape
+    cout, ho, wo = g.shape[1:]
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    tiles = th * tw
+    xp = np.zeros((ch, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
+    gp = np.zeros((cout, 2 * th, 2 * tw), dtype=x.dtype)
+    r0, q0 = max(0, -pt), max(0, -pl)
+    r1, q1 = min(h, 2 * th + 2 - pt), min(w_, 2 * tw + 2 - pl)
+    v = buffers.take((16, ch, tiles), x.dtype)
+    ug = buffers.take((16, cout, tiles), x.dtype)
+    total = np.zeros((16, cout, ch), dtype=x.dtype)
+    part = np.empty_like(total)
+    for i in range(n):
+        xp[:, r0 + pt: r1 + pt, q0 + pl: q1 + pl] = x[i, :, r0:r1, q0:q1]
+        _pick(_loops.winograd_input, v.size)(xp, th, tw, v)
+        gp[:, :ho, :wo] = g[i]
+        _pick(_loops.winograd_grad_tiles, ug.size)(gp, th, tw, ug)
+        np.matmul(ug, v.transpose(0, 2, 1), out=part)
+        total += part
+    buffers.give(v)
+    buffers.give(ug)
+    gw = np.einsum("ka,kloc,lb->ocab", _WINOGRAD_G,
+                   total.reshape(4, 4, cout, ch), _WINOGRAD_G)
+    return np.ascontiguousarray(gw, dtype=x.dtype)
+
+
 def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
     """wᵀ·g as GEMMs, then col2im (per image or over the batch); see reference.conv_transpose2d."""
     if not (_ok(g, w) and g.ndim == 4):
@@ -307,6 +344,10 @@ def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
     cin = x.shape[1]
     cout, ho, wo = g.shape[1:]
     kh, kw = kernel_hw
+    if (tuple(kernel_hw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+            and groups == 1 and min(cin, cout) >= WINOGRAD_MIN_CHANNELS
+            and ho * wo >= PER_IMAGE_PIXELS):
+        return _winograd3x3_weight(c(x), c(g), pads[0], pads[2])
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv2d_weight_per_image(c(x), c(g), stride, pads, dilation, groups, kh, kw)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)

@@ -314,3 +314,32 @@ def winograd_output(m, bias, has_bias, th, tw, out):
             for q in range(w2):
                 y0[q] = rows[0, q] + rows[1, q] + rows[2, q] + add
                 y1[q] = rows[1, q] - rows[2, q] - rows[3, q] + add
+
+
+@twin_kernel
+def winograd_grad_tiles(gp, th, tw, ug):
+    """The gradient's side of the Winograd weight gradient F(3×3, 2×2): for each 2×2 tile
+    e of gp (tile (ti, tj) at row 2·ti, column 2·tj), ug[4·k + l, o, ti·tw + tj] =
+    (A e Aᵀ)[k, l] with A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the transpose of
+    F(2×2, 3×3)'s Aᵀ).  gp is (O, 2·th, 2·tw) (odd sizes zero-padded), ug is
+    (16, O, th·tw).  Parallel over channels."""
+    o_, _, w2 = gp.shape
+    for o in prange(o_):
+        rows = np.empty((4, w2), dtype=gp.dtype)
+        for ti in range(th):
+            g0, g1 = gp[o, 2 * ti], gp[o, 2 * ti + 1]
+            for q in range(w2):
+                rows[0, q] = g0[q]
+                rows[1, q] = g0[q] + g1[q]
+                rows[2, q] = g0[q] - g1[q]
+                rows[3, q] = -g1[q]
+            base = ti * tw
+            for k in range(4):
+                e = rows[k]
+                u0, u1, u2, u3 = ug[4 * k, o], ug[4 * k + 1, o], ug[4 * k + 2, o], ug[4 * k + 3, o]
+                for tj in range(tw):
+                    a, b = e[2 * tj], e[2 * tj + 1]
+                    u0[base + tj] = a
+                    u1[base + tj] = a + b
+                    u2[base + tj] = a - b
+                    u3[base + tj] = -b
