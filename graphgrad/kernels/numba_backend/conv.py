@@ -1,15 +1,26 @@
 """Numba wrappers for convolution and pooling (reference twins in reference.py).
 
-A convolution is im2col (a Numba loop) + one BLAS GEMM per group: the column
-matrix (C·kh·kw, N·Ho·Wo) spans the whole batch, so the forward product, the
-weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im) are
-each one large GEMM instead of N small ones.  col2im is a Numba loop for
-small images and NumPy slice additions for large ones (whichever measured
-faster, ``bench/kernels.py --conv``).  Pooling runs direct loops over the
-windows.
+A convolution runs one of three ways, chosen by its shape (the rules and their
+measurements are at :data:`PER_IMAGE_PIXELS` and :data:`WINOGRAD_MIN_CHANNELS`):
 
-Scratch arrays that live only during one kernel call (the column matrix, the
-GEMM product, the gradient as a GEMM operand) come from the size-class pool
+* **batched** (small images): im2col of the whole batch into one column matrix
+  (C·kh·kw, N·Ho·Wo) and one BLAS GEMM per group for the forward product, the
+  weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im);
+* **per image** (at least 256 output pixels): im2col of one image into a column
+  block that stays in the L2 cache and one GEMM per image that writes straight
+  into the NCHW result (the bias rides in the GEMM as a row of ones), so there
+  is no transpose pass and no batch-sized column matrix;
+* **Winograd** (3×3, stride 1, ≥ 16 input and output channels, per image):
+  F(2×2, 3×3) for the forward and the input gradient, F(3×3, 2×2) for the
+  weight gradient: 16 GEMMs on transformed 4×4 tiles, 2.25× fewer
+  multiplications.
+
+col2im is a Numba loop for small images, NumPy slice additions for large ones
+in the batched path, and a gather loop for stride 1 in the per-image path.
+Pooling runs direct loops over the windows.
+
+Scratch arrays that live only during one kernel call (column matrices, GEMM
+products, Winograd tiles) come from the size-class pool
 ``graphgrad.kernels.buffers`` and go back to it before the kernel returns, so
 a training step reuses the same, already paged-in memory every iteration.
 

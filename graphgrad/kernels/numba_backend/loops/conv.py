@@ -1,17 +1,17 @@
 """Numba loops for convolution and pooling on C-contiguous NCHW arrays.
 
-The convolutions are im2col + one BLAS GEMM per group (in ``../conv.py``): the
-loops here only move data.  The column matrix has the layout
-(C·kh·kw, N·Ho·Wo), row ``(c·kh + a)·kw + b``, column ``(n·Ho + i)·Wo + j``, so
-the forward product, the weight gradient and the input gradient are each a
-single GEMM over the whole batch.  Pooling is a direct loop over the windows.
+The convolutions are BLAS GEMMs (in ``../conv.py``); the loops here only move
+data around them.  The column matrix has the layout (C·kh·kw, N·Ho·Wo), row
+``(c·kh + a)·kw + b``, column ``(n·Ho + i)·Wo + j`` (N = 1 when ``conv.py``
+runs image by image).  The Winograd transforms turn 4×4 tiles of an image into
+16 planes (16, C, tiles) and back.  Pooling is a direct loop over the windows.
 
 Geometry arguments as in ``reference.py``: strides sh, sw, the padding before
 (pt, pl) and dilations dh, dw; a window cell outside the input reads zero (or
 −inf for max pooling) and is skipped when scattering back.
 
 The data-movement loops (im2col, col2im, the NCHW transposes with the bias,
-max pooling and its scatter/gather) are :func:`twin_kernel` loops: their outer
+the Winograd transforms, max pooling and its scatter/gather) are :func:`twin_kernel` loops: their outer
 ``prange`` runs over independent (image, channel) blocks, each iteration
 writing only its own slice of the output, so the serial and the parallel
 compilation give bit-identical results.  ``../conv.py`` chooses between them.
