@@ -128,7 +128,7 @@ def _col2im(cols, out_shape, kh, kw, stride, pads, dilation, ho, wo):
 #: batch-sized column matrix).  Below it the whole batch is one column matrix and one
 #: GEMM (a GEMM over a few dozen pixels is too small for BLAS).  Measured at 1 thread
 #: on the 2-core EPYC, docs/performance.md: W5 conv2 (32×32 images) forward 19 -> 14 ms,
-#: input gradient 23 -> 13 ms, weight gradient 19 -> 15 ms; W4 (8×8, 4×4 images) is
+#: input gradient 22.5 -> 18 ms, weight gradient 19 -> 15 ms; W4 (8×8, 4×4 images) is
 #: faster batched.
 PER_IMAGE_PIXELS = 256
 
@@ -139,7 +139,7 @@ def _im2col_into(x, kh, kw, stride, pads, dilation, ho, wo, cols):
 
 
 def _pointwise(kh, kw, stride, pads):
-    return (kh, kw) == (1, 1) and stride == (1, 1) and pads[0] == pads[2] == 0
+    return (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and not any(pads)
 
 
 def conv2d(x, w, b, stride, pads, dilation, groups):
@@ -197,13 +197,15 @@ def _conv2d_per_image(x, w, b, stride, pads, dilation, groups, ho, wo):
     return y.reshape(n, cout, ho, wo)
 
 
-#: Winograd F(2×2, 3×3) runs the 3×3, stride-1, undilated, ungrouped convolutions (forward
-#: and input gradient) of at least PER_IMAGE_PIXELS output pixels whose input and output
-#: channels are both this many or more: 16 GEMMs of (Cout, C)·(C, tiles) per image,
-#: 2.25x fewer multiplications than im2col's.  With fewer channels (a first layer's 1
-#: or 3) one GEMM dimension is too short for BLAS and im2col is faster: W5 conv2
-#: (32 -> 64 channels) forward 16.4 -> 12.8 ms, input gradient 16.8 -> 13.5 ms; the
-#: input gradient of W5 conv1 (32 -> 3) 1.5 -> 3.8 ms (docs/performance.md).
+#: Winograd (F(2×2, 3×3) forward and input gradient, F(3×3, 2×2) weight gradient)
+#: runs the 3×3, stride-1, undilated, ungrouped convolutions of at least
+#: PER_IMAGE_PIXELS output pixels whose input and output channels are both this many
+#: or more: 16 GEMMs of (Cout, C)·(C, tiles) per image, 2.25x fewer multiplications
+#: than im2col's.  With fewer channels (a first layer's 1 or 3) one GEMM dimension is
+#: too short for BLAS and im2col is faster.  Measured at 1 thread: W5 conv2 (32 -> 64
+#: channels) forward 16.4 -> 12.8 ms, input gradient 16.8 -> 13.5 ms, weight gradient
+#: 16.8 -> 14.3 ms; the input gradient of W5 conv1 (32 -> 3) 1.5 -> 3.8 ms
+#: (docs/performance.md).
 WINOGRAD_MIN_CHANNELS = 16
 
 #: G of F(2×2, 3×3), the weight transform U = G w Gᵀ (4×4 per filter).
