@@ -14,7 +14,8 @@ The data-movement loops (im2col, col2im, the NCHW transposes with the bias,
 the Winograd transforms, max pooling and its scatter/gather) are
 :func:`twin_kernel` loops: their outer ``prange`` runs over independent
 (image, channel) blocks, each iteration writing only its own slice of the
-output, so the serial and the parallel compilation give bit-identical results.  ``../conv.py`` chooses between them.
+output, so the serial and the parallel compilation give bit-identical results.
+``../conv.py`` chooses between them.
 
 This module is Numba code, loaded lazily by the first kernel call.
 """
