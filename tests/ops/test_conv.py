@@ -26,6 +26,11 @@ GRID = [
     (1, 2, 2, 3, 0, 1, 1, 7, 7),          # stride larger than the kernel
     (2, 2, 3, 1, 3, 1, 1, 3, 3),          # padding larger than k/2
     (2, 4, 3, 2, 2, 2, 1, 6, 5),          # dilation and stride
+    # >= 256 output pixels: the Numba kernels' per-image and Winograd paths
+    (16, 16, 3, 1, 1, 1, 1, 17, 16),      # 3×3 stride 1, 16 channels: Winograd, odd height
+    (3, 4, 3, 2, 1, 1, 1, 33, 32),        # stride 2: per image, scatter col2im
+    (4, 6, 1, 1, 0, 1, 2, 16, 16),        # 1×1, groups 2: per image, no im2col
+    (2, 3, 3, 1, 2, 2, 1, 16, 16),        # dilation 2: per image, gather col2im
 ]
 
 
