@@ -28,17 +28,20 @@ def healthy_graphs() -> list[tuple[str, object, object, object]]:
     """``(what, graph, model, optimizer)``: a training step (after ``backward``) of a
     Linear(4, 8)–ReLU–Linear(8, 3) MLP under cross-entropy with an SGD optimizer over
     every parameter, and the model's forward-only evaluation graph (``model.eval()``)."""
-    import graphgrad as gg
+    from graphgrad.autograd.tensor import Tensor
+    from graphgrad.nn import Sequential
+    from graphgrad.registry import Registry
     from graphgrad.viz.graph import unmarked_graph
 
+    layers, losses = Registry("layers"), Registry("losses")
     rng = np.random.default_rng(0)
-    model = gg.Sequential(gg.layers.Linear(4, 8, rng=1), gg.layers.ReLU(),
-                          gg.layers.Linear(8, 3, rng=2))
-    opt = gg.optimizers["sgd"](list(model.parameters()), lr=0.1)
-    x = gg.tensor(rng.normal(size=(16, 4)).astype(np.float32), name="x")
-    y = gg.tensor(rng.integers(0, 3, size=16))
+    model = Sequential(layers.get("linear")(4, 8, rng=1), layers.get("relu")(),
+                       layers.get("linear")(8, 3, rng=2))
+    opt = Registry("optimizers").get("sgd")(list(model.parameters()), lr=0.1)
+    x = Tensor(rng.normal(size=(16, 4)).astype(np.float32), name="x")
+    y = Tensor(rng.integers(0, 3, size=16))
     opt.zero_grad()
-    loss = gg.losses["cross_entropy"]()(model(x), y)
+    loss = losses.get("cross_entropy")()(model(x), y)
     loss.backward()
     train = unmarked_graph(loss, model, stats=True)
     model.eval()

@@ -21,9 +21,9 @@ as distribution:name.
 
 With --check, every component is checked by the checker of its kind
 (graphgrad.check.module, loss, optimizer, schedule, initializer, transform,
-function, findings_rule; see docs/plugins.md), and one pass/FAIL/SKIPPED table per kind is
-printed. A component that lacks what its checker needs (e.g. a layer without
-example_input(rng)) is SKIPPED with the reason.
+function, findings_rule; see docs/plugins.md), and one pass/FAIL/SKIPPED table
+per kind is printed. A component that lacks what its checker needs (e.g. a
+layer without example_input(rng)) is SKIPPED with the reason.
 
   graphgrad plugins
   graphgrad plugins --check
