@@ -49,7 +49,9 @@ def skip_page(tmp_path_factory):
 def open_page(driver, path):
     console_errors(driver), network_requests(driver)  # drain what came before
     driver.get(Path(path).as_uri())
-    assert driver.execute_script("return !!window.ggInspector")
+    # a 10 MB page on a loaded machine may still be running its script after `load`
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return !!window.ggInspector"))
 
 
 def details(driver) -> str:
