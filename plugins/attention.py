@@ -1,13 +1,12 @@
 """``MultiheadAttention`` with PyTorch's semantics, on the fused attention op.
 
-With ``need_weights=False`` the heads run through ``gg.scaled_dot_product_attention``
-(one fused op; the two masks merged into one additive mask by the
-``attention_mask`` kernel, so a padding mask that is a step input stays an
-input under ``gg.compile``).  When the weights are asked for they must exist,
-(N, H, L, S): then attention is the composition of graphgrad ops (matmul,
-softmax, masking by an additive constant, turned into one NumPy array before
-the scores are formed) and the weights are averaged over heads, as PyTorch's
-``average_attn_weights=True``.
+The two masks are merged into one additive mask by the ``attention_mask`` kernel,
+so a mask that is a step input stays an input under ``gg.compile``.  With
+``need_weights=False`` the heads run through ``gg.scaled_dot_product_attention``
+(one fused op).  When the weights are asked for they must exist, (N, H, L, S):
+then attention is the composition of graphgrad ops (matmul, the additive mask,
+softmax, fully blocked rows zeroed) and the weights are averaged over heads, as
+PyTorch's ``average_attn_weights=True``.
 """
 
 from __future__ import annotations
@@ -20,39 +19,18 @@ import graphgrad as gg
 from graphgrad.extend import K, Module, Parameter, resolve_rng
 
 
-def _additive(who: str, mask, take_part_if_true: bool, dtype) -> np.ndarray:
-    """A bool mask (polarity given) or a float mask (added as is) as an additive array."""
-    m = mask.data if isinstance(mask, gg.Tensor) else np.asarray(mask)
-    if m.dtype == np.bool_:
-        blocked = ~m if take_part_if_true else m
-        return np.where(blocked, -np.inf, 0.0).astype(dtype)
-    if m.dtype.kind != "f":
-        raise TypeError(f"{who}: a mask must be bool or floating point, got dtype {m.dtype}")
-    return m.astype(dtype)
-
-
-def _merged(attn_mask, key_padding_mask, n, h, L, S, dtype):
-    """The two MultiheadAttention masks (True = blocked) as one additive (N, H|1, L, S) array."""
-    add = None
-    if attn_mask is not None:
-        m = _additive("MultiheadAttention", attn_mask, False, dtype)
-        add = m.reshape(1, 1, L, S) if m.shape == (L, S) else m.reshape(n, h, L, S)
-    if key_padding_mask is not None:
-        p = _additive("MultiheadAttention", key_padding_mask, False, dtype).reshape(n, 1, 1, S)
-        add = p if add is None else add + p
-    return add
-
-
 def _attend(q, k, v, add_mask, scale, dropout_p, rng):
-    """softmax(q·kᵀ·scale + mask)·v, and the weights; fully blocked rows give weights 0."""
+    """softmax(q·kᵀ·scale + mask)·v, and the weights; fully blocked rows give weights 0.
+
+    Every step is a graphgrad op over the mask the ``attention_mask`` kernel made,
+    so under ``gg.compile`` a mask passed to the step is an input of the replay.
+    """
     scores = (q @ gg.swapaxes(k, -1, -2)) * scale
     if add_mask is not None:
-        add_mask = np.broadcast_to(add_mask, scores.shape)
-        dead = np.isneginf(add_mask).all(axis=-1, keepdims=True)
-        scores = scores + gg.tensor(np.where(dead, 0.0, add_mask).astype(scores.dtype))
-        weights = gg.softmax(scores, axis=-1)
-        if dead.any():
-            weights = weights * gg.tensor((~dead).astype(scores.dtype))
+        mask = gg.tensor(add_mask)
+        alive = gg.isfinite(gg.amax(mask, axis=-1, keepdims=True))  # a row not all −inf
+        scores = gg.where(alive, scores + mask, 0.0)
+        weights = gg.where(alive, gg.softmax(scores, axis=-1), 0.0)
     else:
         weights = gg.softmax(scores, axis=-1)
     if dropout_p > 0:
@@ -174,13 +152,12 @@ class MultiheadAttention(Module):
         q, k, v = (self._heads(self._project(t, i)) for i, t in enumerate((query, key, value)))
         p_drop = self.dropout if self.training else 0.0
         scale = 1.0 / math.sqrt(self.embed_dim // H)
+        add = None
+        if attn_mask is not None or key_padding_mask is not None:
+            add = K.attention_mask(attn_mask, key_padding_mask, H, query.dtype)
         if need_weights:
-            out, weights = _attend(q, k, v, _merged(attn_mask, key_padding_mask, n, H, L, S,
-                                                    query.dtype), scale, p_drop, self.rng)
+            out, weights = _attend(q, k, v, add, scale, p_drop, self.rng)
         else:
-            add = None
-            if attn_mask is not None or key_padding_mask is not None:
-                add = K.attention_mask(attn_mask, key_padding_mask, H, query.dtype)
             out = gg.scaled_dot_product_attention(q, k, v, attn_mask=add, scale=scale,
                                                   dropout_p=p_drop, rng=resolve_rng(self.rng))
         out = self.out_proj(gg.transpose(out, (0, 2, 1, 3)).reshape(n, L, self.embed_dim))

@@ -53,3 +53,31 @@ def test_w6_reset_restarts_from_the_first_weights():
 def test_w6_unknown_framework_names_the_choices():
     with pytest.raises(ValueError, match="W6 has no 'numpy' variant"):
         w6.build("numpy")
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_attention_masks_passed_to_the_step_are_inputs_of_the_replay(need_weights):
+    # the padding mask changes after the plan is proved (and blocks a whole row once):
+    # the replay must read it, on both MultiheadAttention paths, without falling back
+    import graphgrad as gg
+    mha = gg.layers.MultiheadAttention(8, 2, rng=0)
+    x = gg.tensor(np.random.default_rng(0).normal(size=(3, 5, 8)))
+
+    def loss(x, mask):
+        out, weights = mha(x, x, x, key_padding_mask=mask, need_weights=need_weights)
+        return (out * out).sum() + (0.0 if weights is None else (weights * weights).sum())
+
+    step = gg.compile(loss)
+    open_, tail, row = (np.zeros((3, 5), bool) for _ in range(3))
+    tail[:, 3:] = True
+    row[0] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for mask in (open_, open_, open_, tail, row, open_):
+            want = float(loss(x, gg.tensor(mask)).data)
+            got = float(step(x, gg.tensor(mask)).data)
+            assert got == pytest.approx(want, rel=1e-12), mask
+    assert "runs eager" not in step.explain()
+    if need_weights:  # a fully blocked row has weights 0 (graphgrad's documented choice)
+        _, weights = mha(x, x, x, key_padding_mask=gg.tensor(row))
+        assert np.all(weights.data[0] == 0) and np.allclose(weights.data[1:].sum(-1), 1)
