@@ -45,7 +45,7 @@ class SmoothL1(Loss):
         d = prediction - _target_like(type(self).__name__, prediction, target)
         if self.beta == 0:
             return gg.abs(d)
-        small = np.abs(d.data) < self.beta
+        small = gg.abs(d) < self.beta
         return gg.where(small, 0.5 * d * d / self.beta, gg.abs(d) - 0.5 * self.beta)
 
     def __repr__(self):
@@ -73,7 +73,7 @@ class Huber(Loss):
 
     def forward(self, prediction, target):
         d = prediction - _target_like("Huber", prediction, target)
-        small = np.abs(d.data) <= self.delta
+        small = gg.abs(d) <= self.delta
         return gg.where(small, 0.5 * d * d, self.delta * (gg.abs(d) - 0.5 * self.delta))
 
     def __repr__(self):
@@ -110,9 +110,9 @@ class KLDiv(Loss):
         target = _target_like("KLDiv", prediction, target)
         if self.log_target:
             return gg.exp(target) * (target - prediction)
-        t = target.data
-        log_t = np.log(np.where(t > 0, t, 1.0))
-        return gg.where(t > 0, target * (log_t - prediction), 0.0)
+        positive = target > 0.0
+        log_t = gg.log(gg.where(positive, target, 1.0))
+        return gg.where(positive, target * (log_t - prediction), 0.0)
 
     def reduce(self, values: Tensor) -> Tensor:
         """"batchmean": sum / N; otherwise as any loss."""

@@ -11,7 +11,9 @@ import math
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import check_float, check_labels, check_reduction, reduce, resolve_rng
+from graphgrad.extend import (
+    K, check_float, check_labels, check_reduction, reduce, resolve_rng,
+)
 
 # Added to the logits of the padding slots of the last cluster: e^(-1e30) = 0.
 _MASKED = -1e30
@@ -90,12 +92,14 @@ class HierarchicalSoftmax(gg.Module):
         x = self._features(x)
         n = x.shape[0]
         labels = check_labels("HierarchicalSoftmax", labels, n, self.n_classes)
-        cluster, slot = np.divmod(labels, self.cluster_size)
+        # through kernels, so that under gg.compile the labels are an input of the replay
+        cluster = K.floor_divide(labels, self.cluster_size)
+        slot = K.remainder(labels, self.cluster_size)
         rows = np.arange(n)
         log_pk = gg.log_softmax(x @ self.cluster_weight + self.cluster_bias, axis=1)
         w = self.class_weight[cluster]  # (N, D, S): only each sample's own cluster
         within = (x.reshape(n, 1, -1) @ w).reshape(n, -1)
-        within = within + self.class_bias[cluster] + self.mask[cluster]
+        within = within + self.class_bias[cluster] + K.getitem(self.mask, cluster)
         log_pc = gg.log_softmax(within, axis=1)
         return self.reduce(-(log_pk[rows, cluster] + log_pc[rows, slot]))
 

@@ -210,14 +210,17 @@ class CrossEntropy(_WeightedMean):
             raise ValueError(f"{who}: labels must lie in [0, {n_classes}) (or equal "
                              f"ignore_index={self.ignore_index}), got e.g. {bad[0]}")
         w = self._weights(n_classes, prediction.dtype)
-        safe = np.where(keep, labels, 0).astype(np.intp)
+        # the label arithmetic goes through kernels: under gg.compile the labels are an
+        # input of the replay, and so are the weights and the total they give
+        keep = K.not_equal(labels, self.ignore_index)
+        safe = K.cast(K.where(keep, labels, 0), np.intp)
         logp = rows if log_probs else gg.log_softmax(rows, axis=1)
-        w_y = np.where(keep, w[safe], 0).astype(prediction.dtype)
+        w_y = K.where(keep, K.getitem(w, safe), 0.0)
         eps = getattr(self, "label_smoothing", 0.0)
-        loss = -_pick(logp, safe) * (w_y * (1 - eps))
+        loss = -_pick(logp, safe) * (K.mul(w_y, 1.0 - eps) if eps else w_y)
         if eps:
-            loss = loss - (logp * w).sum(axis=1) * np.where(keep, eps / n_classes, 0.0)
-        self._denominator = float(w_y.sum())
+            loss = loss - (logp * w).sum(axis=1) * K.where(keep, eps / n_classes, 0.0)
+        self._denominator = K.sum(w_y)
         return loss.reshape(as_array(target).shape)
 
     def _from_probabilities(self, prediction, target):

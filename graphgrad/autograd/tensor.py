@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE
+from graphgrad.kernels import K
 
 
 def _resolve_dtype(dtype):
@@ -374,22 +375,22 @@ class Tensor:
         return out
 
     def __lt__(self, other):
-        return _compare(np.less, self, other)
+        return _compare("less", self, other)
 
     def __le__(self, other):
-        return _compare(np.less_equal, self, other)
+        return _compare("less_equal", self, other)
 
     def __gt__(self, other):
-        return _compare(np.greater, self, other)
+        return _compare("greater", self, other)
 
     def __ge__(self, other):
-        return _compare(np.greater_equal, self, other)
+        return _compare("greater_equal", self, other)
 
     def __eq__(self, other):
-        return _compare(np.equal, self, other)
+        return _compare("equal", self, other)
 
     def __ne__(self, other):
-        return _compare(np.not_equal, self, other)
+        return _compare("not_equal", self, other)
 
     # ---------------------------------------------------------- op methods
     def exp(self):
@@ -596,10 +597,10 @@ def _index_arrays(index):
     return index
 
 
-def _compare(fn, a, b):
+def _compare(kernel, a, b):
     a = a.data if isinstance(a, Tensor) else a
     b = b.data if isinstance(b, Tensor) else b
-    return Tensor._wrap(np.asarray(fn(a, b)))
+    return Tensor._wrap(np.asarray(getattr(K, kernel)(a, b)))
 
 
 def index_text(index) -> str:

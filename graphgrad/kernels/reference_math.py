@@ -181,6 +181,11 @@ def gather(x, axis, index):
     return x[_full_index(index, axis)]
 
 
+def einsum(spec, *operands):
+    """np.einsum(spec, *operands), with contraction-order optimisation for three or more."""
+    return np.einsum(spec, *operands, optimize=len(operands) > 2)
+
+
 def scatter(x, axis, index, src, reduce):
     """A copy of x with src written (reduce=None) or reduced into it at index along axis.
 
@@ -207,7 +212,11 @@ ELEMENTWISE_UFUNCS = {
         "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
         "arccosh", "arctanh", "log2", "log10", "log1p", "exp2", "expm1", "square",
         "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite", "arctan2",
-        "fmod", "remainder", "copysign", "logaddexp", "logaddexp2", "fmax", "fmin",
+        "fmod", "remainder", "floor_divide", "copysign", "logaddexp", "logaddexp2", "fmax", "fmin",
+        # comparisons and logic: masks that ops and Tensor.__gt__ & co. compute from data
+        # go through the table too, so gg.compile replays them (NumPy is at SIMD speed)
+        "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+        "logical_and", "logical_or", "logical_xor", "logical_not",
     )
 }
 

@@ -26,7 +26,7 @@ class Hardtanh(Function):
     @staticmethod
     def backward(ctx, g):
         x = ctx.saved_tensors[0].data
-        return where((x > ctx.lo) & (x < ctx.hi), g, 0.0), None, None
+        return where(K.logical_and(K.greater(x, ctx.lo), K.less(x, ctx.hi)), g, 0.0), None, None
 
 
 class Hardsigmoid(Function):
@@ -40,7 +40,7 @@ class Hardsigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         x = ctx.saved_tensors[0].data
-        return where((x > -3) & (x < 3), g * (1 / 6), 0.0)
+        return where(K.logical_and(K.greater(x, -3.0), K.less(x, 3.0)), g * (1 / 6), 0.0)
 
 
 class Hardswish(Function):
@@ -54,8 +54,8 @@ class Hardswish(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        inside = where(x.data < -3, 0.0, g * (2 * x + 3) * (1 / 6))
-        return where(x.data > 3, g, inside)
+        inside = where(x < -3.0, 0.0, g * (2 * x + 3) * (1 / 6))
+        return where(x > 3.0, g, inside)
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0) -> Tensor:

@@ -95,7 +95,7 @@ class Selu(UnaryOp):
 
     kernel = "selu"
     derivative = staticmethod(
-        lambda g, x: where(x.data > 0, g * SELU_SCALE, g * (selu(x) + SELU_SCALE * SELU_ALPHA)))
+        lambda g, x: where(x > 0.0, g * SELU_SCALE, g * (selu(x) + SELU_SCALE * SELU_ALPHA)))
 
 
 class Elu(Function):
@@ -110,7 +110,7 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return where(x.data > 0, g, g * (elu(x, ctx.alpha) + ctx.alpha)), None
+        return where(x > 0.0, g, g * (elu(x, ctx.alpha) + ctx.alpha)), None
 
 
 class Celu(Function):
@@ -125,7 +125,7 @@ class Celu(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return where(x.data > 0, g, g * (celu(x, ctx.alpha) / ctx.alpha + 1)), None
+        return where(x > 0.0, g, g * (celu(x, ctx.alpha) / ctx.alpha + 1)), None
 
 
 class SoftplusBeta(Function):
@@ -140,7 +140,7 @@ class SoftplusBeta(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        linear = x.data * ctx.beta > ctx.threshold
+        linear = (x * ctx.beta) > ctx.threshold
         return where(linear, g, g * sigmoid(x * ctx.beta)), None, None
 
 

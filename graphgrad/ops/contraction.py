@@ -100,7 +100,9 @@ def _contract_matmul(a, b, sa, sb, out, plan, sizes):
     na = math.prod(sizes[c] for c in free_a)
     nc = math.prod(sizes[c] for c in contracted)
     nfb = math.prod(sizes[c] for c in free_b)
-    y = K.matmul(a.reshape(nb + [na, nc]), b.reshape(nb + [nc, nfb]))
+    # a transposed operand is copied by a kernel (not by reshape) so gg.compile replays it
+    a, b = K.contiguous(a).reshape(nb + [na, nc]), K.contiguous(b).reshape(nb + [nc, nfb])
+    y = K.matmul(a, b)
     order = batch + free_a + free_b
     y = y.reshape([sizes[c] for c in order])
     perm = [order.index(c) for c in out]
@@ -119,8 +121,7 @@ class Einsum(Function):
             plan = _matmul_plan(subs[0], subs[1], out)
             if plan is not None:
                 return _contract_matmul(*operands, subs[0], subs[1], out, plan, sizes)
-        spec = ",".join(subs) + "->" + out
-        return np.einsum(spec, *operands, optimize=len(operands) > 2)
+        return K.einsum(",".join(subs) + "->" + out, *operands)
 
     @staticmethod
     def backward(ctx, g):

@@ -219,14 +219,15 @@ class Clip(Function):
             raise ValueError("clip: give at least one of min and max")
         if ctx.needs_input_grad:
             nx, nlo, nhi = ctx.needs_input_grad
-            below = np.False_ if lo is None else x < lo
-            above = np.False_ if hi is None else (x if lo is None else np.maximum(x, lo)) > hi
+            below = np.False_ if lo is None else K.less(x, lo)
+            above = np.False_ if hi is None else K.greater(
+                x if lo is None else K.maximum(x, lo), hi)
             if nlo:
-                ctx.below = below & ~above
+                ctx.below = K.logical_and(below, K.logical_not(above))
             if nhi:
                 ctx.above = above
             if nx:
-                ctx.inside = ~(below | above)
+                ctx.inside = K.logical_not(K.logical_or(below, above))
         return K.clip(x, lo, hi)
 
     @staticmethod

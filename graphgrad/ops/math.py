@@ -251,7 +251,7 @@ class Fmod(_Binary):
     @staticmethod
     def backward(ctx, g):
         a, b = _arrays(ctx.saved_tensors)
-        return sum_to_inputs(ctx, g, -g * np.trunc(a / b))
+        return sum_to_inputs(ctx, g, -g * K.trunc(K.div(a, b)))
 
 
 class Remainder(_Binary):
@@ -262,7 +262,7 @@ class Remainder(_Binary):
     @staticmethod
     def backward(ctx, g):
         a, b = _arrays(ctx.saved_tensors)
-        return sum_to_inputs(ctx, g, -g * np.floor(a / b))
+        return sum_to_inputs(ctx, g, -g * K.floor(K.div(a, b)))
 
 
 class Copysign(_Binary):
@@ -273,8 +273,8 @@ class Copysign(_Binary):
     @staticmethod
     def backward(ctx, g):
         a, b = _arrays(ctx.saved_tensors)
-        flip = np.sign(a) * np.copysign(1.0, b)
-        return sum_to_inputs(ctx, g * flip.astype(g.dtype), g * 0.0)
+        flip = K.mul(K.sign(a), K.copysign(1.0, b))
+        return sum_to_inputs(ctx, g * flip, g * 0.0)
 
 
 class Logaddexp(_Binary):
@@ -306,9 +306,11 @@ class _NanExtremum(_Binary):
     @classmethod
     def backward(cls, ctx, g):
         a, b = _arrays(ctx.saved_tensors)
-        picks_a = ((a > b) if cls.kernel == "fmax" else (a < b)) | (np.isnan(b) & ~np.isnan(a))
-        weight = np.where(a == b, 0.5, picks_a).astype(g.dtype)
-        return sum_to_inputs(ctx, g * weight, g * (1 - weight))
+        wins = K.greater(a, b) if cls.kernel == "fmax" else K.less(a, b)
+        picks_a = K.logical_or(wins, K.logical_and(K.isnan(b), K.logical_not(K.isnan(a))))
+        weight = K.where(K.equal(a, b), 0.5, K.cast(picks_a, g.dtype))
+        picked = g * weight
+        return sum_to_inputs(ctx, picked, g - picked)
 
 
 class Fmax(_NanExtremum):

@@ -14,6 +14,7 @@ import numpy as np
 
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
+from graphgrad.kernels import K
 from graphgrad.ops._util import as_tensor, dim_alias, normalize_axis, normalize_dim, wrap
 from graphgrad.ops.broadcast import broadcast_to
 from graphgrad.ops.elementwise import where
@@ -329,7 +330,7 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return x.copy()
+        return K.cast(x, x.dtype)
 
     @staticmethod
     def backward(ctx, g):

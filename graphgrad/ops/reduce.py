@@ -90,14 +90,15 @@ class _Extremum(Function):
         y = getattr(K, cls.kernel)(x, axes if axis is not None else None, True)
         ctx.axes = axes
         if ctx.needs_input_grad:
-            hits = x == y
-            ctx.weights = hits / np.sum(hits, axis=axes, keepdims=True).astype(x.dtype)
+            hits = K.cast(K.equal(x, y), x.dtype)
+            ctx.weights = K.div(hits, K.sum(hits, axes, True))
         return y if keepdims else np.squeeze(y, axis=axes)
 
     @staticmethod
     def backward(ctx, g):
         # Ties share the gradient evenly, as PyTorch's amax/amin do.
-        return _expand(g, ctx) * ctx.weights.astype(g.dtype), None, None
+        w = ctx.weights if ctx.weights.dtype == g.dtype else K.cast(ctx.weights, g.dtype)
+        return _expand(g, ctx) * w, None, None
 
 
 class Max(_Extremum):

@@ -157,7 +157,7 @@ class AsType(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype
-        return x.astype(dtype)
+        return K.cast(x, dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -216,7 +216,7 @@ def astype(x, dtype) -> Tensor:
     if x.dtype == dtype:
         return x
     if dtype.kind not in "fc":
-        return wrap(x.data.astype(dtype))
+        return wrap(K.cast(x.data, dtype))
     if dtype.kind == "c" and x.requires_grad and is_grad_enabled():
         raise TypeError(
             f"astype: cannot cast a tensor that requires grad to {dtype}: complex "
