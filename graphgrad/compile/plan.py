@@ -11,7 +11,8 @@ replay: no Tensor, no Function node, no graph.
 Entry kinds, in step order:
 
 * ``kernel``: ``fn(*args)`` written into its output buffer(s) (``out=`` for
-  the ufunc-shaped kernels, else a copy);
+  the ufunc-shaped kernels and for ``matmul_t_flat``, a matmul on fixed views
+  of its arguments; else a copy);
 * ``fused``: one generated kernel standing for a chain of elementwise kernels
   (``fusion.py``);
 * ``segment``: a Python method called again (optimizer and schedule steps,

@@ -35,7 +35,7 @@ class MatMul(Function):
                 "of the second)"
             )
         try:
-            if len(sa) > 2 and len(sb) == 2 and a.flags.c_contiguous:
+            if len(sa) > 2 and len(sb) == 2 and a.flags.c_contiguous and a.size and b.size:
                 # (…, K)·(K, N): one GEMM over the flattened rows (NumPy would loop over
                 # the batch calling one small GEMM per matrix, slower still for a strided b)
                 out = K.matmul(a.reshape(-1, ka), b).reshape(sa[:-1] + sb[-1:])
@@ -56,7 +56,7 @@ class MatMul(Function):
             ga = wrap(K.matmul(g.data, b.data.T)) if na else None
             gb = wrap(K.matmul(a.data.T, g.data)) if nb else None
             return ga, gb
-        if a.ndim > 2 and b.ndim == 2 and not recording():
+        if a.ndim > 2 and b.ndim == 2 and a.data.size and b.data.size and not recording():
             # x (…, K) @ W (K, N): ∂x = g·Wᵀ and ∂W = Σ_rows xᵀ·g, each one flattened GEMM
             gd = g.data if g.data.flags.c_contiguous else K.contiguous(g.data)
             ga = wrap(K.matmul(gd.reshape(-1, gd.shape[-1]), b.data.T).reshape(

@@ -112,3 +112,14 @@ def test_compiled_step_replays_matmul_t_flat_into_its_buffer():
     assert all(np.shares_memory(a, b) for a, b in zip(args, entries[0].reads))
     for p, q in zip(lin.parameters(), ref_lin.parameters()):
         np.testing.assert_allclose(p.data, q.data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 3, 0), (0, 4)), ((2, 0, 5), (5, 4)), ((2, 3, 5), (5, 0))])
+def test_nd_matmul_with_an_empty_axis(sa, sb):
+    """Empty operands keep the batched path (a reshape to (-1, 0) is impossible)."""
+    a, b = _t(np.ones(sa)), _t(np.ones(sb))
+    y = a @ b
+    y.sum().backward()
+    assert y.shape == np.matmul(np.ones(sa), np.ones(sb)).shape
+    assert a.grad.shape == sa and b.grad.shape == sb
+    np.testing.assert_array_equal(b.grad.data, np.full(sb, float(np.prod(sa[:-1]))))
