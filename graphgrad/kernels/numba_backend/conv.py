@@ -38,6 +38,7 @@ import numpy as np
 
 from graphgrad.kernels import buffers
 from graphgrad.kernels import reference as ref
+from graphgrad.kernels.numba_backend import conv_channels_last as _nhwc
 from graphgrad.kernels.numba_backend._checks import c
 from graphgrad.kernels.numba_backend._jit import lazy_module
 
@@ -153,6 +154,8 @@ def conv2d(x, w, b, stride, pads, dilation, groups):
         return _winograd3x3(c(x), w, b, pads[0], pads[2], ho, wo)
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv2d_per_image(c(x), c(w), b, stride, pads, dilation, groups, ho, wo)
+    if _nhwc.use(x.shape[1], groups, ho, wo):
+        return _nhwc.conv2d(x, w, b, stride, pads, dilation, ho, wo)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
     y2 = buffers.take((groups, cout // groups, n * ho * wo), x.dtype)
     np.matmul(c(w).reshape(groups, cout // groups, cg * kh * kw),
@@ -309,6 +312,8 @@ def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv_transpose2d_per_image(c(g), c(w), stride, pads, dilation, groups,
                                            tuple(out_hw))
+    if _nhwc.use(groups * cg, groups, ho, wo):
+        return _nhwc.conv_transpose2d(g, w, stride, pads, dilation, out_hw)
     g2 = _from_nchw(g)
     w2 = c(w).reshape(groups, cout // groups, cg * kh * kw)
     cols = buffers.take((groups, cg * kh * kw, g2.shape[1]), g.dtype)
@@ -363,6 +368,8 @@ def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
         return _winograd3x3_weight(c(x), c(g), pads[0], pads[2])
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv2d_weight_per_image(c(x), c(g), stride, pads, dilation, groups, kh, kw)
+    if _nhwc.use(cin, groups, ho, wo):
+        return _nhwc.conv2d_weight(x, g, stride, pads, dilation, kernel_hw)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
     g2 = _from_nchw(g)
     cgk = cin // groups * kh * kw
