@@ -25,7 +25,10 @@ behaviour is the same from the first step on.  The cost is memory: up to
 64 MiB of freed heap stays mapped in the process.
 
 ``GRAPHGRAD_MALLOC_TUNING=0`` (or ``false``/``no``/``off``) leaves the allocator
-alone; off glibc (macOS, Windows, musl) :func:`tune` does nothing.
+alone; so does a threshold the user set for glibc itself
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, or ``malloc.mmap_threshold``
+/ ``malloc.trim_threshold`` in ``GLIBC_TUNABLES``); off glibc (macOS, Windows,
+musl) :func:`tune` does nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ def tune(environ=None) -> dict:
     environ = os.environ if environ is None else environ
     if environ.get("GRAPHGRAD_MALLOC_TUNING", "").strip().lower() in _OFF:
         STATE = {"applied": False, "reason": "GRAPHGRAD_MALLOC_TUNING=0", "results": {}}
+        return STATE
+    user = [v for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if v in environ]
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    user += [t for t in ("malloc.mmap_threshold", "malloc.trim_threshold") if t in tunables]
+    if user:
+        STATE = {"applied": False, "reason": f"{user[0]} set by the user", "results": {}}
         return STATE
     libc = _glibc()
     if libc is None:

@@ -40,7 +40,9 @@ print(json.dumps({"state": malloc.STATE, "faults": faults, "pages": size // 4096
 
 
 def _probe(**env):
-    full = dict(os.environ, **env)
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    full.update(env)
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
                          env=full, check=True, timeout=120)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -73,3 +75,14 @@ def test_tune_is_a_no_op_off_glibc(monkeypatch):
     monkeypatch.setattr(malloc, "STATE", None)
     assert malloc.tune({}) == {"applied": False, "reason": "not glibc", "results": {}}
     assert malloc.tune({"GRAPHGRAD_MALLOC_TUNING": "off"})["applied"] is False
+
+
+def test_thresholds_the_user_set_for_glibc_are_kept(monkeypatch):
+    from graphgrad.kernels import malloc
+
+    called = []
+    monkeypatch.setattr(malloc, "_glibc", lambda: called.append(1))
+    got = malloc.tune({"MALLOC_MMAP_THRESHOLD_": "268435456"})
+    assert got["applied"] is False and "MALLOC_MMAP_THRESHOLD_" in got["reason"]
+    assert malloc.tune({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"})["applied"] is False
+    assert called == []  # mallopt was never reached
