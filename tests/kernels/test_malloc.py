@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-glibc = pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
-                           reason="mallopt tuning is glibc-only")
+_ON_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+glibc = pytest.mark.skipif(not _ON_GLIBC, reason="mallopt tuning is glibc-only")
 
 _PROBE = r"""
 import json, resource
