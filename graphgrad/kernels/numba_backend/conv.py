@@ -1,9 +1,13 @@
 """Numba wrappers for convolution and pooling (reference twins in reference.py).
 
-A convolution runs one of three ways, chosen by its shape (the rules and their
-measurements are at :data:`PER_IMAGE_PIXELS` and :data:`WINOGRAD_MIN_CHANNELS`):
+A convolution runs one of four ways, chosen by its shape (the rules and their
+measurements are at :data:`PER_IMAGE_PIXELS`, :data:`WINOGRAD_MIN_CHANNELS` and
+``conv_channels_last.MIN_CHANNELS``):
 
-* **batched** (small images): im2col of the whole batch into one column matrix
+* **channels-last** (small images, at least 8 input channels, one group): the
+  NHWC path of ``conv_channels_last.py``, im2col rows of contiguous channel runs
+  and one GEMM over the batch per product;
+* **batched** (the other small images): im2col of the whole batch into one column matrix
   (C·kh·kw, N·Ho·Wo) and one BLAS GEMM per group for the forward product, the
   weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im);
 * **per image** (at least 256 output pixels): im2col of one image into a column
