@@ -14,7 +14,20 @@ interleaves the workers round by round (a different order each round), pauses
 between rounds so idle OpenBLAS/OpenMP threads stop spinning, and reports the
 median time per step over rounds with ratios against PyTorch and NumPy.
 ``graphgrad@numpy`` is graphgrad with the NumPy reference kernels
-(``GRAPHGRAD_BACKEND=numpy``).  Timings are reported, never asserted.
+(``GRAPHGRAD_BACKEND=numpy``), ``graphgrad-layers+untuned`` (any graphgrad
+framework with ``+untuned``) is graphgrad without its glibc malloc tuning
+(``GRAPHGRAD_MALLOC_TUNING=0``).  Timings are reported, never asserted.
+
+Fresh processes and page faults: a worker is a fresh process, and in a fresh
+process glibc returns a step's large freed temporaries to the OS (``munmap``,
+heap trimming), so the next step faults their pages in again; a long-lived
+process that already holds a heap (a notebook, a same-process race against
+PyTorch) mostly does not.  That, not threads, is why this benchmark once
+measured W4 at 1.94x PyTorch where a same-process race measured 1.10x: 161
+minor faults per graphgrad-layers step in the worker, none in the race
+(docs/performance.md, "Page faults").  graphgrad now tunes malloc at import
+(graphgrad/kernels/malloc.py), so the worker measures what a user's fresh
+training script gets, and the header's "malloc tuned" says so.
 
 Threads: ``--threads N`` (default 1) pins every thread pool of every worker to
 N threads (OpenBLAS, OpenMP, MKL, Numba through their environment variables,
@@ -91,8 +104,9 @@ def worker(framework: str, workload: str) -> None:
                           "cpu_per_step": (time.process_time() - cpu) / n}), flush=True)
 
 
-_KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28),
-                      "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+#: ``<framework>+untuned``: graphgrad without its glibc malloc tuning
+#: (graphgrad/kernels/malloc.py), to measure what the tuning is worth.
+_UNTUNED_MALLOC = {"GRAPHGRAD_MALLOC_TUNING": "0"}
 
 
 def _thread_pools() -> str:
@@ -109,6 +123,10 @@ def _thread_pools() -> str:
     numba = sys.modules.get("numba")
     if numba is not None:
         pools.append(f"numba {numba.config.NUMBA_NUM_THREADS}")
+    malloc = sys.modules.get("graphgrad.kernels.malloc")
+    if malloc is not None and malloc.STATE is not None:
+        pools.append("malloc tuned" if malloc.STATE["applied"]
+                     else f"malloc untuned ({malloc.STATE['reason']})")
     return ", ".join(sorted(set(pools)))
 
 
@@ -123,9 +141,9 @@ def _env(framework: str) -> dict:
     env = dict(os.environ)
     if _THREADS[0] != "default":
         env.update({var: _THREADS[0] for var in THREAD_VARS}, GRAPHGRAD_BENCH_THREADS=_THREADS[0])
-    if framework.endswith("+malloc"):
-        env.update(_KEEP_FREED_MEMORY)
-        framework = framework[:-len("+malloc")]
+    if framework.endswith("+untuned"):
+        env.update(_UNTUNED_MALLOC)
+        framework = framework[:-len("+untuned")]
     if "@" in framework:
         env["GRAPHGRAD_BACKEND"] = framework.split("@")[1]
     return env

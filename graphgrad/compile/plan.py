@@ -11,7 +11,8 @@ replay: no Tensor, no Function node, no graph.
 Entry kinds, in step order:
 
 * ``kernel``: ``fn(*args)`` written into its output buffer(s) (``out=`` for
-  the ufunc-shaped kernels, else a copy);
+  the ufunc-shaped kernels and for ``matmul_t_flat``, a matmul on fixed views
+  of its arguments; else a copy);
 * ``fused``: one generated kernel standing for a chain of elementwise kernels
   (``fusion.py``);
 * ``segment``: a Python method called again (optimizer and schedule steps,
@@ -63,6 +64,22 @@ class NotReplayable(Exception):
 # Kernels whose result NumPy computes bit-identically straight into a buffer.
 _OUT_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
                "neg": np.negative, "matmul": np.matmul}
+
+
+
+
+def _matmul_t_flat_views(a, b):
+    """matmul_t_flat's (A2ᵀ, B2) as views of its C-contiguous operands (then the replay is
+    ``np.matmul(A2ᵀ, B2, out=buf)``); None when a reshape would copy."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            and a.flags.c_contiguous and b.flags.c_contiguous and a.ndim and b.ndim):
+        return None
+    return a.reshape(-1, a.shape[-1]).T, b.reshape(-1, b.shape[-1])
+
+
+# Kernels that are np.matmul on fixed views of their arguments: the views are taken
+# once when the plan is built and the product runs straight into the buffer.
+_OUT_VIEWS = {"matmul_t_flat": _matmul_t_flat_views}
 
 
 # ------------------------------------------------------------- validation
@@ -392,6 +409,11 @@ def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):
         call.spec = ("call", fn, args, kwargs, live, None)
         return call
     ufunc = _OUT_UFUNCS.get(name)
+    views = _OUT_VIEWS.get(name)
+    if views is not None and not kwargs and not live:
+        flat = views(*args)
+        if flat is not None:
+            ufunc, args = np.matmul, list(flat)
     if ufunc is not None and not kwargs and not live and _ufunc_matches(ufunc, args, buf):
         if len(args) == 2:
             a0, a1 = args

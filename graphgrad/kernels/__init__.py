@@ -5,6 +5,10 @@ is this module's table.  ``set_backend("numpy")`` fills the table with the
 pure-NumPy reference kernels; ``set_backend("numba")`` overlays the Numba
 kernels on top of them (a kernel Numba does not provide falls back to its
 reference twin).  ``GRAPHGRAD_BACKEND`` picks the backend at import time.
+
+Importing the table also tunes glibc's allocator so that a step's large
+temporaries stay in the process instead of being re-faulted every step
+(:mod:`graphgrad.kernels.malloc`; ``GRAPHGRAD_MALLOC_TUNING=0`` disables it).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import importlib
 import importlib.util
 import os
 
-from graphgrad.kernels import reference
+from graphgrad.kernels import malloc, reference
 
 BACKENDS = ("numba", "numpy")
 # Which module overlays the reference table for each backend.
@@ -138,4 +142,5 @@ def _default_backend() -> str:
     return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
 
 
+malloc.tune()
 set_backend(_default_backend())

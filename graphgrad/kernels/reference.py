@@ -273,6 +273,19 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
+def matmul_t_flat(a, b):
+    """Σ_r a_rᵀ b_r over every leading axis: a (…, K) and b (…, N) with the same
+    leading shape give the (K, N) matrix A2ᵀ·B2, A2 = a.reshape(-1, K),
+    B2 = b.reshape(-1, N) — one BLAS GEMM with a long inner dimension.
+
+    The weight gradient of x @ W for an N-D x and a 2-D W (∂W = Σ_batch xᵀ·g),
+    without forming one product per batch element and summing them.
+    """
+    if a.shape[:-1] != b.shape[:-1]:
+        raise ValueError(f"matmul_t_flat: the leading axes of {a.shape} and {b.shape} differ")
+    return np.matmul(a.reshape(-1, a.shape[-1]).T, b.reshape(-1, b.shape[-1]))
+
+
 # ----------------------------------------------------------------- indexing
 def getitem(x, index):
     """x[index] with NumPy indexing (a view for basic indexing); a 0-d result is an array."""

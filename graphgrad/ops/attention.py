@@ -5,8 +5,12 @@ a numerically stable softmax in one sweep per row, in Numba) that keeps only
 the row log-sum-exp; the backward is one kernel that recomputes the
 probabilities from it (FlashAttention's recomputation).  Memory saved beyond
 the inputs and the output: the log-sum-exp (..., L) in float64 and a 64-bit
-dropout seed; while running, each kernel holds one (L, S) block per head,
-reused in place (scores, probabilities, dS).  Dropout is counter-based (a
+dropout seed; while running, the forward holds one (L, S) block per head
+(scores, then probabilities, in place) and the backward at most two (P, then
+dS in place, and dP = g·vᵀ from BLAS; with dropout one, its loop forming g·vᵀ
+row by row).  q, k and v may be strided views (the heads of a projection):
+the kernels read them in place and return the output and the gradients in
+their inputs' memory layout.  Dropout is counter-based (a
 hash of seed and position), so the backward regenerates the mask instead of
 storing it.  With ``create_graph=True`` the backward is written with
 graphgrad ops instead, so it is differentiable again.

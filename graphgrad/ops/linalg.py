@@ -17,6 +17,9 @@ class MatMul(Function):
 
     For 2-D: ∂/∂a = g @ bᵀ, ∂/∂b = aᵀ @ g; 1-D operands are promoted to a row
     (a) or a column (b) and the promotion is undone; batch axes are summed back.
+    An N-D a against a 2-D b (a Linear layer on (B, L, E)) runs as 2-D products
+    over the flattened rows: forward A2·b, ∂a = G2·bᵀ, ∂b = A2ᵀ·G2 (``matmul_t_flat``)
+    with A2 = a.reshape(-1, K), G2 = g.reshape(-1, N).
     """
 
     @staticmethod
@@ -32,7 +35,12 @@ class MatMul(Function):
                 "of the second)"
             )
         try:
-            out = K.matmul(a, b)
+            if len(sa) > 2 and len(sb) == 2 and a.flags.c_contiguous and a.size and b.size:
+                # (…, K)·(K, N): one GEMM over the flattened rows (NumPy would loop over
+                # the batch calling one small GEMM per matrix, slower still for a strided b)
+                out = K.matmul(a.reshape(-1, ka), b).reshape(sa[:-1] + sb[-1:])
+            else:
+                out = K.matmul(a, b)
         except ValueError:
             raise ValueError(
                 f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast"
@@ -47,6 +55,13 @@ class MatMul(Function):
         if a.ndim == 2 and b.ndim == 2 and not recording():
             ga = wrap(K.matmul(g.data, b.data.T)) if na else None
             gb = wrap(K.matmul(a.data.T, g.data)) if nb else None
+            return ga, gb
+        if a.ndim > 2 and b.ndim == 2 and a.data.size and b.data.size and not recording():
+            # x (…, K) @ W (K, N): ∂x = g·Wᵀ and ∂W = Σ_rows xᵀ·g, each one flattened GEMM
+            gd = g.data if g.data.flags.c_contiguous else K.contiguous(g.data)
+            ga = wrap(K.matmul(gd.reshape(-1, gd.shape[-1]), b.data.T).reshape(
+                a.shape[:-1] + b.shape[:1])) if na else None
+            gb = wrap(K.matmul_t_flat(a.data, gd)) if nb else None
             return ga, gb
         a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
         b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b

@@ -29,6 +29,9 @@ GEOMETRIES = [
     (2, 4, 9, 8, 4, (3, 2), (2, 1), (0, 0, 1, 1), (1, 2), 2),
     (2, 3, 12, 12, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),   # large image: sliced col2im
     (2, 6, 5, 5, 6, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 3),
+    # >= 8 input channels, < 256 output pixels: the channels-last loops
+    (3, 16, 4, 4, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (2, 8, 7, 6, 4, (3, 2), (2, 1), (1, 0, 0, 1), (1, 2), 1),
 ]
 
 
@@ -58,6 +61,10 @@ def test_conv_parallel_equals_serial(monkeypatch, dtype, geo):
     ho = (h + pads[0] + pads[1] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
     wo = (w_ + pads[2] + pads[3] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
     g = rng.standard_normal((n, o, ho, wo)).astype(dtype)
+    if c >= 8:  # the geometry must reach the loops this test is about
+        from graphgrad.kernels.numba_backend import conv_channels_last
+
+        assert conv_channels_last.use(c, groups, ho, wo)
     cases = [
         ("conv2d", (x, w, b, stride, pads, dil, groups)),
         ("conv_transpose2d", (g, w, stride, pads, dil, groups, (h, w_))),
@@ -155,10 +162,13 @@ def test_twin_loops_follow_the_jit_policy():
     numpy error model, fastmath without nnan/ninf."""
     from graphgrad.kernels.numba_backend import _jit
     from graphgrad.kernels.numba_backend.loops import conv as loops
+    from graphgrad.kernels.numba_backend.loops import conv_channels_last as nhwc_loops
 
-    twins = [v for v in vars(loops).values() if isinstance(v, _jit.Twin)]
+    twins = [v for mod in (loops, nhwc_loops) for v in vars(mod).values()
+             if isinstance(v, _jit.Twin)]
     assert {"im2col", "col2im", "to_nchw", "from_nchw", "max_pool2d", "max_pool2x2",
-            "pool_scatter", "pool_gather"} <= {t._fn.__name__ for t in twins}
+            "pool_scatter", "pool_gather", "to_nhwc_padded", "nhwc_rows", "nhwc_rows_add",
+            "from_nhwc_padded", "rows_to_nchw", "nchw_to_rows"} <= {t._fn.__name__ for t in twins}
     for t in twins:
         s, p = t.serial, t.parallel
         assert not s.targetoptions.get("parallel") and p.targetoptions.get("parallel")

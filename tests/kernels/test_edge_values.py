@@ -651,3 +651,27 @@ def test_reassociated_sums_are_accurate_on_offset_data():
                           zip(x.astype(np.float64), mean)]) / x.shape[1]
     np.testing.assert_allclose(NB["var"](x, 1, 0, False), exact_var, rtol=2 * _eps(np.float32))
     np.testing.assert_allclose(NB["mean"](x, 1, False), mean, rtol=_eps(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_max_on_the_bit_patterns(dtype):
+    """reduce.nan_max (attention's row max): NaN-propagating, ±0, ±inf, denormals, any
+    sign of NaN, against np.max."""
+    import numba
+
+    from graphgrad.kernels.numba_backend.loops.reduce import nan_max
+
+    @numba.njit
+    def run(row):
+        return nan_max(row)
+
+    neg_nan = np.copysign(np.array(np.nan, dtype), -1)
+    rows = [np.array(r, dtype) for r in (
+        [1.0, -2.0, 3.5], [-3.0, -1.0, -2.0], [-np.inf, -np.inf], [-np.inf, 5.0, np.inf],
+        [-0.0, -0.0], [0.0, -0.0, -1.0], [1e-40, -1e-40, 0.0], [-5.0, np.nan, 7.0],
+        [-1e4, 1e4, -88.0], list(np.random.default_rng(0).standard_normal(37)))]
+    rows.append(np.array([1.0, -1.0], dtype))
+    rows[-1][1] = neg_nan
+    for row in rows:
+        got, want = run(row), np.max(row)
+        assert (np.isnan(got) and np.isnan(want)) or got == want, (row, got, want)

@@ -228,3 +228,77 @@ def test_compiles_with_a_mask_that_is_a_step_input_and_dropout(backend):
     assert "attention" in names and "attention_backward" in names
     np.testing.assert_allclose(replayed, eager, rtol=1e-5)
     np.testing.assert_allclose(w.data, w_eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["heads", "batch5", "no_batch", "broadcast_k"])
+def test_numba_kernels_on_strided_views_keep_the_inputs_layout(layout, dtype):
+    """q, k, v as the heads of (N, L, H·E) projections (what MultiheadAttention passes):
+    the kernels read them in place, agree with the twins, and return the output and the
+    gradients in their input's memory layout (so the heads' transpose back is free)."""
+    nb = pytest.importorskip("graphgrad.kernels.numba_backend")
+
+    def heads(n, t, h, e):
+        return RNG.standard_normal((n, t, h * e)).astype(dtype).reshape(n, t, h, e) \
+            .transpose(0, 2, 1, 3)
+
+    if layout == "heads":
+        q, k, v, g = heads(3, 5, 2, 4), heads(3, 7, 2, 4), heads(3, 7, 2, 3), heads(3, 5, 2, 3)
+    elif layout == "batch5":
+        q, k, v, g = (RNG.standard_normal((2, 2, 2) + s).astype(dtype).swapaxes(-1, -2)
+                      for s in ((4, 5), (4, 7), (3, 7), (3, 5)))
+    elif layout == "no_batch":
+        q, k, v, g = (RNG.standard_normal(s).astype(dtype).T
+                      for s in ((4, 5), (4, 7), (3, 7), (3, 5)))
+    else:
+        q, v, g = heads(3, 5, 2, 4), heads(3, 7, 2, 3), heads(3, 5, 2, 3)
+        k = np.broadcast_to(RNG.standard_normal((1, 2, 7, 4)).astype(dtype), (3, 2, 7, 4))
+    assert not q.flags.c_contiguous
+    args = (q, k, v, None, False, 0.4, 0.0)
+    out, lse, seed = nb.KERNELS["attention"](*args, None)
+    want = REF["attention"](*args, None)
+    tol = 64 * np.finfo(dtype).eps
+    np.testing.assert_allclose(out, want[0], rtol=tol, atol=tol)
+    np.testing.assert_allclose(lse, want[1], rtol=tol, atol=tol)
+    if layout == "heads":
+        assert out.transpose(0, 2, 1, 3).flags.c_contiguous
+    bargs = (g, q, k, v, want[0], want[1], want[2], None, False, 0.4, 0.0)
+    got = nb.KERNELS["attention_backward"](*bargs)
+    for a, b, x in zip(got, REF["attention_backward"](*bargs), (q, k, v), strict=True):
+        assert a.shape == x.shape and a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 8)
+        if layout == "heads":
+            assert a.transpose(0, 2, 1, 3).flags.c_contiguous
+
+
+def test_multihead_attention_runs_without_head_copies():
+    """Through MultiheadAttention (need_weights=False) the heads reach the fused op as
+    views and come back without a `contiguous` copy, forward and backward."""
+    from graphgrad.kernels import K
+
+    mha = gg.layers.MultiheadAttention(8, 2, rng=np.random.default_rng(0))
+    x = gg.tensor(RNG.standard_normal((3, 5, 8)), requires_grad=True)
+    calls = []
+    real = K.contiguous
+
+    def spy(a):
+        calls.append(a.shape)
+        return real(a)
+
+    vars(K)["contiguous"] = spy
+    try:
+        out, _ = mha(x, x, x, need_weights=False)
+        out.sum().backward()
+    finally:
+        vars(K)["contiguous"] = real
+    assert calls == []
+    torch = pytest.importorskip("torch")
+    t_mha = torch.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    from graphgrad.interop import torch_state_dict
+    t_mha.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                           for k, v in torch_state_dict(mha).items()})
+    tx = torch.tensor(x.data, requires_grad=True)
+    t_out, _ = t_mha(tx, tx, tx, need_weights=False)
+    t_out.sum().backward()
+    np.testing.assert_allclose(out.data, t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -31,6 +31,11 @@ GRID = [
     (3, 4, 3, 2, 1, 1, 1, 33, 32),        # stride 2: per image, scatter col2im
     (4, 6, 1, 1, 0, 1, 2, 16, 16),        # 1×1, groups 2: per image, no im2col
     (2, 3, 3, 1, 2, 2, 1, 16, 16),        # dilation 2: per image, gather col2im
+    # < 256 output pixels, >= 8 input channels, one group: the channels-last path
+    (16, 32, 3, 1, 1, 1, 1, 4, 4),        # W4's second convolution
+    (8, 6, (3, 2), (2, 1), (1, 2), (1, 2), 1, 7, 9),  # rectangular stride and dilation
+    (8, 4, 3, 1, 3, 1, 1, 3, 3),          # padding larger than k/2
+    (12, 6, 3, 2, 1, 1, 3, 6, 6),         # groups 3: stays on the NCHW batched path
 ]
 
 

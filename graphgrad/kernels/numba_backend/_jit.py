@@ -164,10 +164,10 @@ def numba_prange():
 def by_dtype(name: str, float32_impl, float64_impl):
     """A one-argument function, callable from kernels, with one body per dtype.
 
-    Inside a kernel, ``f(x)`` with a float32 ``x`` compiles to
-    ``float32_impl(x)`` (a vectorisable approximation); any other argument type
-    gets ``float64_impl(x)`` (exact ``math``).  Both are kernels themselves.  The
-    choice is made while typing, so it costs nothing at run time.
+    Inside a kernel, ``f(x)`` with a float32 ``x`` (or an array of float32)
+    compiles to ``float32_impl(x)`` (a vectorisable approximation); any other
+    argument type gets ``float64_impl(x)`` (exact ``math``).  Both are kernels
+    themselves.  The choice is made while typing, so it costs nothing at run time.
     """
     from numba import types
     from numba.extending import overload
@@ -180,7 +180,7 @@ def by_dtype(name: str, float32_impl, float64_impl):
     @overload(stub, inline="always",
               jit_options={"fastmath": set(FASTMATH), "error_model": "numpy"})
     def _choose(x):
-        if x == types.float32:
+        if getattr(x, "dtype", x) == types.float32:
             return lambda x: float32_impl(x)
         return lambda x: float64_impl(x)
 

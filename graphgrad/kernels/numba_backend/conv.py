@@ -1,9 +1,13 @@
 """Numba wrappers for convolution and pooling (reference twins in reference.py).
 
-A convolution runs one of three ways, chosen by its shape (the rules and their
-measurements are at :data:`PER_IMAGE_PIXELS` and :data:`WINOGRAD_MIN_CHANNELS`):
+A convolution runs one of four ways, chosen by its shape (the rules and their
+measurements are at :data:`PER_IMAGE_PIXELS`, :data:`WINOGRAD_MIN_CHANNELS` and
+``conv_channels_last.MIN_CHANNELS``):
 
-* **batched** (small images): im2col of the whole batch into one column matrix
+* **channels-last** (small images, at least 8 input channels, one group): the
+  NHWC path of ``conv_channels_last.py``, im2col rows of contiguous channel runs
+  and one GEMM over the batch per product;
+* **batched** (the other small images): im2col of the whole batch into one column matrix
   (C·kh·kw, N·Ho·Wo) and one BLAS GEMM per group for the forward product, the
   weight gradient (cols · gᵀ) and the input gradient (wᵀ · g, then col2im);
 * **per image** (at least 256 output pixels): im2col of one image into a column
@@ -38,6 +42,7 @@ import numpy as np
 
 from graphgrad.kernels import buffers
 from graphgrad.kernels import reference as ref
+from graphgrad.kernels.numba_backend import conv_channels_last as _nhwc
 from graphgrad.kernels.numba_backend._checks import c
 from graphgrad.kernels.numba_backend._jit import lazy_module
 
@@ -153,6 +158,8 @@ def conv2d(x, w, b, stride, pads, dilation, groups):
         return _winograd3x3(c(x), w, b, pads[0], pads[2], ho, wo)
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv2d_per_image(c(x), c(w), b, stride, pads, dilation, groups, ho, wo)
+    if _nhwc.use(x.shape[1], groups, ho, wo):
+        return _nhwc.conv2d(x, w, b, stride, pads, dilation, ho, wo)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
     y2 = buffers.take((groups, cout // groups, n * ho * wo), x.dtype)
     np.matmul(c(w).reshape(groups, cout // groups, cg * kh * kw),
@@ -309,6 +316,8 @@ def conv_transpose2d(g, w, stride, pads, dilation, groups, out_hw):
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv_transpose2d_per_image(c(g), c(w), stride, pads, dilation, groups,
                                            tuple(out_hw))
+    if _nhwc.use(groups * cg, groups, ho, wo):
+        return _nhwc.conv_transpose2d(g, w, stride, pads, dilation, out_hw)
     g2 = _from_nchw(g)
     w2 = c(w).reshape(groups, cout // groups, cg * kh * kw)
     cols = buffers.take((groups, cg * kh * kw, g2.shape[1]), g.dtype)
@@ -363,6 +372,8 @@ def conv2d_weight(x, g, stride, pads, dilation, groups, kernel_hw):
         return _winograd3x3_weight(c(x), c(g), pads[0], pads[2])
     if ho * wo >= PER_IMAGE_PIXELS:
         return _conv2d_weight_per_image(c(x), c(g), stride, pads, dilation, groups, kh, kw)
+    if _nhwc.use(cin, groups, ho, wo):
+        return _nhwc.conv2d_weight(x, g, stride, pads, dilation, kernel_hw)
     cols = _cols(x, kh, kw, stride, pads, dilation, ho, wo)
     g2 = _from_nchw(g)
     cgk = cin // groups * kh * kw

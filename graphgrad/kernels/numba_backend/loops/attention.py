@@ -1,6 +1,6 @@
 """Numba loops of fused scaled dot-product attention: everything between the matrix products.
 
-The products (q·kᵀ, P·v, and in the backward Pᵀ·g, dS·k, dSᵀ·q) are BLAS
+The products (q·kᵀ, P·v, and in the backward Pᵀ·g, g·vᵀ, dS·k, dSᵀ·q) are BLAS
 (``np.matmul`` in the wrapper, DESIGN rule 6); these loops do the rest on the
 one (B, L, S) block of raw products q·kᵀ, in place, a row at a time.  ``mask``
 is (B, L, S) of any strides (a broadcast view: zero strides cost nothing),
@@ -8,15 +8,17 @@ read as ``mode`` says: 0 none, 1 bool (True takes part), 2 float (added).
 Row sums are float64 (``total``); scores are the block's dtype; ``exp`` is ``approx``'s (the float32 approximation,
 exact ``math`` for float64), chosen by the block's dtype.
 
-* ``softmax_block`` (forward): scale, mask, max, e^(s − max) and its sum in one
-  sweep of the row, then P⊙Z and the row's log-sum-exp (+inf for a row with
+* ``softmax_block`` (forward): scale, mask, max (``reduce.nan_max``, on the bit
+  patterns), e^(s − max) and its sum in one sweep of the row, then P⊙Z and the row's log-sum-exp (+inf for a row with
   every score −inf, whose P is 0).
 * ``probs_block`` (backward): P = e^(scale·q·kᵀ + M − lse) again from the saved
   log-sum-exp (FlashAttention's recomputation: no P is stored).
-* ``grad_scores`` (backward): P → dS = scale·P⊙(Z⊙g·vᵀ − D) in place, with
-  D_i = g_i·out_i and the row g_i·vᵀ formed on the fly; with dropout it also
-  accumulates dv = (P⊙Z)ᵀ·g (without dropout the wrapper takes dv = Pᵀ·g from
-  BLAS first).
+* ``scores_grad`` (backward, no dropout): P → dS = scale·P⊙(dP − D) in place,
+  with dP = g·vᵀ a second block from BLAS and D_i = g_i·out_i (g and out as
+  strided 4-D views).
+* ``grad_scores`` (backward with dropout): P → dS = scale·P⊙(Z⊙g·vᵀ − D) in
+  place, with D_i = g_i·out_i and the row g_i·vᵀ formed on the fly, while
+  accumulating dv = (P⊙Z)ᵀ·g.
 
 Dropout factors come from the SplitMix64 hash of the twin
 (``reference_attention``), regenerated in the backward.
@@ -32,7 +34,7 @@ import numpy as np
 
 from graphgrad.kernels.numba_backend._jit import kernel
 from graphgrad.kernels.numba_backend.loops.approx import exp
-from graphgrad.kernels.numba_backend.loops.reduce import dot, total
+from graphgrad.kernels.numba_backend.loops.reduce import dot, nan_max, total
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -55,10 +57,10 @@ def keep_factor(seed, index, dropout_p, inv_keep):
 
 @kernel(inline=True)
 def masked_row(s, mask, mode, causal, scale, b, i, row):
-    """row = scale·s[b, i] + M_i (−inf where blocked), in s's dtype; returns its max.
+    """row = scale·s[b, i] + M_i (−inf where blocked), in s's dtype.
 
     One short pass per rule (scale, then the mask, then the causal tail), so the
-    scale pass vectorises; the max is NaN-propagating."""
+    scale pass vectorises."""
     ns = row.size
     t = s.dtype.type
     for j in range(ns):
@@ -73,12 +75,6 @@ def masked_row(s, mask, mode, causal, scale, b, i, row):
     if causal:
         for j in range(i + 1, ns):
             row[j] = -np.inf
-    mx = row[0]
-    for j in range(ns):
-        x = row[j]
-        if x > mx or x != x:
-            mx = x
-    return mx
 
 
 @kernel
@@ -90,7 +86,8 @@ def softmax_block(s, mask, mode, causal, scale, seed, dropout_p, lse):
     row = np.empty(ns, s.dtype)
     for b in range(nb):
         for i in range(nl):
-            mx = masked_row(s, mask, mode, causal, scale, b, i, row)
+            masked_row(s, mask, mode, causal, scale, b, i, row)
+            mx = nan_max(row)  # NaN-propagating, on the bits (vector lanes)
             if mx == -np.inf:
                 lse[b, i] = math.inf
                 for j in range(ns):
@@ -167,3 +164,25 @@ def grad_scores(s, g, v, out, seed, dropout_p, scale, dv):
             for j in range(ns):
                 for e in range(nv):
                     dv[b, j, e] = dv_acc[j, e]
+
+
+@kernel
+def scores_grad(s, dp, g, out, scale):
+    """s[b, i, j] ← scale·P_ij·(dP_ij − D_i) in place (s holds P, dp = g·vᵀ from BLAS),
+    D_i = g_i·out_i in float64; g and out are (B1, B2, L, Ev) of any strides with
+    b = b1·B2 + b2 (the backward without dropout)."""
+    nb, nl, ns = s.shape
+    n2 = g.shape[1]
+    ne = g.shape[3]
+    t = s.dtype.type
+    ts = t(scale)
+    for b in range(nb):
+        b1 = b // n2
+        b2 = b - b1 * n2
+        for i in range(nl):
+            d = 0.0
+            for e in range(ne):
+                d += g[b1, b2, i, e] * 1.0 * out[b1, b2, i, e]
+            dt = t(d)
+            for j in range(ns):
+                s[b, i, j] = ts * s[b, i, j] * (dp[b, i, j] - dt)

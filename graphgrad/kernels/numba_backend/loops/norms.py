@@ -5,7 +5,10 @@ the statistics in float64: LayerNorm sums x − x₀ and (x − x₀)² (shifted
 row's first value, so a large common offset does not cancel the variance
 away), RMSNorm sums x²; a second pass writes the output.  The backward makes
 one pass for the two row sums Σĝ and Σĝ·x̂ and one that writes ∂x, adding
-g·x̂ and g into the float64 ∂γ/∂β accumulators on the way.  ``weight``/``bias``
+g·x̂ and g into the float64 ∂γ/∂β accumulators on the way.  LayerNorm's row
+sums run in ``reduce.py``'s ``total``/``dot`` on a float64 scratch row (the
+only loops with ``reassoc``), so they vectorise: 4–6× faster than the
+sequential float64 sums at W6's rows of 64 (docs/performance.md).  ``weight``/``bias``
 of size 0 mean "absent".
 
 BatchNorm's loops take C-contiguous (N, C, S) views and work per channel over
@@ -21,63 +24,82 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from graphgrad.kernels.numba_backend._jit import kernel
+from graphgrad.kernels.numba_backend.loops.reduce import dot, total
 
 
 @kernel
 def layer_norm(x, weight, bias, eps, y, mean, rstd):
-    """y[i] = (x[i] − μ_i)·r_i·γ + β; μ, r (float64) per row."""
+    """y[i] = (x[i] − μ_i)·r_i·γ + β; μ, r (float64) per row.
+
+    The row, shifted by x₀ and widened to float64, goes into a scratch row once;
+    its two sums are ``total`` and ``dot`` (vector lanes, ``reassoc`` only there);
+    the affine case is chosen once per call, not per element, so each output
+    loop is one branch-free vector pass."""
     t = y.dtype.type
     n, d = x.shape
+    v = np.empty(d)
+    has_w = weight.size > 0
+    has_b = bias.size > 0
     for i in range(n):
         k0 = x[i, 0] * 1.0
-        s1 = 0.0
-        s2 = 0.0
         for k in range(d):
-            v = x[i, k] - k0
-            s1 += v
-            s2 += v * v
-        m = s1 / d
+            v[k] = x[i, k] - k0
+        m = total(v) / d
         mu = k0 + m
-        var = s2 / d - m * m
+        var = dot(v, v) / d - m * m
         if var < 0.0:  # rounding; a NaN variance stays NaN
             var = 0.0
         r = 1.0 / math.sqrt(var + eps)
         mean[i] = mu
         rstd[i] = r
-        for k in range(d):
-            v = (x[i, k] - mu) * r
-            if weight.size:
-                v = v * weight[k]
-            if bias.size:
-                v = v + bias[k]
-            y[i, k] = t(v)
+        if has_w and has_b:
+            for k in range(d):
+                y[i, k] = t((x[i, k] - mu) * r * weight[k] + bias[k])
+        elif has_w:
+            for k in range(d):
+                y[i, k] = t((x[i, k] - mu) * r * weight[k])
+        elif has_b:
+            for k in range(d):
+                y[i, k] = t((x[i, k] - mu) * r + bias[k])
+        else:
+            for k in range(d):
+                y[i, k] = t((x[i, k] - mu) * r)
 
 
 @kernel
 def layer_norm_backward(g, x, mean, rstd, weight, dx, dw, db):
-    """∂x = r·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)); dw += g·x̂ and db += g (float64 accumulators)."""
+    """∂x = r·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)); dw += g·x̂ and db += g (float64 accumulators).
+
+    Per row, x̂ and ĝ go into float64 scratch rows in one pass (adding g·x̂ and
+    g into dw, db on the way: lane-wise along k); the two row sums are ``total``
+    and ``dot``; a second pass writes ∂x."""
     t = dx.dtype.type
     n, d = x.shape
+    xh = np.empty(d)
+    gw = np.empty(d)
+    has_w = weight.size > 0
     for i in range(n):
         mu = mean[i]
         r = rstd[i]
-        a = 0.0
-        b = 0.0
         for k in range(d):
             gk = g[i, k] * 1.0
-            gw = gk * weight[k] if weight.size else gk
-            a += gw
-            b += gw * ((x[i, k] - mu) * r)
-        a /= d
-        b /= d
-        for k in range(d):
-            xh = (x[i, k] - mu) * r
-            gk = g[i, k] * 1.0
-            gw = gk * weight[k] if weight.size else gk
-            dx[i, k] = t(r * (gw - a - xh * b))
-            dw[k] += gk * xh
+            xk = (x[i, k] - mu) * r
+            xh[k] = xk
+            dw[k] += gk * xk
             db[k] += gk
+        if has_w:
+            for k in range(d):
+                gw[k] = g[i, k] * 1.0 * weight[k]
+        else:
+            for k in range(d):
+                gw[k] = g[i, k]
+        a = total(gw) / d
+        b = dot(gw, xh) / d
+        for k in range(d):
+            dx[i, k] = t(r * (gw[k] - a - xh[k] * b))
 
 
 @kernel
