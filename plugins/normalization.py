@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.extend import K, Module, Parameter, resolve_rng
+from graphgrad.extend import Module, Parameter, resolve_rng
 
 
 class BatchNorm(Module):
@@ -20,7 +20,8 @@ class BatchNorm(Module):
     r ← (1 − momentum)·r + momentum·s (the running variance uses the unbiased
     σ²·n/(n − 1)).  ``momentum=None`` uses the cumulative average instead.  In
     eval mode μ, σ² are the running statistics, so y does not depend on the
-    batch.  ``affine=False`` drops γ (``weight``) and β (``bias``).
+    batch.  ``affine=False`` drops γ (``weight``) and β (``bias``).  Forward and
+    backward are one fused op each way (``gg.batch_norm``, as ``F.batch_norm``).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
@@ -51,30 +52,14 @@ class BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        stat_shape = (1, self.num_features) + (1,) * (x.ndim - 2)
-        if self.training:
-            n = int(np.prod(x.shape)) // self.num_features
-            if n < 2:
-                raise ValueError(
-                    f"BatchNorm: training needs more than one value per channel to estimate "
-                    f"a variance, got input of shape {tuple(x.shape)}; use a larger batch or "
-                    "call eval()"
-                )
-            mean = x.mean(axis=axes, keepdims=True)
-            var = x.var(axis=axes, keepdims=True)
-            K.running_stats_update(self.running_mean, self.running_var,
-                                   self.num_batches_tracked, mean.data.reshape(-1),
-                                   var.data.reshape(-1), self.momentum, n)
-            y = (x - mean) / gg.sqrt(var + self.eps)
-        else:  # named, so pictures show the running statistics as such (not as data)
-            mean = gg.tensor(self.running_mean.reshape(stat_shape), name="running_mean")
-            std = gg.sqrt(gg.tensor(self.running_var.reshape(stat_shape)) + self.eps)
-            std.name = "running_std"  # √(running_var + eps)
-            y = (x - mean) / std
-        if self.affine:
-            y = y * self.weight.reshape(stat_shape) + self.bias.reshape(stat_shape)
-        return y
+        if self.training:  # the running statistics are updated in place by the op
+            return gg.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                 training=True, momentum=self.momentum, eps=self.eps,
+                                 num_batches_tracked=self.num_batches_tracked)
+        # named, so pictures show the running statistics as such (not as data)
+        return gg.batch_norm(x, gg.tensor(self.running_mean, name="running_mean"),
+                             gg.tensor(self.running_var, name="running_var"), self.weight,
+                             self.bias, training=False, eps=self.eps)
 
     def extra_repr(self) -> str:
         return (f"num_features={self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -275,7 +275,10 @@ class RandomCrop(RandomTransform):
     def _crop(self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``y[n] = P[n, :, rows[n]:rows[n]+h, cols[n]:cols[n]+w]`` in one gather."""
         p, (h, w) = self.padding, self.size
-        padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        n, channels, height, width = x.shape
+        # np.pad's result without its per-axis Python: 2.6 µs instead of 63 for a digits batch
+        padded = np.zeros((n, channels, height + 2 * p, width + 2 * p), x.dtype)
+        padded[:, :, p:p + height, p:p + width] = x
         r = rows[:, None, None] + np.arange(h)[None, :, None]
         c = cols[:, None, None] + np.arange(w)[None, None, :]
         picked = padded[np.arange(x.shape[0])[:, None, None], :, r, c]  # (N, h, w, C)

@@ -1,4 +1,4 @@
-"""Pure-NumPy twins of the fused LayerNorm and RMSNorm kernels.
+"""Pure-NumPy twins of the fused LayerNorm, RMSNorm and BatchNorm kernels.
 
 Each kernel normalises the trailing ``n_axes`` axes of ``x`` (one "row" per
 leading index, D = the product of the trailing sizes).  The row statistics are
@@ -6,6 +6,11 @@ float64 whatever the input dtype (as the Numba loops accumulate), so the saved
 ``mean``/``rstd`` have the leading shape ``x.shape[:x.ndim − n_axes]`` and
 dtype float64; outputs and gradients have the input's dtype.  ``weight`` and
 ``bias`` are None or arrays of the trailing shape.
+
+BatchNorm normalises per channel (axis 1) over the batch and spatial axes:
+x of shape (N, C, ...) is read as (N, C, S), S the product of the spatial
+sizes; its statistics are float64 of shape (C,), and ``weight``/``bias`` are
+None or of shape (C,).
 """
 
 from __future__ import annotations
@@ -83,5 +88,59 @@ def rms_norm_backward(g, x, rstd, weight):
             (gr * xhat).sum(axis=0).astype(x.dtype).reshape(x.shape[x.ndim - n_axes:]))
 
 
+def _channels(x):
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def batch_norm(x, weight, bias, mean, var, eps):
+    """y = (x − μ)·r·γ + β per channel c (axis 1), r = 1/√(σ² + eps).
+
+    ``mean``/``var`` None: the batch's statistics over N and the spatial axes,
+    μ_c = mean x, σ²_c = mean (x − μ_c)² (biased, as the normalisation uses; the
+    running update makes it unbiased), computed in float64.  Given (the running
+    statistics, in eval mode), they are used as they are.  Returns (y, μ, σ²)
+    with μ, σ² float64 of shape (C,): what the backward needs.
+    """
+    xs = _channels(x).astype(np.float64)
+    if mean is None:
+        mean = xs.mean(axis=(0, 2))
+        centred = xs - mean[:, None]
+        var = (centred * centred).mean(axis=(0, 2))
+    else:
+        mean = np.array(mean, dtype=np.float64).reshape(-1)  # copies: never a running buffer
+        var = np.array(var, dtype=np.float64).reshape(-1)
+        centred = xs - mean[:, None]
+    scale = 1.0 / np.sqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight.reshape(-1)
+    y = centred * scale[:, None]
+    if bias is not None:
+        y = y + bias.reshape(-1)[:, None]
+    return y.astype(x.dtype).reshape(x.shape), mean, var
+
+
+def batch_norm_backward(g, x, weight, mean, var, eps, batch_stats):
+    """Adjoint of batch_norm: (∂x, ∂γ, ∂β) from ∂y = g, per channel over its M = N·S values.
+
+    With r = 1/√(σ² + eps), x̂ = (x − μ)·r and ĝ = g·γ (g without γ):
+    batch statistics (``batch_stats``, training): μ and σ² depend on x, so
+    ∂x = r·(ĝ − γ·mean g − x̂·γ·mean(g·x̂)); given statistics (eval): ∂x = r·ĝ.
+    ∂γ = Σ g·x̂, ∂β = Σ g (both (C,), computed even without γ/β: the op drops them).
+    """
+    xs, gs = _channels(x).astype(np.float64), _channels(g).astype(np.float64)
+    r = (1.0 / np.sqrt(np.asarray(var, np.float64) + eps))[:, None]
+    xhat = (xs - np.asarray(mean, np.float64)[:, None]) * r
+    w = weight.reshape(-1)[:, None] if weight is not None else 1.0
+    gw = gs * w
+    if batch_stats:  # mean ĝ = γ·mean g, mean(ĝ·x̂) = γ·mean(g·x̂): the sums ∂β and ∂γ need
+        dx = r * (gw - w * gs.mean(axis=(0, 2), keepdims=True)
+                  - xhat * (w * (gs * xhat).mean(axis=(0, 2), keepdims=True)))
+    else:
+        dx = r * gw
+    return (dx.astype(x.dtype).reshape(x.shape), (gs * xhat).sum(axis=(0, 2)).astype(x.dtype),
+            gs.sum(axis=(0, 2)).astype(x.dtype))
+
+
 KERNELS = {name: globals()[name] for name in
-           ("layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward")}
+           ("layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",
+            "batch_norm", "batch_norm_backward")}

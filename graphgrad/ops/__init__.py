@@ -4,8 +4,8 @@ Modules by idea: elementwise (arithmetic, exp/log/sqrt, where, clip), math (the
 rest of elementwise maths), activations / activations_smooth /
 activations_piecewise, reduce, scan, sorting, shape, broadcast, movement,
 indexing, linalg (matmul), contraction (einsum and friends), matrix, nn
-(softmax family, fused cross-entropy), normalization (fused layer_norm and
-rms_norm), conv (convolutions, unfold/fold), pool (pooling, interpolation,
+(softmax family, fused cross-entropy), normalization (fused layer_norm,
+rms_norm and batch_norm), conv (convolutions, unfold/fold), pool (pooling, interpolation,
 dropout2d).
 """
 
@@ -40,7 +40,7 @@ from graphgrad.ops.movement import (
     squeeze, tile, unflatten, unsqueeze, vstack,
 )
 from graphgrad.ops.nn import log_softmax, softmax, softmax_cross_entropy
-from graphgrad.ops.normalization import layer_norm, rms_norm
+from graphgrad.ops.normalization import batch_norm, layer_norm, rms_norm
 from graphgrad.ops.pool import (
     adaptive_avg_pool2d, avg_pool1d, avg_pool2d, dropout2d, interpolate, max_pool1d, max_pool2d,
 )

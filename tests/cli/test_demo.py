@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 
 import pytest
 
@@ -63,6 +64,20 @@ def test_full_demo_reaches_the_target_accuracy(capsys):
     assert result["reached"]
     losses = [float(e[2]) for e in EPOCH_LINE.findall(out)]
     assert losses[-1] < 0.25 * losses[0]
+
+
+def test_full_cnn_demo_reaches_its_target(capsys):
+    # The last epoch's model is tested (no early stopping): on this split it reached
+    # 99.16-99.72 % under every BLAS kernel tried, where the epoch of the lowest
+    # validation loss moved between 97.5 % and 100 % with the rounding (docs/training.md).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_demo(model="cnn", progress=False)
+    out = capsys.readouterr().out
+    assert result["epochs"] == 25 and "restored" not in out
+    assert result["test_accuracy"] >= 0.99 and result["reached"], out
+    fallbacks = [str(w.message) for w in caught if "eager" in str(w.message)]
+    assert not fallbacks  # the compiled step replays, it never falls back
 
 
 def test_demo_config_variants():

@@ -474,6 +474,46 @@ def norm(name):
     return build
 
 
+def batch_norm_case(name):
+    """BatchNorm over edge values, as (N, C) or as one channel (N, 1, S) of up to 18 values,
+    with the batch's statistics or given (running) ones (eps 1e-5).  The bounds are
+    LayerNorm's, per channel of M values: μ rounds at the inputs' scale (the kernel sums
+    x − x₀) and σ² to (1 + 8M)·eps of itself (the shifted sums cancel: d² ≤ 4M·σ²), which
+    reaches y as a relative error; the gradients a few eps of r·Σ|g|·max(1, |γ|)·(1 + √M)
+    (Σg·x̂ rounds with r applied after the sum)."""
+    def build(draw, dtype):
+        x = _rows(draw, dtype, finite=not name.endswith("_backward"))
+        if draw(st.booleans()):
+            x = np.ascontiguousarray(x[:, None, :])  # one channel over N·S values
+        c = x.shape[1]
+        m = x.size // c
+        w = _array(draw, (c,), dtype) if draw(st.booleans()) else None
+        given = draw(st.booleans())
+        stats = ((_array(draw, (c,), np.float64, True),
+                  np.abs(_array(draw, (c,), np.float64, True))) if given else (None, None))
+        if name == "batch_norm":
+            b = _array(draw, (c,), dtype) if draw(st.booleans()) else None
+
+            def tol(want, a, dt):
+                _, mean, var = ref.KERNELS["batch_norm"](a[0], None, None, a[3], a[4], 1e-5)
+                r = _finite_max(1 / np.sqrt(var + 1e-5))
+                gamma = max(1.0, _finite_max(a[1]))
+                scale = 4 * gamma + _finite_max(a[2]) + _finite_max(a[0]) * (1 + r) * gamma
+                relative = (1 + 8 * m) * _scale(want)  # σ² = Σ(x − x₀)²/M − d², d² ≤ 4M·σ²
+                return 16 * _eps(dt) * (scale + relative) + _ulp(want, dt, 2)
+            return (x, w, b, *stats, 1e-5), tol
+        g = _array(draw, x.shape, dtype)
+        _, mean, var = ref.KERNELS["batch_norm"](x, None, None, *stats, 1e-5)
+
+        def tol(want, a, dt):
+            r = _finite_max(1 / np.sqrt(a[4] + 1e-5))
+            scale = (8 * (r + 1) * float(_scale(a[0]).sum()) * max(1.0, _finite_max(a[2]))
+                     * (1 + np.sqrt(m)))
+            return 16 * _eps(dt) * scale + _ulp(want, dt, 2)
+        return (g, x, w, mean, var, 1e-5, not given), tol
+    return build
+
+
 def _finite_max(a):
     if a is None:
         return 0.0
@@ -487,6 +527,7 @@ CASES = {
     "attention_backward": attention("attention_backward"),
     **{n: norm(n) for n in ("layer_norm", "layer_norm_backward", "rms_norm",
                             "rms_norm_backward")},
+    **{n: batch_norm_case(n) for n in ("batch_norm", "batch_norm_backward")},
     **{n: recurrent(n) for n in ("lstm_cell", "lstm_cell_backward", "gru_cell",
                                  "gru_cell_backward")},
     **{n: unary(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu",

@@ -98,3 +98,67 @@ def test_the_backward_twins_against_finite_differences():
     np.testing.assert_allclose(dw, (g * y0).sum(0), rtol=1e-12)
     np.testing.assert_allclose(db, g.sum(0), rtol=1e-12)
     np.testing.assert_allclose(rdw, (g * ref.rms_norm(x, None, 1, 1e-5)[0]).sum(0), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ batch norm
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 1), (7, 3), (4, 3, 5), (3, 4, 2, 3)])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("given", [False, True])
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_batch_norm_kernels_equal_their_twins(dtype, shape, affine, given, offset):
+    x = _data(shape, dtype, 0, offset)
+    c = shape[1]
+    w = _data((c,), dtype, 1) if affine != "none" else None
+    b = _data((c,), dtype, 2) if affine == "both" else None
+    stats = (_data((c,), np.float64, 3), np.abs(_data((c,), np.float64, 4)) + 0.5) if given \
+        else (None, None)
+    want = ref.batch_norm(x, w, b, *stats, 1e-5)
+    _close(nb["batch_norm"](x, w, b, *stats, 1e-5), want, dtype, scale=1 + offset)
+    g = _data(shape, dtype, 5)
+    _close(nb["batch_norm_backward"](g, x, w, want[1], want[2], 1e-5, not given),
+           ref.batch_norm_backward(g, x, w, want[1], want[2], 1e-5, not given), dtype,
+           scale=(1 + offset) / np.sqrt(want[2].min() + 1e-5))
+
+
+def test_batch_norm_kernels_on_strided_and_mixed_inputs_and_stat_copies():
+    x = _data((5, 3, 4), np.float64, 0).transpose(0, 1, 2)[:, :, ::2]  # non-contiguous
+    _close(nb["batch_norm"](x, None, None, None, None, 1e-5),
+           ref.batch_norm(x, None, None, None, None, 1e-5), np.float64)
+    w = _data((3,), np.float64, 1)
+    mixed = nb["batch_norm"](x.astype(np.float32), w, None, None, None, 1e-5)  # γ float64: twin
+    _close(mixed, ref.batch_norm(x.astype(np.float32), w, None, None, None, 1e-5), np.float32)
+    running = np.ones(3)
+    for kernel in (nb["batch_norm"], ref.batch_norm):  # the saved statistics are copies
+        _, mean, var = kernel(x, None, None, running, running, 1e-5)
+        assert not np.shares_memory(mean, running) and not np.shares_memory(var, running)
+
+
+def test_batch_norm_twins_against_the_closed_form_and_finite_differences():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 2, 3)) * 3 + 2
+    w, b = rng.standard_normal(2), rng.standard_normal(2)
+    mu, var = x.mean(axis=(0, 2), keepdims=True), x.var(axis=(0, 2), keepdims=True)
+    y, mean, v = ref.batch_norm(x, w, b, None, None, 1e-3)
+    np.testing.assert_allclose(y, (x - mu) / np.sqrt(var + 1e-3) * w[:, None] + b[:, None],
+                               rtol=1e-13)
+    np.testing.assert_allclose(mean, mu.ravel(), rtol=1e-14)
+    np.testing.assert_allclose(v, var.ravel(), rtol=1e-14)
+    rm, rv = rng.standard_normal(2), rng.uniform(0.5, 2, 2)
+    y = ref.batch_norm(x, w, b, rm, rv, 1e-3)[0]
+    np.testing.assert_allclose(y, (x - rm[:, None]) / np.sqrt(rv[:, None] + 1e-3) * w[:, None]
+                               + b[:, None], rtol=1e-13)
+    g = rng.standard_normal(x.shape)
+    h = 1e-6
+    for stats, batch in (((None, None), True), ((rm, rv), False)):
+        _, m, s = ref.batch_norm(x, w, b, *stats, 1e-3)
+        dx, dw, db = ref.batch_norm_backward(g, x, w, m, s, 1e-3, batch)
+        for k in np.ndindex(x.shape):
+            e = np.zeros_like(x)
+            e[k] = h
+            fd = (np.sum(g * ref.batch_norm(x + e, w, b, *stats, 1e-3)[0])
+                  - np.sum(g * ref.batch_norm(x - e, w, b, *stats, 1e-3)[0])) / (2 * h)
+            assert abs(fd - dx[k]) < 1e-7
+        xhat = ref.batch_norm(x, None, None, *stats, 1e-3)[0]
+        np.testing.assert_allclose(dw, (g * xhat).sum(axis=(0, 2)), rtol=1e-12)
+        np.testing.assert_allclose(db, g.sum(axis=(0, 2)), rtol=1e-12)

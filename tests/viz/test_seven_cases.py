@@ -116,7 +116,7 @@ def test_case4_train_mode_batchnorm_in_an_evaluation_graph():
     assert "wrong_mode" not in rules(gg.viz.findings(out, model))
     src = gg.to_dot(out, params=model).source
     assert "BatchNorm (eval)" in src  # (an eval-mode Dropout runs no op: nothing to draw)
-    assert "running_mean" in src and "running_std" in src
+    assert "running_mean" in src and "running_var" in src  # the fused op takes both
     graph = gg.to_networkx(out, params=model)
     assert graph.nodes["running_mean"]["kind"] == "constant"
     assert graph.nodes["running_mean"]["module"] == "1"  # in the BatchNorm's box

@@ -72,11 +72,13 @@ KERNELS = {
     # fused scaled dot-product attention
     "attention": attention.attention,
     "attention_backward": attention.attention_backward,
-    # the fused row normalisations
+    # the fused normalisations (per row; BatchNorm per channel)
     "layer_norm": norms.layer_norm,
     "layer_norm_backward": norms.layer_norm_backward,
     "rms_norm": norms.rms_norm,
     "rms_norm_backward": norms.rms_norm_backward,
+    "batch_norm": norms.batch_norm,
+    "batch_norm_backward": norms.batch_norm_backward,
     # updates
     "adagrad_update": updates.adagrad_update,
     "adam_update": updates.adam_update,

@@ -1,9 +1,11 @@
-"""Numba wrappers for the fused LayerNorm/RMSNorm kernels (twins in kernels/reference_norms.py).
+"""Numba wrappers for the fused LayerNorm/RMSNorm/BatchNorm kernels (twins in
+kernels/reference_norms.py).
 
 The loops take one float dtype for x, g, γ and β; anything else (other
 dtypes, mixed dtypes, empty arrays, 0-d) runs the NumPy twin.  The wrapper
-flattens to (rows, D) views, makes them C-contiguous and allocates: the
-output in x's dtype, the statistics and the ∂γ/∂β accumulators in float64.
+flattens to (rows, D) views (BatchNorm: (N, C, S)), makes them C-contiguous
+and allocates: the output in x's dtype, the statistics and the ∂γ/∂β
+accumulators in float64.
 """
 
 from __future__ import annotations
@@ -80,3 +82,47 @@ def rms_norm_backward(g, x, rstd, weight):
     _loops.rms_norm_backward(_rows(g, n_axes)[0], rows, _c(rstd).reshape(-1),
                              _affine(weight, x.dtype), dx, dw)
     return dx.reshape(x.shape), dw.astype(x.dtype).reshape(x.shape[x.ndim - n_axes:])
+
+
+def _channels(a):
+    return _c(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def _stat(a):
+    """A float64 copy of a (C,) statistic (never a view of a running buffer)."""
+    return np.array(a, dtype=np.float64).reshape(-1)
+
+
+def batch_norm(x, weight, bias, mean, var, eps):
+    """Fused BatchNorm forward; see reference_norms.batch_norm."""
+    if not (_fits(x, weight, bias) and x.ndim >= 2):
+        return ref.batch_norm(x, weight, bias, mean, var, eps)
+    xs = _channels(x)
+    if mean is not None:
+        mean, var = _stat(mean), _stat(var)
+    else:  # μ = x₀ + Σ(x − x₀)/M,  σ² = Σ(x − x₀)²/M − (μ − x₀)²
+        m = xs.shape[0] * xs.shape[2]
+        shift = xs[0, :, 0].astype(np.float64)
+        s1, s2 = np.empty(xs.shape[1]), np.empty(xs.shape[1])
+        _loops.batch_norm_sums(xs, shift, s1, s2)
+        d = s1 / m
+        mean, var = shift + d, np.maximum(s2 / m - d * d, 0.0)  # rounding; NaN stays NaN
+    y = np.empty(xs.shape, x.dtype)
+    _loops.batch_norm_apply(xs, mean, var, _affine(weight, x.dtype), _affine(bias, x.dtype),
+                            float(eps), y)
+    return y.reshape(x.shape), mean, var
+
+
+def batch_norm_backward(g, x, weight, mean, var, eps, batch_stats):
+    """Fused BatchNorm backward; see reference_norms.batch_norm_backward."""
+    if not (_fits(x, g, weight) and g.shape == x.shape and x.ndim >= 2):
+        return ref.batch_norm_backward(g, x, weight, mean, var, eps, batch_stats)
+    xs, gs = _channels(x), _channels(g)
+    c = xs.shape[1]
+    mean, var = np.ascontiguousarray(mean, np.float64), np.ascontiguousarray(var, np.float64)
+    sg, sgx = np.empty(c), np.empty(c)
+    _loops.batch_norm_grad_sums(gs, xs, mean, var, float(eps), sg, sgx)
+    dx = np.empty(xs.shape, x.dtype)
+    _loops.batch_norm_backward(gs, xs, mean, var, float(eps), _affine(weight, x.dtype),
+                               bool(batch_stats), sg, sgx, dx)
+    return dx.reshape(x.shape), sgx.astype(x.dtype), sg.astype(x.dtype)

@@ -1,4 +1,4 @@
-"""Numba loops for the fused LayerNorm and RMSNorm (twins in kernels/reference_norms.py).
+"""Numba loops for the fused LayerNorm, RMSNorm and BatchNorm (twins in kernels/reference_norms.py).
 
 Every loop works on C-contiguous (rows, D) views.  Per row, one pass gathers
 the statistics in float64: LayerNorm sums x − x₀ and (x − x₀)² (shifted by the
@@ -10,6 +10,12 @@ sums run in ``reduce.py``'s ``total``/``dot`` on a float64 scratch row (the
 only loops with ``reassoc``), so they vectorise: 4–6× faster than the
 sequential float64 sums at W6's rows of 64 (docs/performance.md).  ``weight``/``bias``
 of size 0 mean "absent".
+
+BatchNorm's loops take C-contiguous (N, C, S) views and work per channel over
+its N·S values: the forward sums x − x₀ and (x − x₀)² in float64 (x₀ a value
+of the channel, as LayerNorm) unless the statistics are given, then writes y;
+the backward sums Σg and Σg·x̂, then writes ∂x.  The sums are loops of their
+own, pure accumulations compiled with ``reassoc`` (they vectorise).
 
 This module is Numba code, loaded lazily by the first kernel call.
 """
@@ -134,3 +140,82 @@ def rms_norm_backward(g, x, rstd, weight, dx, dw):
             gw = gk * weight[k] if weight.size else gk
             dx[i, k] = t(r * (gw - xh * b))
             dw[k] += gk * xh
+
+
+@kernel(reduction=True)
+def batch_norm_sums(x, shift, s1, s2):
+    """Per channel j of x (N, C, S): s1 = Σ(x − shift_j), s2 = Σ(x − shift_j)² (float64).
+
+    Shifted by a value of the channel, so a large common offset does not cancel
+    the variance away; a pure accumulation, so it may reassociate (vectorises).
+    """
+    n, c, s = x.shape
+    for j in range(c):
+        a = 0.0
+        b = 0.0
+        x0 = shift[j]
+        for i in range(n):
+            for k in range(s):
+                v = x[i, j, k] - x0
+                a += v
+                b += v * v
+        s1[j] = a
+        s2[j] = b
+
+
+@kernel
+def batch_norm_apply(x, mean, var, weight, bias, eps, y):
+    """y = (x − μ_c)·r_c·γ_c + β_c over x (N, C, S), r_c = 1/√(σ²_c + eps)."""
+    t = y.dtype.type
+    n, c, s = x.shape
+    for j in range(c):
+        mu = mean[j]
+        a = 1.0 / math.sqrt(var[j] + eps)
+        if weight.size:
+            a = a * weight[j]
+        b = bias[j] * 1.0 if bias.size else 0.0
+        for i in range(n):
+            for k in range(s):
+                y[i, j, k] = t((x[i, j, k] - mu) * a + b)
+
+
+@kernel(reduction=True)
+def batch_norm_grad_sums(g, x, mean, var, eps, sg, sgx):
+    """Per channel: sg = Σg, sgx = Σg·x̂ with x̂ = (x − μ)/√(σ² + eps) (float64 sums)."""
+    n, c, s = x.shape
+    for j in range(c):
+        mu = mean[j]
+        r = 1.0 / math.sqrt(var[j] + eps)
+        a = 0.0
+        b = 0.0
+        for i in range(n):
+            for k in range(s):
+                gk = g[i, j, k] * 1.0
+                a += gk
+                b += gk * ((x[i, j, k] - mu) * r)
+        sg[j] = a
+        sgx[j] = b
+
+
+@kernel
+def batch_norm_backward(g, x, mean, var, eps, weight, batch_stats, sg, sgx, dx):
+    """∂x = r·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)) with batch statistics, r·ĝ with given ones
+    (ĝ = g·γ), from the sums of batch_norm_grad_sums."""
+    t = dx.dtype.type
+    n, c, s = x.shape
+    m = n * s
+    for j in range(c):
+        mu = mean[j]
+        r = 1.0 / math.sqrt(var[j] + eps)
+        w = weight[j] * 1.0 if weight.size else 1.0
+        if batch_stats:  # mean ĝ = γ·mean g, mean(ĝ·x̂) = γ·mean(g·x̂)
+            a = w * (sg[j] / m)
+            b = w * (sgx[j] / m)
+            for i in range(n):
+                for k in range(s):
+                    xh = (x[i, j, k] - mu) * r
+                    dx[i, j, k] = t(r * (w * g[i, j, k] - a - xh * b))
+        else:
+            for i in range(n):
+                for k in range(s):
+                    dx[i, j, k] = t(r * (w * g[i, j, k]))
