@@ -88,6 +88,7 @@ def test_demo_config_variants():
 
 
 def test_missing_scikit_learn_names_the_examples_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     assert main(["demo", "--quick"]) == 2
     err = capsys.readouterr().err
