@@ -66,8 +66,6 @@ _OUT_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.
                "neg": np.negative, "matmul": np.matmul}
 
 
-
-
 def _matmul_t_flat_views(a, b):
     """matmul_t_flat's (A2ᵀ, B2) as views of its C-contiguous operands (then the replay is
     ``np.matmul(A2ᵀ, B2, out=buf)``); None when a reshape would copy."""
@@ -408,24 +406,25 @@ def _kernel_runner(name, fn, args, kwargs, live, buffers, is_tuple):
     if buf is None:
         call.spec = ("call", fn, args, kwargs, live, None)
         return call
-    ufunc = _OUT_UFUNCS.get(name)
+    ufunc, ufunc_args = _OUT_UFUNCS.get(name), args
     views = _OUT_VIEWS.get(name)
     if views is not None and not kwargs and not live:
         flat = views(*args)
-        if flat is not None:
-            ufunc, args = np.matmul, list(flat)
-    if ufunc is not None and not kwargs and not live and _ufunc_matches(ufunc, args, buf):
-        if len(args) == 2:
-            a0, a1 = args
+        if flat is not None:  # the kernel as np.matmul on views; `args` stay the kernel's own
+            ufunc, ufunc_args = np.matmul, list(flat)
+    if (ufunc is not None and not kwargs and not live
+            and _ufunc_matches(ufunc, ufunc_args, buf)):
+        if len(ufunc_args) == 2:
+            a0, a1 = ufunc_args
 
             def run():
                 ufunc(a0, a1, out=buf)
         else:
-            (a0,) = args
+            (a0,) = ufunc_args
 
             def run():
                 ufunc(a0, out=buf)
-        run.spec = ("ufunc", ufunc, tuple(args), buf)
+        run.spec = ("ufunc", ufunc, tuple(ufunc_args), buf)
         return run
 
     def run():

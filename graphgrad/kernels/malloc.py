@@ -12,8 +12,8 @@ run long enough usually has its dynamic threshold raised; a fresh one (a
 benchmark worker, a short training script) faults for its whole life on the
 arrays it allocates before any large block has been freed, and always on those
 above the dynamic ceiling.  docs/performance.md ("Page faults") has the
-measurement: W4's step in a fresh process took ~55 minor faults per step
-before this tuning and none after.
+measurement: W4's layers step in a fresh process took 160-220 minor faults
+per step before this tuning and none after.
 
 :func:`tune` sets fixed thresholds once::
 
@@ -21,8 +21,14 @@ before this tuning and none after.
     M_TRIM_THRESHOLD = 64 MiB   (free heap top kept up to this much)
 
 Setting them explicitly also switches glibc's dynamic threshold off, so the
-behaviour is the same from the first step on.  The cost is memory: up to
-64 MiB of freed heap stays mapped in the process.
+behaviour is the same from the first step on.  The cost is memory, and it is
+process-wide (graphgrad's import sets it for every library in the process):
+blocks under 32 MiB now come from the heap, where a freed block below the
+heap's top is reused but never returned to the OS, and each malloc arena
+(one per thread that allocates, up to 8 per core) keeps up to 64 MiB of free
+top.  A long-lived process that once held a large working set keeps most of
+it mapped; set ``GRAPHGRAD_MALLOC_TUNING=0`` where that matters more than the
+page faults.
 
 ``GRAPHGRAD_MALLOC_TUNING=0`` (or ``false``/``no``/``off``) leaves the allocator
 alone; so does a threshold the user set for glibc itself

@@ -19,7 +19,7 @@ from graphgrad.kernels import K
 from graphgrad.ops._util import UnaryOp, as_tensor, wrap
 from graphgrad.ops.activations import sigmoid
 from graphgrad.ops.broadcast import broadcast_shapes, sum_to_inputs
-from graphgrad.ops.elementwise import exp, sqrt
+from graphgrad.ops.elementwise import exp, sqrt, where
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 _LN2, _LN10 = math.log(2), math.log(10)
@@ -309,8 +309,10 @@ class _NanExtremum(_Binary):
         wins = K.greater(a, b) if cls.kernel == "fmax" else K.less(a, b)
         picks_a = K.logical_or(wins, K.logical_and(K.isnan(b), K.logical_not(K.isnan(a))))
         weight = K.where(K.equal(a, b), 0.5, K.cast(picks_a, g.dtype))
-        picked = g * weight
-        return sum_to_inputs(ctx, picked, g - picked)
+        # a side that gets no share gets 0, not g·0 (NaN where g is infinite), as torch
+        share_b = K.sub(1.0, weight)
+        return sum_to_inputs(ctx, where(K.not_equal(weight, 0.0), g, 0.0) * weight,
+                             where(K.not_equal(share_b, 0.0), g, 0.0) * share_b)
 
 
 class Fmax(_NanExtremum):

@@ -237,6 +237,9 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                              f"axis 1), got {tuple(p.shape)}")
     # mixed float dtypes promote, as the ops y = (x − μ)/√(σ² + eps)·γ + β would
     dtype = np.result_type(*(t.dtype for t in (x, weight, bias) if t is not None))
+    if dtype.kind not in "fc":
+        raise TypeError(f"batch_norm: the input (and weight, bias) must be floating point, got "
+                        f"{dtype}; cast it first, e.g. x.astype('float32')")
     x, weight, bias = (t if t is None or t.dtype == dtype else t.astype(dtype)
                        for t in (x, weight, bias))
     if (running_mean is None) != (running_var is None):
@@ -264,5 +267,10 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                                     "give a writeable ndarray or Tensor")
             if count is None:
                 count = np.zeros((), np.int64)
+            elif not (isinstance(count, np.ndarray) and count.shape == () and count.dtype.kind
+                      in "iu" and count.flags.writeable):
+                raise TypeError(f"batch_norm: num_batches_tracked is counted in place: give a "
+                                f"writeable 0-d integer ndarray or Tensor (as BatchNorm's "
+                                f"buffer), got {type(count).__name__} {count!r}")
     return BatchNormOp.apply(x, weight, bias, running_mean, running_var, count, batch_stats,
                              None if momentum is None else float(momentum), float(eps))

@@ -64,8 +64,9 @@ def test_the_environment_variable_disables_it_and_glibc_then_refaults():
     assert got["state"] == {"applied": False, "reason": "GRAPHGRAD_MALLOC_TUNING=0",
                             "results": {}}
     # glibc's default: the first 20 MiB block was mmap'd and unmapped on free, so the
-    # second array (now under the raised dynamic threshold) is fresh heap memory
-    assert got["faults"][1] > got["pages"] // 100, got
+    # second array (now under the raised dynamic threshold) is fresh heap memory: it
+    # faults (a page at a time, or per 2 MiB huge page where the kernel gives those)
+    assert got["faults"][1] > 0, got
 
 
 def test_tune_is_a_no_op_off_glibc(monkeypatch):
@@ -81,6 +82,7 @@ def test_thresholds_the_user_set_for_glibc_are_kept(monkeypatch):
     from graphgrad.kernels import malloc
 
     called = []
+    monkeypatch.setattr(malloc, "STATE", malloc.STATE)  # restored after the test
     monkeypatch.setattr(malloc, "_glibc", lambda: called.append(1))
     got = malloc.tune({"MALLOC_MMAP_THRESHOLD_": "268435456"})
     assert got["applied"] is False and "MALLOC_MMAP_THRESHOLD_" in got["reason"]

@@ -151,3 +151,20 @@ def test_errors():
                       momentum=None)
     with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, ...\)"):
         gg.batch_norm(gg.randn(3))
+    with pytest.raises(TypeError, match="must be floating point, got int64"):
+        gg.batch_norm(np.arange(24).reshape(6, 4), training=True)
+    with pytest.raises(TypeError, match="num_batches_tracked is counted in place"):
+        # a Python int would be incremented in a local copy: m = 1 on every call
+        gg.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32), training=True,
+                      momentum=None, num_batches_tracked=0)
+
+
+def test_the_cumulative_average_counts_in_the_given_buffer():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(i, 1.0, (8, 3)) for i in range(3)]
+    mean, var, count = np.zeros(3), np.ones(3), np.zeros((), np.int64)
+    for b in batches:
+        gg.batch_norm(b, mean, var, training=True, momentum=None, num_batches_tracked=count)
+    assert count == 3
+    # the cumulative average of the batch means (NumPy), as torch's momentum=None
+    np.testing.assert_allclose(mean, np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-12)

@@ -184,3 +184,16 @@ def test_module_scope_nests_and_unwinds_on_error():
         with module_scope("broken", "Broken"):
             raise RuntimeError("inside a module")
     assert STATE.module_scope == [] and (x * 1).grad_fn.module is None
+
+
+@pytest.mark.parametrize("op", ["fmax", "fmin"])
+def test_nan_extremum_gives_an_infinite_gradient_only_to_the_picked_side(op):
+    # torch.fmax/fmin: the side not picked gets 0, even where the incoming gradient is ±inf
+    a = gg.tensor(np.array([1.0, 3.0, np.nan, 2.0]), requires_grad=True)
+    b = gg.tensor(np.array([2.0, 1.0, 5.0, 2.0]), requires_grad=True)
+    getattr(gg, op)(a, b).backward(gg.tensor(np.array([np.inf, -np.inf, np.inf, 1.0])))
+    picks_a = np.array([False, True, False]) if op == "fmax" else np.array([True, False, False])
+    g = np.array([np.inf, -np.inf, np.inf])
+    np.testing.assert_array_equal(a.grad.data[:3], np.where(picks_a, g, 0.0))
+    np.testing.assert_array_equal(b.grad.data[:3], np.where(picks_a, 0.0, g))
+    assert a.grad.data[3] == b.grad.data[3] == 0.5  # a tie splits evenly

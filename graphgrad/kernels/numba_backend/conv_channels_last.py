@@ -36,10 +36,10 @@ _loops = lazy_module("graphgrad.kernels.numba_backend.loops.conv_channels_last")
 
 #: The channels-last path runs ungrouped convolutions with fewer than ``MAX_PIXELS``
 #: output pixels per image and at least ``MIN_CHANNELS`` input channels.  Measured
-#: (1 thread, 2-core AMD EPYC, load ~1, median per call, docs/performance.md
-#: "Channels-last"): W4 conv2 (16 → 32 channels, 4×4 output, batch 64) forward
-#: 390 → 125 µs, input gradient 410 → 140 µs, weight gradient 350 → 110 µs against the
-#: NCHW batched path; W4 conv1 (1 input channel, 8×8) is faster NCHW (a row's window
+#: (CPU time per call, 1 thread, 2-core AMD EPYC, load ~2, 15 interleaved rounds,
+#: docs/performance.md "Channels-last"): W4 conv2 (16 → 32 channels, 4×4 output,
+#: batch 64) forward 462 → 232 µs, input gradient 509 → 241 µs, weight gradient
+#: 475 → 213 µs against the NCHW batched path; W4 conv1 (1 input channel, 8×8) is faster NCHW (a row's window
 #: cell is a single number there, so nothing is gained by contiguity), and from 256
 #: output pixels on the per-image and Winograd paths (``conv.PER_IMAGE_PIXELS``) win.
 MIN_CHANNELS = 8
