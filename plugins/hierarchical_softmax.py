@@ -12,7 +12,12 @@ import numpy as np
 
 import graphgrad as gg
 from graphgrad.extend import (
-    K, check_float, check_labels, check_reduction, reduce, resolve_rng,
+    K,
+    check_float,
+    check_labels,
+    check_reduction,
+    reduce,
+    resolve_rng,
 )
 
 # Added to the logits of the padding slots of the last cluster: e^(-1e30) = 0.

@@ -201,7 +201,8 @@ def cast(x, dtype):
 
 
 def contiguous(x):
-    """x as a C-contiguous array (a copy when it is a strided view): a reshape that cannot be a view."""
+    """x as a C-contiguous array (a copy when it is a strided view): a reshape that cannot be a
+    view."""
     return np.ascontiguousarray(x)
 
 

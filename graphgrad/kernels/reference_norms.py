@@ -63,7 +63,8 @@ def layer_norm_backward(g, x, mean, rstd, weight):
 
 
 def rms_norm(x, weight, n_axes, eps):
-    """y = x·r·γ per row, r = 1/√(mean(x²) + eps).  Returns (y, r), r float64 of the leading shape."""
+    """y = x·r·γ per row, r = 1/√(mean(x²) + eps).  Returns (y, r), r float64 of the leading
+    shape."""
     rows, lead = _rows(x, n_axes)
     wide = rows.astype(np.float64)
     rstd = 1.0 / np.sqrt((wide * wide).mean(axis=1) + eps)

@@ -55,7 +55,8 @@ from graphgrad.ops.sorting import argsort, sort, topk
 from graphgrad.autograd.tensor import bind_op_methods
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and name not in {
-    "activations", "activations_piecewise", "attention", "activations_smooth", "broadcast", "contraction",
+    "activations", "activations_piecewise", "attention", "activations_smooth", "broadcast",
+    "contraction",
     "elementwise", "indexing", "linalg", "math", "matrix", "movement", "nn", "reduce", "scan",
     "shape", "sorting", "conv", "pool", "recurrent", "normalization", "bind_op_methods",
 })

@@ -15,7 +15,12 @@ from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
 from graphgrad.ops._util import (
-    as_tensor, dim_alias, keepdim_alias, normalize_axis, recording, wrap,
+    as_tensor,
+    dim_alias,
+    keepdim_alias,
+    normalize_axis,
+    recording,
+    wrap,
 )
 from graphgrad.ops.broadcast import broadcast_to
 from graphgrad.ops.elementwise import abs, exp, sqrt, where

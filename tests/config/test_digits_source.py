@@ -25,8 +25,8 @@ def test_digits_equal_scikit_learns_load_digits(layout):
 
 
 def test_loading_the_digits_does_not_import_scikit_learn():
-    code = ("import sys; from graphgrad.config.data import load_digits; x, y = load_digits('flat'); "
-            "print(x.shape, 'sklearn' in sys.modules)")
+    code = ("import sys; from graphgrad.config.data import load_digits; "
+            "x, y = load_digits('flat'); print(x.shape, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert out.split() == ["(1797,", "64)", "False"], out

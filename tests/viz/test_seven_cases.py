@@ -60,7 +60,7 @@ def test_case1_softmax_into_cross_entropy():
 # ------------------------------------------------------ 2. a layer not in the optimizer
 def test_case2_layer_left_out_of_the_optimizer_and_its_gradient_summing_up():
     case = cases.layer_not_in_optimizer()
-    model, opt = case.model, case.optimizer
+    model = case.model
     assert backward_count(model[2].weight) == 3 and backward_count(model[0].weight) == 1
     found = case.findings()
     assert set(only(found, "not_in_optimizer").params) == {"2.weight", "2.bias"}

@@ -8,13 +8,19 @@ NumPy speed.  Kernels that NumPy already runs at full SIMD speed have no entry
 here, so the table keeps the reference for them (``docs/kernels.md``).
 
 The wrappers are plain Python, one module per loop family
-(``elementwise``, ``reductions``, ``updates``, ``conv``, ``recurrent``, ``norms``); the Numba loops live in
-``loops/`` and compile lazily on first call (the policy is in ``_jit.py``), so
+(``elementwise``, ``reductions``, ``updates``, ``conv``, ``recurrent``, ``norms``); the
+Numba loops live in ``loops/`` and compile lazily on first call (the policy is in ``_jit.py``), so
 importing this package does not import numba.
 """
 
 from graphgrad.kernels.numba_backend import (
-    attention, conv, elementwise, norms, recurrent, reductions, updates,
+    attention,
+    conv,
+    elementwise,
+    norms,
+    recurrent,
+    reductions,
+    updates,
 )
 
 #: Every Numba kernel by name; the kernel table lays these over the reference twins.

@@ -448,8 +448,8 @@ def max_pool2d(x, kernel_hw, stride, pads, dilation):
                                             out.reshape(n * ch, ho, wo),
                                             idx.reshape(n * ch, ho, wo))
         return out, idx
-    _pick(_loops.max_pool2d, out.size)(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1], pads[0],
-                      pads[2], dilation[0], dilation[1], out, idx)
+    _pick(_loops.max_pool2d, out.size)(c(x), kernel_hw[0], kernel_hw[1], stride[0], stride[1],
+                                       pads[0], pads[2], dilation[0], dilation[1], out, idx)
     return out, idx
 
 

@@ -39,9 +39,10 @@ _loops = lazy_module("graphgrad.kernels.numba_backend.loops.conv_channels_last")
 #: (CPU time per call, 1 thread, 2-core AMD EPYC, load ~2, 15 interleaved rounds,
 #: docs/performance.md "Channels-last"): W4 conv2 (16 → 32 channels, 4×4 output,
 #: batch 64) forward 462 → 232 µs, input gradient 509 → 241 µs, weight gradient
-#: 475 → 213 µs against the NCHW batched path; W4 conv1 (1 input channel, 8×8) is faster NCHW (a row's window
-#: cell is a single number there, so nothing is gained by contiguity), and from 256
-#: output pixels on the per-image and Winograd paths (``conv.PER_IMAGE_PIXELS``) win.
+#: 475 → 213 µs against the NCHW batched path; W4 conv1 (1 input channel, 8×8) is
+#: faster NCHW (a row's window cell is a single number there, so nothing is gained by
+#: contiguity), and from 256 output pixels on the per-image and Winograd paths
+#: (``conv.PER_IMAGE_PIXELS``) win.
 MIN_CHANNELS = 8
 MAX_PIXELS = 256
 

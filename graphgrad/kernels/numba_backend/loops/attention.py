@@ -5,12 +5,12 @@ The products (q·kᵀ, P·v, and in the backward Pᵀ·g, g·vᵀ, dS·k, dSᵀ�
 one (B, L, S) block of raw products q·kᵀ, in place, a row at a time.  ``mask``
 is (B, L, S) of any strides (a broadcast view: zero strides cost nothing),
 read as ``mode`` says: 0 none, 1 bool (True takes part), 2 float (added).
-Row sums are float64 (``total``); scores are the block's dtype; ``exp`` is ``approx``'s (the float32 approximation,
-exact ``math`` for float64), chosen by the block's dtype.
+Row sums are float64 (``total``); scores are the block's dtype; ``exp`` is ``approx``'s
+(the float32 approximation, exact ``math`` for float64), chosen by the block's dtype.
 
 * ``softmax_block`` (forward): scale, mask, max (``reduce.nan_max``, on the bit
-  patterns), e^(s − max) and its sum in one sweep of the row, then P⊙Z and the row's log-sum-exp (+inf for a row with
-  every score −inf, whose P is 0).
+  patterns), e^(s − max) and its sum in one sweep of the row, then P⊙Z and the row's
+  log-sum-exp (+inf for a row with every score −inf, whose P is 0).
 * ``probs_block`` (backward): P = e^(scale·q·kᵀ + M − lse) again from the saved
   log-sum-exp (FlashAttention's recomputation: no P is stored).
 * ``scores_grad`` (backward, no dropout): P → dS = scale·P⊙(dP − D) in place,

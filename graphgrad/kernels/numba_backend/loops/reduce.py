@@ -24,7 +24,8 @@ max and min are not here: LLVM vectorises a max-reduction only under
 ``nnan``, which the fastmath policy excludes, and NumPy's SIMD max is 5x faster
 than the scalar loop.  ``nan_max`` is the exception for short scratch rows
 (attention's scores): an integer max on the IEEE bit patterns, which does
-vectorise (10× the scalar loop on W6's rows of 32).  logsumexp takes the row max from NumPy for long rows.
+vectorise (10× the scalar loop on W6's rows of 32).  logsumexp takes the row max from
+NumPy for long rows.
 
 This module is Numba code, loaded lazily by the first kernel call.
 """
