@@ -40,7 +40,6 @@ musl) :func:`tune` does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 

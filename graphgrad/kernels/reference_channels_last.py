@@ -20,13 +20,16 @@ def padded_hw(ho, wo, kernel_hw, stride, dilation):
                  for o, k, s, d in zip((ho, wo), kernel_hw, stride, dilation))
 
 
+def _overlap(h, w, hp, wp, pt, pl):
+    """(r0, r1, q0, q1): the rows and columns of an (h, w) image that lie in an
+    (hp, wp) block holding it at offset (pt, pl) (negative pads crop)."""
+    return max(0, -pt), min(h, hp - pt), max(0, -pl), min(w, wp - pl)
+
+
 def to_nhwc_padded(x, pt, pl, xp):
     """xp[n, r, q, c] = x[n, c, r − pt, q − pl] inside x, 0 outside."""
-    n, ch, h, w = x.shape
-    hp, wp = xp.shape[1:3]
     xp[...] = 0
-    r0, q0 = max(0, -pt), max(0, -pl)
-    r1, q1 = min(h, hp - pt), min(w, wp - pl)
+    r0, r1, q0, q1 = _overlap(*x.shape[2:], *xp.shape[1:3], pt, pl)
     if r1 > r0 and q1 > q0:
         xp[:, r0 + pt: r1 + pt, q0 + pl: q1 + pl] = x[:, :, r0:r1, q0:q1].transpose(0, 2, 3, 1)
 
@@ -55,11 +58,8 @@ def nhwc_rows_add(rows, kh, kw, sh, sw, dh, dw, ho, wo, xp):
 
 def from_nhwc_padded(xp, pt, pl, out):
     """out[n, c, r, q] = xp[n, r + pt, q + pl, c], 0 outside xp."""
-    n, ch, h, w = out.shape
-    hp, wp = xp.shape[1:3]
     out[...] = 0
-    r0, q0 = max(0, -pt), max(0, -pl)
-    r1, q1 = min(h, hp - pt), min(w, wp - pl)
+    r0, r1, q0, q1 = _overlap(*out.shape[2:], *xp.shape[1:3], pt, pl)
     if r1 > r0 and q1 > q0:
         out[:, :, r0:r1, q0:q1] = xp[:, r0 + pt: r1 + pt, q0 + pl: q1 + pl].transpose(0, 3, 1, 2)
 
