@@ -14,14 +14,14 @@ import pytest
 
 pytest.importorskip("numba")
 
+from conv_checks import close, out_hw  # noqa: E402
+
 import graphgrad as gg  # noqa: E402
 from graphgrad.kernels import reference as ref  # noqa: E402
 from graphgrad.kernels import reference_channels_last as twin  # noqa: E402
 from graphgrad.kernels.numba_backend import conv as nbconv  # noqa: E402
 from graphgrad.kernels.numba_backend import conv_channels_last as nhwc  # noqa: E402
 from graphgrad.kernels.numba_backend.loops import conv_channels_last as loops  # noqa: E402
-
-TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 # (N, C, H, W, Cout, kernel, stride, pads (t, b, l, r), dilation)
 GEOMETRIES = [
@@ -34,23 +34,13 @@ GEOMETRIES = [
 ]
 
 
-def _out_hw(h, w_, k, stride, pads, dil):
-    return ((h + pads[0] + pads[1] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1,
-            (w_ + pads[2] + pads[3] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1)
-
-
-def _close(a, b, dtype):
-    assert a.shape == b.shape and a.dtype == b.dtype
-    np.testing.assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype] * max(np.abs(b).max(), 1))
-
-
 def _data(geo, dtype, seed=0):
     n, c, h, w_, o, k, stride, pads, dil = geo
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w_)).astype(dtype)
     w = rng.standard_normal((o, c) + k).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
-    ho, wo = _out_hw(h, w_, k, stride, pads, dil)
+    ho, wo = out_hw(h, w_, k, stride, pads, dil)
     g = rng.standard_normal((n, o, ho, wo)).astype(dtype)
     return x, w, b, g, (ho, wo)
 
@@ -102,7 +92,7 @@ def test_loops_match_their_numpy_twins(dtype, geo, parallel):
     acc, acc_t = np.zeros_like(xp), np.zeros_like(xp)
     build(loops.nhwc_rows_add)(rows, *spec, acc)
     twin.nhwc_rows_add(rows, *spec, acc_t)
-    _close(acc, acc_t, dtype)
+    close(acc, acc_t, dtype)
 
     back, back_t = (np.full((n, c, h, w_), 7, dtype) for _ in range(2))
     build(loops.from_nhwc_padded)(acc, pads[0], pads[2], back)
@@ -143,9 +133,9 @@ def test_the_path_matches_the_nchw_reference(monkeypatch, dtype, geo, parallel):
              "gx": twin.conv_transpose2d(g, w, stride, pads, dil, (h, w_)),
              "gw": twin.conv2d_weight(x, g, stride, pads, dil, k)}
     for key, value in expected.items():
-        _close(got[key], value, dtype)
+        close(got[key], value, dtype)
         if key in twins:
-            _close(twins[key], value, dtype)
+            close(twins[key], value, dtype)
 
 
 def test_results_never_alias_the_pooled_scratch():

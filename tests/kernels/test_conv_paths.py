@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("numba")
 
+from conv_checks import close, out_hw  # noqa: E402
+
 from graphgrad.kernels import reference as ref  # noqa: E402
 from graphgrad.kernels.numba_backend import conv as nbconv  # noqa: E402
-
-TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 # (N, C, H, W, Cout, kernel, stride, pads (t, b, l, r), dilation, groups)
 GEOMETRIES = [
@@ -36,16 +36,6 @@ GEOMETRIES = [
 PATHS = {"batched": (1 << 62, 1 << 62), "per-image": (0, 1 << 62), "winograd": (0, 1)}
 
 
-def _out_hw(h, w_, k, stride, pads, dil):
-    return ((h + pads[0] + pads[1] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1,
-            (w_ + pads[2] + pads[3] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1)
-
-
-def _close(a, b, dtype):
-    assert a.shape == b.shape and a.dtype == b.dtype
-    np.testing.assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype] * max(np.abs(b).max(), 1))
-
-
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geo", GEOMETRIES)
@@ -55,7 +45,7 @@ def test_per_image_and_batched_paths_match_the_reference(monkeypatch, dtype, geo
     x = rng.standard_normal((n, c, h, w_)).astype(dtype)
     w = rng.standard_normal((o, c // groups) + k).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
-    ho, wo = _out_hw(h, w_, k, stride, pads, dil)
+    ho, wo = out_hw(h, w_, k, stride, pads, dil)
     g = rng.standard_normal((n, o, ho, wo)).astype(dtype)
     expected = {
         "y": ref.conv2d(x, w, b, stride, pads, dil, groups),
@@ -74,7 +64,7 @@ def test_per_image_and_batched_paths_match_the_reference(monkeypatch, dtype, geo
             "gw": nbconv.conv2d_weight(x, g, stride, pads, dil, groups, k),
         }
         for key, value in expected.items():
-            _close(got[key], value, dtype)
+            close(got[key], value, dtype)
 
 
 @pytest.mark.parametrize("path", ["per-image", "winograd"])
@@ -93,4 +83,4 @@ def test_the_per_image_paths_do_not_reuse_results_as_scratch(monkeypatch, path):
     g = nbconv.conv_transpose2d(y1, w, *geo, (20, 20))
     nbconv.conv2d(-x, w, b, *geo)
     np.testing.assert_array_equal(y1, keep)
-    _close(g, ref.conv_transpose2d(keep, w, *geo, (20, 20)), np.float32)
+    close(g, ref.conv_transpose2d(keep, w, *geo, (20, 20)), np.float32)

@@ -80,25 +80,23 @@ def test_nd_matmul_with_a_strided_gradient():
 def test_compiled_step_replays_matmul_t_flat_into_its_buffer():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 3, 5)).astype(np.float32)
-    lin = gg.layers.Linear(5, 2, rng=np.random.default_rng(5))
-    opt = gg.optimizers.SGD(lin.parameters(), lr=0.1)
-    ref_lin = gg.layers.Linear(5, 2, rng=np.random.default_rng(5))
-    ref_opt = gg.optimizers.SGD(ref_lin.parameters(), lr=0.1)
 
-    def step(x):
-        loss = (lin(x) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
+    def training_step():
+        """A fresh Linear(5, 2) (the same seed each time) and its SGD step."""
+        lin = gg.layers.Linear(5, 2, rng=np.random.default_rng(5))
+        opt = gg.optimizers.SGD(lin.parameters(), lr=0.1)
 
-    def eager(x):
-        loss = (ref_lin(x) ** 2).mean()
-        ref_opt.zero_grad()
-        loss.backward()
-        ref_opt.step()
-        return loss
+        def step(x):
+            loss = (lin(x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
 
+        return lin, step
+
+    lin, step = training_step()
+    ref_lin, eager = training_step()
     compiled = gg.compile(step)
     with warnings.catch_warnings():
         warnings.simplefilter("error", gg.compile.CompileWarning)
