@@ -33,7 +33,7 @@ from graphgrad.autograd import engine
 from graphgrad.autograd.function import Function
 from graphgrad.autograd.tensor import Tensor
 from graphgrad.kernels import K
-from graphgrad.nn import Module, running_modules
+from graphgrad.nn import Module, log_calls, running_modules
 from graphgrad.optim.optimizer import Optimizer
 from graphgrad.optim.schedule import Schedule
 from graphgrad.random import default_rng
@@ -252,10 +252,15 @@ class Recorder:
             raise RuntimeError("gg.compile: another step is being recorded (one at a time)")
         _ACTIVE[0] = self
         self._install()
+        # every module called while recording, including one that computes nothing
+        # (its attributes and mode still decide what a later call does)
+        self._calls = log_calls(self.modules)
+        self._calls.__enter__()
         return self
 
     def __exit__(self, *exc):
         try:
+            self._calls.__exit__(None, None, None)
             self._uninstall()
         finally:
             _ACTIVE[0] = None

@@ -1,7 +1,7 @@
 """What models are made of: Module, Parameter, Sequential, Network, Loss, regularizers.
 
 Tools that watch models read the module-call context and the structure epoch
-through ``running_modules``, ``current_module`` and ``structure_epoch``
+through ``running_modules``, ``current_module``, ``log_calls`` and ``structure_epoch``
 (graphgrad/nn/context.py), never Module internals.
 
 ``Network`` (a networkx DAG) and ``regularizers`` load on first use.
@@ -9,7 +9,7 @@ through ``running_modules``, ``current_module`` and ``structure_epoch``
 
 import importlib
 
-from graphgrad.nn.context import current_module, running_modules, structure_epoch
+from graphgrad.nn.context import current_module, log_calls, running_modules, structure_epoch
 from graphgrad.nn.loss import Loss
 from graphgrad.nn.module import Module
 from graphgrad.nn.parameter import Parameter
@@ -19,7 +19,7 @@ _LAZY = {"Network": "graphgrad.nn.network"}
 _LAZY_MODULES = {"regularizers": "graphgrad.nn.regularizers"}
 
 __all__ = ["Loss", "Module", "Parameter", "Sequential", "Network", "regularizers",
-           "current_module", "running_modules", "structure_epoch"]
+           "current_module", "log_calls", "running_modules", "structure_epoch"]
 
 
 def __getattr__(name):

@@ -8,6 +8,7 @@ into ``Module``'s internals.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 _LOCAL = threading.local()
@@ -24,6 +25,24 @@ def call_stack() -> list:
     if stack is None:
         stack = _LOCAL.stack = []
     return stack
+
+
+def call_log() -> dict | None:
+    """The dict that :func:`log_calls` is filling in this thread, or None; for ``Module.__call__``."""
+    return getattr(_LOCAL, "log", None)
+
+
+@contextlib.contextmanager
+def log_calls(modules: dict):
+    """While active, every Module called in this thread is added to `modules` (id → module),
+    also one whose ``forward`` computes nothing (``Dropout(p=0)`` returning its input), so
+    a watcher can guard each module that ran, not only those that recorded an op."""
+    previous = call_log()
+    _LOCAL.log = modules
+    try:
+        yield modules
+    finally:
+        _LOCAL.log = previous
 
 
 def running_modules() -> list:

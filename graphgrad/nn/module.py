@@ -22,6 +22,7 @@ import numpy as np
 
 from graphgrad.autograd.grad_mode import STATE, enable_grad, module_scope, no_grad
 from graphgrad.autograd.tensor import Tensor
+from graphgrad.nn.context import call_log as _call_log
 from graphgrad.nn.context import call_stack as _running
 from graphgrad.nn.context import note_structure_change
 from graphgrad.nn.context import running_modules, structure_epoch  # noqa: F401 - re-exported
@@ -114,6 +115,9 @@ class Module:
         else:
             path = ""
         stack.append((self, path))
+        log = _call_log()
+        if log is not None:
+            log.setdefault(id(self), self)
         try:
             with module_scope(path, type(self).__name__):
                 out = self.forward(*args, **kwargs)

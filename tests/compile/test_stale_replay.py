@@ -187,6 +187,37 @@ def test_dropout_p_set_to_zero_after_compiling_is_seen():
     _close(out.data, x.data)
 
 
+@pytest.mark.parametrize("change", ["p", "mode"])
+def test_a_module_that_computed_nothing_while_recording_is_still_guarded(change):
+    # Dropout(p=0), or in eval mode, returns its input: no op runs inside it while
+    # recording, yet its p and its mode decide what later calls compute
+    lin = gg.layers.Linear(4, 6, rng=np.random.default_rng(0))
+    drop = gg.layers.Dropout(0.0 if change == "p" else 0.5)
+    if change == "mode":
+        drop.eval()  # the dropout alone: the model around it stays in training mode
+    model = gg.Sequential(lin, drop)
+
+    def step(x):
+        return (model(x) ** 2).sum()
+
+    compiled = gg.compile(step)
+    x = gg.tensor(np.ones((20, 4), np.float32))
+    for i in range(3):
+        gg.manual_seed(i)
+        _close(compiled(x).data, (lin(x) ** 2).sum().data)
+    if change == "p":
+        drop.p = 0.9
+    else:
+        drop.train()
+    for i in range(3, 6):
+        gg.manual_seed(i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            got = compiled(x).data
+        gg.manual_seed(i)
+        _close(got, step(x).data)  # eager, with the dropout now dropping
+
+
 def test_leaky_relu_slope_changed_on_the_layer_is_seen():
     layer = gg.layers.LeakyReLU(0.1)
     compiled = gg.compile(lambda x: layer(x).sum())
