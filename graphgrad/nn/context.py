@@ -28,7 +28,7 @@ def call_stack() -> list:
 
 
 def call_log() -> dict | None:
-    """The dict that :func:`log_calls` is filling in this thread, or None; for ``Module.__call__``."""
+    """The dict :func:`log_calls` is filling in this thread, or None (``Module.__call__``)."""
     return getattr(_LOCAL, "log", None)
 
 
